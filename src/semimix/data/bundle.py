@@ -1,0 +1,41 @@
+"""The split dataset every method trains on: tensors, already preprocessed, ready to index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class DataBundle:
+    """Labeled, unlabeled, validation and test splits of one dataset.
+
+    Inputs are float32 tensors of shape (N, *input_shape), already normalised; labels are int64
+    in 0..num_classes-1. ``y_unlabeled_true`` holds the hidden true labels of the unlabeled
+    samples when they are known (benchmarks, SCAR statistics), else None. Validation or test
+    splits may be empty (0 rows) for a user's data without them.
+    """
+
+    name: str
+    x_labeled: torch.Tensor
+    y_labeled: torch.Tensor
+    x_unlabeled: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    class_names: list[str] = field(default_factory=list)
+    y_unlabeled_true: torch.Tensor | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_labeled.shape[1:])
+
+    def describe(self) -> str:
+        return (
+            f"{self.name}: {len(self.x_labeled)} labeled, {len(self.x_unlabeled)} unlabeled, "
+            f"{len(self.x_val)} validation, {len(self.x_test)} test, {self.num_classes} classes, "
+            f"input shape {self.input_shape}"
+        )
