@@ -1,0 +1,117 @@
+"""Model registry: build a network by name, so configs and the CLI name models as strings.
+
+Every model is a :class:`StagedNet`, so any method can mix inputs or hidden states with it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from torch import nn
+
+from semimix.errors import SemimixError
+from semimix.models.base import HiddenMix, StagedNet
+from semimix.models.cnn_small import SmallCNN
+from semimix.models.convlarge import ConvLarge
+from semimix.models.layers import check_input_shape
+from semimix.models.mlp import MLP
+
+
+@dataclass(frozen=True)
+class _Entry:
+    cls: type[StagedNet]
+    description: str
+    reference_input_shape: tuple[int, ...]
+    reference_num_classes: int
+
+
+_REGISTRY: dict[str, _Entry] = {
+    "mlp": _Entry(
+        MLP,
+        "fully connected net; widths (100, 50) for two circles, (1200, 1200) + batchnorm for VAT MNIST",
+        (2,),
+        2,
+    ),
+    "cnn-small": _Entry(
+        SmallCNN,
+        "small 3-stage CNN for 8x8 to 28x28 images (digits, MNIST); cheap on CPU",
+        (1, 8, 8),
+        10,
+    ),
+    "convlarge": _Entry(
+        ConvLarge,
+        "13-layer Conv-Large of ICT/AdvMixup (weight norm); weight_norm=False, bias=False for VAT",
+        (3, 32, 32),
+        10,
+    ),
+}
+
+MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+AUTO = "auto"
+
+
+def resolve_model_name(name: str, input_shape: Sequence[int]) -> str:
+    """The registered name for ``name``; ``"auto"`` is cnn-small for (C, H, W) inputs and mlp otherwise."""
+    if not isinstance(name, str):
+        raise SemimixError(f"model name must be a string, got {name!r}; valid models: {AUTO}, {', '.join(MODEL_NAMES)}")
+    key = name.strip().lower()
+    if key == AUTO:
+        return "cnn-small" if len(tuple(input_shape)) == 3 else "mlp"
+    if key not in _REGISTRY:
+        raise SemimixError(f"unknown model {name!r}; valid models: {AUTO}, {', '.join(MODEL_NAMES)}")
+    return key
+
+
+def _param_names(cls: type[StagedNet]) -> list[str]:
+    """Keyword parameters of a model besides input_shape and num_classes, as the config may set them."""
+    return list(inspect.signature(cls).parameters)[2:]
+
+
+def build_model(name: str, input_shape: Sequence[int], num_classes: int, **params: Any) -> StagedNet:
+    """Build model ``name`` for inputs of ``input_shape`` (no batch axis); ``params`` go to its constructor."""
+    shape = check_input_shape(input_shape, "build_model")
+    key = resolve_model_name(name, shape)
+    cls = _REGISTRY[key].cls
+    valid = _param_names(cls)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise SemimixError(
+            f"unknown parameter(s) {', '.join(unknown)} for model {key!r}; valid parameters: {', '.join(valid)}"
+        )
+    return cls(shape, num_classes, **params)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars (with weight norm: g and v, not the derived weight)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def describe_models() -> list[dict[str, Any]]:
+    """One dict per model (name, description, reference shape and classes, parameter count there) for the CLI."""
+    return [
+        {
+            "name": name,
+            "description": entry.description,
+            "reference_input_shape": entry.reference_input_shape,
+            "reference_num_classes": entry.reference_num_classes,
+            "parameters": count_parameters(entry.cls(entry.reference_input_shape, entry.reference_num_classes)),
+        }
+        for name, entry in _REGISTRY.items()
+    ]
+
+
+__all__ = [
+    "AUTO",
+    "MLP",
+    "MODEL_NAMES",
+    "ConvLarge",
+    "HiddenMix",
+    "SmallCNN",
+    "StagedNet",
+    "build_model",
+    "count_parameters",
+    "describe_models",
+    "resolve_model_name",
+]

@@ -1,0 +1,87 @@
+"""Seeded, class-balanced index splits, so every method sees the same data for the same seed.
+
+Every function takes ``seed`` as an int (the run seed) or a ``numpy.random.Generator``; a loader
+that makes several draws creates one Generator from the run seed and passes it to each, so the
+draws are independent yet reproducible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from semimix.errors import SemimixError
+
+Seed = int | np.random.Generator
+
+
+def resolve_count(size: float | int, n: int, what: str = "size") -> int:
+    """Turn a fraction (float < 1) or a count (int) of ``n`` samples into a count.
+
+    ``what`` names the setting (e.g. ``val_size``) so the message tells the user what to change.
+    """
+    if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)):
+        raise SemimixError(f"{what} must be a fraction (e.g. 0.1) or a count (e.g. 100), got {size!r}")
+    if isinstance(size, (float, np.floating)):
+        if not 0.0 <= size < 1.0:
+            raise SemimixError(f"{what}={size} is not a fraction in [0, 1); give a fraction like 0.1 or an integer count")
+        return int(round(size * n))
+    if not 0 <= size < n:
+        raise SemimixError(f"{what}={size} must be a count from 0 to {n - 1} (there are {n} samples); lower it")
+    return int(size)
+
+
+def class_quota(num_classes: int, n: int, seed: Seed) -> np.ndarray:
+    """Per-class counts summing to ``n``: ``n // C`` each, the remainder to the first classes of a seeded order."""
+    rng = np.random.default_rng(seed)
+    quota = np.full(num_classes, n // num_classes, dtype=np.int64)
+    quota[rng.permutation(num_classes)[: n % num_classes]] += 1
+    return quota
+
+
+def check_enough_labels(n_labels: int, num_classes: int) -> None:
+    """Every class needs at least one labeled sample, so ``n_labels`` must cover them all."""
+    if isinstance(n_labels, bool) or not isinstance(n_labels, (int, np.integer)) or n_labels < num_classes:
+        raise SemimixError(
+            f"labels={n_labels!r} is fewer than the {num_classes} classes; "
+            f"set labels to an integer of at least {num_classes} (one per class)"
+        )
+
+
+def stratified_split(y: np.ndarray, size: float | int, seed: Seed, what: str = "size") -> tuple[np.ndarray, np.ndarray]:
+    """Split indices of ``y`` into (keep, split) with ``size`` samples in ``split``, class proportions kept.
+
+    Per-class counts use the largest-remainder rule (ties broken by a seeded order), so the
+    split has exactly the asked size. Both index arrays are sorted.
+    """
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y)
+    k = resolve_count(size, len(y), what)
+    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    exact = k * counts / len(y)
+    quota = np.floor(exact).astype(np.int64)
+    remainder = k - int(quota.sum())
+    tie_break = rng.permutation(len(classes))
+    order = tie_break[np.argsort(-(exact - quota)[tie_break], kind="stable")]
+    quota[order[:remainder]] += 1
+    split = [rng.choice(np.flatnonzero(inverse == c), size=quota[c], replace=False) for c in range(len(classes))]
+    split_idx = np.sort(np.concatenate(split)) if split else np.empty(0, dtype=np.int64)
+    keep_idx = np.setdiff1d(np.arange(len(y)), split_idx)
+    return keep_idx, split_idx
+
+
+def balanced_labeled_subset(y: np.ndarray, n_labels: int, seed: Seed) -> np.ndarray:
+    """Sorted indices of ``n_labels`` samples of ``y``, ``n_labels // C`` per class (remainder: seeded classes)."""
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y)
+    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    check_enough_labels(n_labels, len(classes))
+    quota = class_quota(len(classes), int(n_labels), rng)
+    short = np.flatnonzero(counts < quota)
+    if short.size:
+        c = short[0]
+        raise SemimixError(
+            f"class {classes[c]} has only {counts[c]} samples but {quota[c]} labeled samples were asked "
+            f"(labels={n_labels}); lower labels to at most {len(classes) * counts.min()}"
+        )
+    picked = [rng.choice(np.flatnonzero(inverse == c), size=quota[c], replace=False) for c in range(len(classes))]
+    return np.sort(np.concatenate(picked))

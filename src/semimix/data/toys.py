@@ -1,0 +1,103 @@
+"""Generated 2-D toy problems (two circles, two moons) where the decision boundary can be plotted.
+
+Toys are never normalised, whatever ``cfg.normalize`` says: they stay in data units so plots
+show the real geometry (the circles' radii, the moons' shapes). Every split is its own seeded
+draw from the generating distribution. ``val_size``/``test_size`` may be set as a total count
+of samples (spread evenly over the classes); fractions make no sense for generated data.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from sklearn.datasets import make_moons
+
+from semimix.data.assemble import make_bundle
+from semimix.data.bundle import DataBundle
+from semimix.data.config import DataConfig
+from semimix.data.splits import balanced_labeled_subset, check_enough_labels, class_quota
+from semimix.errors import SemimixError
+
+Sampler = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+OUTER_RADIUS = 1.0
+INNER_FACTOR = 0.8  # inner radius / outer radius, as in the AdvMixup case study
+CIRCLES_NOISE = 0.01
+MOONS_NOISE = 0.1
+DEFAULT_LABELS = 10
+VAL_PER_CLASS = 100
+TEST_PER_CLASS = 500
+CIRCLES_UNLABELED_PER_CLASS = 100
+MOONS_TRAIN_PER_CLASS = 500
+
+
+def sample_circles(counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``counts[c]`` points of class c: class 0 on the inner circle, class 1 on the outer one."""
+    radii = np.repeat([OUTER_RADIUS * INNER_FACTOR, OUTER_RADIUS], counts)
+    angles = rng.uniform(0.0, 2.0 * np.pi, size=len(radii))
+    x = np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+    x += rng.normal(0.0, CIRCLES_NOISE, size=x.shape)
+    return x, np.repeat([0, 1], counts)
+
+
+def sample_moons(counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``counts[c]`` points of class c from sklearn's make_moons (class 0 = upper moon)."""
+    x, y = make_moons(n_samples=tuple(int(c) for c in counts), noise=MOONS_NOISE, random_state=int(rng.integers(2**31)))
+    return x, y.astype(np.int64)
+
+
+def _eval_counts(size: float | int | None, default_per_class: int, rng: np.random.Generator, name: str, what: str) -> np.ndarray:
+    if size is None:
+        return np.full(2, default_per_class)
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+        raise SemimixError(
+            f"{name} generates its {what} set, so {what}_size must be a count of samples "
+            f"(e.g. {2 * default_per_class}), not {size!r}"
+        )
+    return class_quota(2, int(size), rng)
+
+
+def _load_toy(cfg: DataConfig, seed: int, name: str, sample: Sampler, class_names: list[str], labeled_separate: bool) -> DataBundle:
+    """Shared body: training pool, labeled subset, then separate validation and test draws.
+
+    ``labeled_separate``: the labeled points are drawn on top of the unlabeled pool (circles);
+    otherwise they are picked from a fixed-size training pool (moons).
+    """
+    rng = np.random.default_rng(seed)
+    labels = DEFAULT_LABELS if cfg.labels is None else cfg.labels
+    if labeled_separate:
+        check_enough_labels(labels, 2)
+        x_lab, y_lab = sample(class_quota(2, labels, rng), rng)
+        x_unl, y_unl = sample(np.full(2, CIRCLES_UNLABELED_PER_CLASS), rng)
+        x_train, y_train = np.concatenate([x_lab, x_unl]), np.concatenate([y_lab, y_unl])
+        labeled_idx = np.arange(len(x_lab))
+    else:
+        x_train, y_train = sample(np.full(2, MOONS_TRAIN_PER_CLASS), rng)
+        labeled_idx = balanced_labeled_subset(y_train, labels, rng)
+    val = sample(_eval_counts(cfg.val_size, VAL_PER_CLASS, rng, name, "val"), rng)
+    test = sample(_eval_counts(cfg.test_size, TEST_PER_CLASS, rng, name, "test"), rng)
+    return make_bundle(
+        name,
+        x_train,
+        y_train,
+        labeled_idx,
+        val,
+        test,
+        num_classes=2,
+        class_names=class_names,
+        unlabeled_includes_labeled=cfg.unlabeled_includes_labeled,
+        normalize=False,
+    )
+
+
+def load_circles(cfg: DataConfig, seed: int) -> DataBundle:
+    """AdvMixup's case study: two noisy concentric circles, ``labels`` (default 10) labeled points
+    drawn apart from 100 unlabeled points per class; validation 100 and test 500 per class."""
+    return _load_toy(cfg, seed, "two-circles", sample_circles, ["inner", "outer"], labeled_separate=True)
+
+
+def load_moons(cfg: DataConfig, seed: int) -> DataBundle:
+    """Two interleaving moons (noise 0.1): 500 training points per class of which ``labels``
+    (default 10) are labeled; validation 100 and test 500 per class."""
+    return _load_toy(cfg, seed, "two-moons", sample_moons, ["upper", "lower"], labeled_separate=False)

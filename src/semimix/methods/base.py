@@ -1,0 +1,111 @@
+"""What every method sees and returns: a batch, the training context, named loss terms."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import torch
+from torch import nn
+
+from semimix.errors import SemimixError
+
+
+@dataclass
+class Batch:
+    """One training step's data: a labeled batch and (for SSL methods) an unlabeled batch.
+
+    ``idx_u`` are the unlabeled samples' dataset indices, for methods that keep per-sample state.
+    """
+
+    x_l: torch.Tensor
+    y_l: torch.Tensor
+    x_u: torch.Tensor | None = None
+    idx_u: torch.Tensor | None = None
+
+
+@dataclass
+class StepContext:
+    """What the trainer provides to a method for one step.
+
+    ``ramp`` is the consistency ramp-up factor in [0, 1] (a method multiplies its own maximum
+    weight by it); ``augment`` draws a fresh stochastic view of a batch on its device.
+    """
+
+    student: nn.Module
+    teacher: nn.Module | None
+    num_classes: int
+    step: int = 0
+    ramp: float = 1.0
+    augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
+
+
+@dataclass
+class MethodParams:
+    """Base of each method's hyperparameters; subclasses add fields with the papers' defaults."""
+
+
+class Method:
+    """A semi-supervised algorithm as its loss: ``losses(batch, ctx)`` returns weighted terms.
+
+    The total loss is the sum of the returned terms. A method knows nothing about loops,
+    devices, logging or files; it declares what it needs and the trainer provides it.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    Params: ClassVar[type[MethodParams]] = MethodParams
+    uses_unlabeled: ClassVar[bool] = True
+
+    def __init__(self, **params: Any) -> None:
+        self.params = make_params(self.Params, params, self.name)
+        self.validate()
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether the trainer must keep an EMA teacher for this method."""
+        return False
+
+    def validate(self) -> None:
+        """Raise SemimixError for hyperparameters outside their valid range."""
+
+    def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+def make_params(params_cls: type[MethodParams], given: dict[str, Any], method: str) -> MethodParams:
+    """Build a Params dataclass from user values, with a clear error for unknown keys or bad types."""
+    fields = {f.name: f for f in dataclasses.fields(params_cls)}
+    unknown = sorted(set(given) - set(fields))
+    if unknown:
+        raise SemimixError(
+            f"method {method!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(sorted(fields)) or '(none)'}"
+        )
+    values = {}
+    for key, value in given.items():
+        default = getattr(params_cls, key, None)
+        values[key] = _coerce(value, default, f"{method}.{key}")
+    return params_cls(**values)
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    """Match a user value (from YAML or ``--set``) to the type of the field's default."""
+    if default is None or type(value) is type(default):
+        return value
+    if isinstance(default, bool):
+        pass  # only real booleans are accepted; YAML already turned "true"/"false" into them
+    elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    elif isinstance(default, int) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    elif isinstance(default, tuple) and isinstance(value, (list, tuple)):
+        return tuple(value)
+    raise SemimixError(f"{where} must be a {type(default).__name__} like {default!r}, got {value!r}")
+
+
+def check(condition: bool, message: str) -> None:
+    """Raise a SemimixError with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise SemimixError(message)

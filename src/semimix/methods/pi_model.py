@@ -1,0 +1,32 @@
+"""Π-model (Laine & Aila 2017; Sajjadi et al. 2016): two stochastic views of an unlabeled
+sample should get the same prediction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from semimix.methods.base import Batch, Method, MethodParams, StepContext
+from semimix.methods.common import require_unlabeled, supervised_loss, target_logits
+from semimix.ops import get_divergence
+
+
+@dataclass
+class PiModelParams(MethodParams):
+    weight: float = 20.0  # Oliver et al.'s maximum consistency weight
+    divergence: str = "mse"
+
+
+class PiModel(Method):
+    name = "pi-model"
+    summary = 'Π-model: two stochastic views agree (Laine & Aila 2017)'
+    Params = PiModelParams
+
+    def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+        x_u = require_unlabeled(batch, self.name)
+        p = self.params
+        # The second view is the target (stop-gradient, as Oliver et al.), so it costs no backward.
+        target = torch.softmax(target_logits(ctx.student, ctx.augment(x_u)), dim=-1)
+        consistency = get_divergence(p.divergence)(ctx.student(ctx.augment(x_u)), target)
+        return {"supervised": supervised_loss(batch, ctx), "consistency": p.weight * ctx.ramp * consistency}

@@ -1,0 +1,54 @@
+"""Virtual Adversarial Training (Miyato et al. 2018): the prediction should not change along the
+direction in which it changes fastest (found by power iteration), within an L2 ball of radius ε."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from semimix.methods.base import Batch, Method, MethodParams, StepContext, check
+from semimix.methods.common import require_unlabeled, supervised_loss, target_logits
+from semimix.ops import entropy, frozen_batchnorm, get_divergence, vat_perturbation
+
+
+@dataclass
+class VATParams(MethodParams):
+    weight: float = 1.0  # VAT's code; Oliver et al. use 0.3
+    epsilon: float = 6.0  # in input units (after normalisation); Oliver et al. CIFAR-10
+    xi: float = 1e-6
+    power_iterations: int = 1
+    divergence: str = "kl"  # KL(p_clean ‖ p_adv), VAT's direction
+    entmin_weight: float = 0.0  # > 0 adds entropy minimisation (VAT+EntMin)
+
+
+class VAT(Method):
+    name = "vat"
+    summary = 'VAT: smooth along the virtual adversarial direction (Miyato et al. 2018)'
+    Params = VATParams
+
+    def validate(self) -> None:
+        p = self.params
+        check(p.epsilon > 0, f"{self.name}: epsilon must be > 0, got {p.epsilon}")
+        check(p.power_iterations >= 1, f"{self.name}: power_iterations must be >= 1")
+        get_divergence(p.divergence)
+
+    def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+        x_u = ctx.augment(require_unlabeled(batch, self.name))
+        p = self.params
+        divergence = get_divergence(p.divergence)
+        terms = {"supervised": supervised_loss(batch, ctx)}
+        if p.entmin_weight > 0:  # the entropy term needs the clean pass with gradient
+            with frozen_batchnorm(ctx.student):
+                clean_logits = ctx.student(x_u)
+            terms["entropy"] = p.entmin_weight * ctx.ramp * entropy(clean_logits)
+            clean_logits = clean_logits.detach()
+        else:
+            clean_logits = target_logits(ctx.student, x_u)
+        target = torch.softmax(clean_logits, dim=-1)
+        r_adv = vat_perturbation(
+            ctx.student, x_u, target, epsilon=p.epsilon, xi=p.xi, power_iterations=p.power_iterations, divergence=divergence
+        )
+        with frozen_batchnorm(ctx.student):  # VAT's code: perturbed passes never update BN statistics
+            terms["vat"] = p.weight * ctx.ramp * divergence(ctx.student(x_u + r_adv), target)
+        return terms

@@ -1,0 +1,60 @@
+"""Fully connected network, one stage per hidden layer so every hidden layer can be mixed.
+
+Used by the two-circles study of the AdvMixup paper (widths (100, 50), ReLU, no BatchNorm) and
+as the VAT MNIST MLP (widths (1200, 1200), ``batchnorm=True``: Linear -> BN -> ReLU).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+from torch import nn
+
+from semimix.errors import SemimixError
+from semimix.models.base import StagedNet
+from semimix.models.layers import check_dropout, check_input_shape, check_num_classes, is_positive_int
+
+# lrelu uses slope 0.1, like the CNNs of this library.
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "lrelu": lambda: nn.LeakyReLU(0.1)}
+
+
+class MLP(StagedNet):
+    """Stage 0 flattens the input; stage k applies hidden layer k; the last stage is the output layer.
+
+    Mixable layers are the input and the output of every hidden layer (never the logits).
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_classes: int,
+        widths: Sequence[int] = (100, 50),
+        activation: str = "relu",
+        batchnorm: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        shape = check_input_shape(input_shape, "mlp")
+        check_num_classes(num_classes, "mlp")
+        check_dropout(dropout, "mlp")
+        widths = tuple(widths) if isinstance(widths, (list, tuple)) else widths
+        if not isinstance(widths, tuple) or not all(is_positive_int(w) for w in widths):
+            raise SemimixError(f"mlp: widths must be a list of positive ints such as [100, 50], got {widths!r}")
+        if activation not in ACTIVATIONS:
+            raise SemimixError(f"mlp: unknown activation {activation!r}; valid activations: {', '.join(ACTIVATIONS)}")
+
+        sizes = (math.prod(shape), *widths)
+        stages: list[list[nn.Module]] = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            layers: list[nn.Module] = [nn.Linear(n_in, n_out)]
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(n_out))
+            layers.append(ACTIVATIONS[activation]())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            stages.append(layers)
+        stages.append([nn.Linear(sizes[-1], num_classes)])
+        stages[0].insert(0, nn.Flatten())
+        self.stages.extend(nn.Sequential(*layers) for layers in stages)
+        self.mixable_layers = tuple(range(len(self.stages)))

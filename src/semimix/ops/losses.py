@@ -1,0 +1,47 @@
+"""Divergences between predictions and (soft) targets, all batch means."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+Divergence = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """−Σ_c t_c log softmax(z)_c, averaged over the batch; equals CE for one-hot targets."""
+    return -(target_probs * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+
+
+def softmax_mse(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """Mean over batch × classes of (softmax(z) − t)², the Π/Mean Teacher/ICT consistency."""
+    return (torch.softmax(logits, dim=-1) - target_probs).pow(2).mean()
+
+
+def kl_divergence(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """KL(t ‖ softmax(z)) = Σ t (log t − log softmax(z)), batch mean (VAT's direction)."""
+    log_t = torch.log(target_probs.clamp_min(1e-12))
+    return (target_probs * (log_t - F.log_softmax(logits, dim=-1))).sum(dim=-1).mean()
+
+
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Mean prediction entropy −Σ p log p; minimising it pushes boundaries to low density."""
+    log_p = F.log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(dim=-1).mean()
+
+
+DIVERGENCES: dict[str, Divergence] = {
+    "mse": softmax_mse,
+    "kl": kl_divergence,
+    "ce": soft_cross_entropy,
+}
+
+
+def get_divergence(name: str) -> Divergence:
+    """Look up a divergence by its config name."""
+    try:
+        return DIVERGENCES[name]
+    except KeyError:
+        raise ValueError(f"unknown divergence {name!r}; choose one of {sorted(DIVERGENCES)}") from None
