@@ -40,7 +40,9 @@ def class_quota(num_classes: int, n: int, seed: Seed) -> np.ndarray:
 
 def check_enough_labels(n_labels: int, num_classes: int) -> None:
     """Every class needs at least one labeled sample, so ``n_labels`` must cover them all."""
-    if isinstance(n_labels, bool) or not isinstance(n_labels, (int, np.integer)) or n_labels < num_classes:
+    if isinstance(n_labels, bool) or not isinstance(n_labels, (int, np.integer)):
+        raise SemimixError(f"labels must be an integer count of labeled samples, got {n_labels!r}")
+    if n_labels < num_classes:
         raise SemimixError(
             f"labels={n_labels!r} is fewer than the {num_classes} classes; "
             f"set labels to an integer of at least {num_classes} (one per class)"

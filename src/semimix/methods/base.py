@@ -56,7 +56,7 @@ class Method:
     name: ClassVar[str]
     summary: ClassVar[str] = ""
     Params: ClassVar[type[MethodParams]] = MethodParams
-    uses_unlabeled: ClassVar[bool] = True
+    unlabeled: ClassVar[str] = "required"  # required | optional (also trains without any) | unused
 
     def __init__(self, **params: Any) -> None:
         self.params = make_params(self.Params, params, self.name)

@@ -30,6 +30,7 @@ class ManifoldMixup(Method):
     name = "manifold-mixup"
     summary = 'Manifold Mixup: mixup of hidden states, supervised and SSL (Verma et al. 2019)'
     Params = ManifoldMixupParams
+    unlabeled = "optional"  # without unlabeled data it is supervised Manifold Mixup
 
     def validate(self) -> None:
         check(self.params.layers in LAYER_CHOICES, f"{self.name}: layers must be one of {LAYER_CHOICES}, got {self.params.layers!r}")

@@ -19,7 +19,7 @@ class Supervised(Method):
     name = "supervised"
     summary = 'Cross-entropy on the labeled samples only (optionally input mixup)'
     Params = SupervisedParams
-    uses_unlabeled = False
+    unlabeled = "unused"
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         return {"supervised": supervised_loss(batch, ctx, self.params.mixup_alpha)}

@@ -1,0 +1,185 @@
+"""The ``semimix`` command: a thin layer over the Python API that turns SemimixError into a
+one-line message and a non-zero exit instead of a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from semimix.errors import SemimixError
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model (no arguments: AdvMixup on scikit-learn's digits, 10 labels per class)",
+        description="Train a method on a dataset. Settings come from a preset (--config; default: the bundled "
+        "preset named after the dataset, e.g. 'digits'), then the flags below, then --set overrides.",
+    )
+    p.add_argument("--config", help="a preset: bundled name (see 'semimix presets') or a YAML file")
+    p.add_argument("--method", help="method name (see 'semimix methods')")
+    p.add_argument("--dataset", help="dataset name (see 'semimix datasets') or a path to a .npz/.csv file")
+    p.add_argument("--data-dir", help="root folder holding the datasets' official files")
+    p.add_argument("--labels", type=int, help="number of labeled training samples, drawn class-balanced")
+    p.add_argument("--model", help="model name (see 'semimix models'), or auto")
+    p.add_argument("--steps", type=int, help="number of optimiser steps")
+    p.add_argument("--seed", type=int, help="random seed (data split, init, training)")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--out", help="run directory (default: runs/<dataset>-<method>-<time>)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key, e.g. optim.lr=0.05 or epsilon=2.0 (a hyperparameter of the chosen method)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_config_dict(args: argparse.Namespace) -> dict[str, Any]:
+    """Preset, then flags, then --set overrides, as one nested dict."""
+    from semimix.train.config import PRESET_DIR, apply_override, load_yaml, merge, resolve_preset
+
+    if args.config:
+        values = load_yaml(resolve_preset(args.config))
+    else:
+        dataset_preset = PRESET_DIR / f"{args.dataset or 'digits'}.yaml"
+        values = load_yaml(dataset_preset) if dataset_preset.exists() else {}
+    flags = {
+        "method": args.method,
+        "model": args.model,
+        "steps": args.steps,
+        "seed": args.seed,
+        "device": args.device,
+        "out": args.out,
+        "data": {k: v for k, v in {"dataset": args.dataset, "data_dir": args.data_dir, "labels": args.labels}.items() if v is not None},
+    }
+    values = merge(values, {k: v for k, v in flags.items() if v not in (None, {})})
+    if args.quiet:
+        values["progress"] = False
+    for assignment in args.set:
+        apply_override(values, assignment)
+    return values
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from semimix.api import resume, train
+    from semimix.train.config import config_from_dict
+
+    if args.resume:
+        ignored = [f for f in ("config", "method", "dataset", "labels", "model", "steps", "seed", "out") if getattr(args, f)]
+        if ignored or args.set:
+            raise SemimixError(f"--resume continues a run with its saved config.yaml; drop {', '.join('--' + f for f in ignored) or '--set'}")
+        summary = resume(args.resume, progress=not args.quiet)
+    else:
+        summary = train(config_from_dict(build_config_dict(args)))
+    _print_summary(summary)
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a (no test split)" if value is None else f"{value:.4f}"
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    print(
+        f"{summary['method']} on {summary['dataset']} ({summary['labels']} labels, {summary['steps']} steps, "
+        f"{summary['wall_time_s']:.0f} s): test accuracy {_fmt(summary['test_accuracy'])} "
+        f"[best-on-validation checkpoint (step {summary['best_val_step']}): {_fmt(summary['test_accuracy_at_best_val'])}]"
+    )
+    print(f"run directory: {summary['run_dir']}")
+
+
+def cmd_methods(_: argparse.Namespace) -> int:
+    from semimix.methods import ALIASES, describe_methods
+
+    for row in describe_methods():
+        print(f"{row['name']:<22} {row['summary']}")
+        print(f"{'':<22} defaults: {', '.join(f'{k}={v}' for k, v in row['defaults'].items()) or '(none)'}")
+    print("aliases: " + ", ".join(f"{a} → {n}" for a, n in ALIASES.items()))
+    return 0
+
+
+def cmd_models(_: argparse.Namespace) -> int:
+    from semimix.models import describe_models
+
+    for row in describe_models():
+        shape = "×".join(map(str, row["reference_input_shape"]))
+        print(f"{row['name']:<12} {row['parameters']:>10,} parameters on {shape} inputs   {row['description']}")
+    print("auto         cnn-small for (C, H, W) images, mlp otherwise")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from semimix.data import list_datasets
+
+    for row in list_datasets(args.data_dir):
+        status = "found" if row["found"] else "MISSING"
+        print(f"{row['name']:<14} {status:<8} {row['where']:<28} {row['description']}")
+    print("also: the path of your own .npz (X, y with -1 = unlabeled) or .csv (features + label column) file")
+    return 0
+
+
+def cmd_presets(_: argparse.Namespace) -> int:
+    from semimix.train.config import PRESET_DIR, preset_names
+
+    for name in preset_names():
+        first = (PRESET_DIR / f"{name}.yaml").read_text().splitlines()[0].lstrip("# ")
+        print(f"{name:<16} {first}")
+    return 0
+
+
+def cmd_two_circles(args: argparse.Namespace) -> int:
+    from semimix.studies.two_circles import run_study
+
+    results = run_study(args.out, steps=args.steps, seed=args.seed, search=not args.no_search, progress=not args.quiet)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    from semimix import __version__
+
+    parser = argparse.ArgumentParser(prog="semimix", description="Semi-supervised learning with virtual samples.")
+    parser.add_argument("--version", action="version", version=f"semimix {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _train_parser(sub)
+    sub.add_parser("methods", help="list methods with their default hyperparameters")
+    sub.add_parser("models", help="list models with parameter counts")
+    d = sub.add_parser("datasets", help="list datasets and whether their files were found")
+    d.add_argument("--data-dir")
+    sub.add_parser("presets", help="list the bundled presets")
+    c = sub.add_parser("two-circles", help="the AdvMixup paper's two-circles case study (VAT, ICT, AdvMixup; Fig. 4)")
+    c.add_argument("--out", default="runs/two-circles")
+    c.add_argument("--steps", type=int, default=3000)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--no-search", action="store_true", help="skip the validation search over ε and α")
+    c.add_argument("--quiet", action="store_true")
+    return parser
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "methods": cmd_methods,
+    "models": cmd_models,
+    "datasets": cmd_datasets,
+    "presets": cmd_presets,
+    "two-circles": cmd_two_circles,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv or ["train"])
+    if args.command is None:
+        args = parser.parse_args(["train", *argv])
+    try:
+        return COMMANDS[args.command](args)
+    except SemimixError as exc:
+        print(f"semimix: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("semimix: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

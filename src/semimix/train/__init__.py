@@ -1,0 +1,1 @@
+"""Training: configuration, the loop, schedules, EMA teacher, streams and run files."""

@@ -1,0 +1,28 @@
+"""The EMA ("mean") teacher: θ_t ← decay·θ_t + (1−decay)·θ after every optimiser step."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def make_teacher(student: nn.Module) -> nn.Module:
+    """A copy of the student that is never trained by gradients."""
+    teacher = copy.deepcopy(student)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+@torch.no_grad()
+def ema_update(teacher: nn.Module, student: nn.Module, decay: float, step: int) -> None:
+    """One EMA step with Mean Teacher's warm start min(1 − 1/(step+1), decay), using fused
+    foreach ops; buffers (BN statistics) are copied, since only parameters are averaged."""
+    d = min(1.0 - 1.0 / (step + 1), decay)
+    t_params = list(teacher.parameters())
+    s_params = list(student.parameters())
+    torch._foreach_lerp_(t_params, s_params, 1.0 - d)
+    for t_buf, s_buf in zip(teacher.buffers(), student.buffers()):
+        t_buf.copy_(s_buf)

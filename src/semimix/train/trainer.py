@@ -1,0 +1,322 @@
+"""The one method-agnostic training loop: streams, optimiser, schedules, EMA teacher, evaluation,
+checkpoints and exact resume. Methods only say what their loss is."""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+import semimix
+from semimix.data import load_dataset
+from semimix.data.augment import Augmenter
+from semimix.data.bundle import DataBundle
+from semimix.errors import SemimixError
+from semimix.eval import evaluate
+from semimix.methods import Batch, StepContext, build_method, canonical_method_name
+from semimix.models import build_model, resolve_model_name
+from semimix.train import files
+from semimix.train.config import TrainConfig, config_from_dict, load_yaml
+from semimix.train.ema import ema_update, make_teacher
+from semimix.train.schedules import lr_factor, ramp_factor
+from semimix.train.streams import IndexStream
+
+CHECKPOINT_DIR = "checkpoints"
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without it is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SemimixError(f"device {name!r} asked for, but this machine has no CUDA GPU visible to PyTorch; use --device cpu or auto")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise SemimixError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+
+
+def default_run_dir(cfg: TrainConfig) -> Path:
+    dataset = Path(cfg.data.dataset).stem if cfg.data.dataset.endswith((".npz", ".csv")) else cfg.data.dataset
+    base = Path("runs") / f"{dataset}-{cfg.method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+class Trainer:
+    """Builds a run from a config (validating everything before any file is written) and trains it."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path | None = None, data: DataBundle | None = None) -> None:
+        cfg.method = canonical_method_name(cfg.method)
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.method = build_method(cfg.method, cfg.params_for_method())
+        _check_positive(cfg)
+        torch.manual_seed(cfg.seed)
+        self.data = data if data is not None else load_dataset(cfg.data, cfg.seed)
+        if self.method.unlabeled == "required" and len(self.data.x_unlabeled) == 0:
+            raise SemimixError(f"method {cfg.method!r} needs unlabeled samples, but {self.data.name} has none; use 'supervised' or add unlabeled data")
+        self.model_name = resolve_model_name(cfg.model, self.data.input_shape)
+        self.student = build_model(self.model_name, self.data.input_shape, self.data.num_classes, **cfg.model_params).to(self.device)
+        use_teacher = self.method.needs_teacher or cfg.eval_model == "teacher"
+        self.teacher = make_teacher(self.student) if use_teacher else None
+        if cfg.eval_model not in ("auto", "student", "teacher"):
+            raise SemimixError(f"eval_model must be auto, student or teacher, got {cfg.eval_model!r}")
+        self.eval_name = "teacher" if (cfg.eval_model == "teacher" or (cfg.eval_model == "auto" and self.method.needs_teacher)) else "student"
+        self.optimizer = _make_optimizer(self.student, cfg)
+        self.augment = Augmenter(cfg.augment.flip, cfg.augment.translate, cfg.augment.noise, self.data.input_shape)
+        self.tensors = {
+            name: getattr(self.data, name).to(self.device) for name in ("x_labeled", "y_labeled", "x_unlabeled")
+        }
+        self.labeled_stream = IndexStream(len(self.data.x_labeled), cfg.labeled_batch_size, cfg.seed * 1000 + 1)
+        self.unlabeled_stream = (
+            IndexStream(len(self.data.x_unlabeled), cfg.unlabeled_batch_size, cfg.seed * 1000 + 2)
+            if self.method.unlabeled != "unused" and len(self.data.x_unlabeled) > 0
+            else None
+        )
+        self.run_dir = Path(cfg.out) if cfg.out else (run_dir or default_run_dir(cfg))
+        self.step = 0
+        self.best = {"val_accuracy": -math.inf, "step": 0}
+        self.train_time = 0.0
+        self.columns: list[str] | None = None
+        self._sums: dict[str, torch.Tensor] = {}
+        self._count = 0
+
+    # ----------------------------------------------------------------------------- the step
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        return self.teacher if self.eval_name == "teacher" and self.teacher is not None else self.student
+
+    def _next_batch(self) -> Batch:
+        idx_l = self.labeled_stream.next().to(self.device)
+        batch = Batch(self.tensors["x_labeled"][idx_l], self.tensors["y_labeled"][idx_l])
+        if self.unlabeled_stream is not None:
+            idx_u = self.unlabeled_stream.next().to(self.device)
+            batch.x_u, batch.idx_u = self.tensors["x_unlabeled"][idx_u], idx_u
+        return batch
+
+    def train_step(self) -> None:
+        cfg = self.cfg
+        lr = cfg.optim.lr * lr_factor(self.step, cfg.steps, cfg.schedule)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        ramp = ramp_factor(self.step, cfg.steps, cfg.rampup)
+        self.student.train()
+        if self.teacher is not None:
+            self.teacher.train()
+        ctx = StepContext(self.student, self.teacher, self.data.num_classes, self.step, ramp, self.augment)
+        terms = self.method.losses(self._next_batch(), ctx)
+        total = torch.stack(list(terms.values())).sum()
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        if self.teacher is not None:
+            ema_update(self.teacher, self.student, cfg.ema_decay, self.step)
+        with torch.no_grad():  # accumulate on the device; read only when logged
+            for name, value in {"loss": total, **terms}.items():
+                self._sums[name] = self._sums.get(name, 0) + value.detach()
+        self._count += 1
+        self.step += 1
+        self._last_lr, self._last_ramp = lr, ramp
+
+    # ----------------------------------------------------------------------------- the loop
+    def run(self, until_step: int | None = None) -> dict[str, Any] | None:
+        """Train to ``cfg.steps`` (or stop after ``until_step`` with a checkpoint) and return the summary."""
+        cfg = self.cfg
+        stop = min(cfg.steps, until_step) if until_step is not None else cfg.steps
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress, desc=f"{cfg.method} on {self.data.name}", unit="step", dynamic_ncols=True)
+        postfix: dict[str, str] = {}
+        try:
+            while self.step < stop:
+                started = time.perf_counter()
+                self.train_step()
+                self.train_time += time.perf_counter() - started
+                row: dict[str, Any] = {}
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    row.update(self._read_losses())
+                if self.step % cfg.eval_every == 0 or self.step == stop:
+                    row.update(self._validate())
+                if row:
+                    self._log(row)
+                    postfix.update({k: f"{row[k]:.3f}" for k in ("loss", "val_accuracy") if k in row})
+                    bar.set_postfix(postfix)
+                bar.update(1)
+        finally:
+            bar.close()
+        if self.step < cfg.steps:
+            return None
+        return self._finish()
+
+    def _read_losses(self) -> dict[str, float]:
+        row = {"lr": self._last_lr, "ramp": self._last_ramp}
+        row.update({name: (value / self._count).item() for name, value in self._sums.items()})
+        self._sums, self._count = {}, 0
+        return row
+
+    def _validate(self) -> dict[str, float]:
+        row: dict[str, float] = {}
+        if len(self.data.x_val):
+            result = evaluate(self.eval_model, self.data.x_val, self.data.y_val)
+            row = {"val_accuracy": result["accuracy"], "val_nll": result["nll"]}
+            if result["accuracy"] > self.best["val_accuracy"]:
+                self.best = {"val_accuracy": result["accuracy"], "step": self.step}
+                files.save_torch(self._ckpt(BEST), {"model": self.eval_model.state_dict(), **self.best})
+        self._save_checkpoint()
+        return row
+
+    # ----------------------------------------------------------------------------- files
+    def _ckpt(self, name: str) -> Path:
+        self._ensure_run_dir()
+        return self.run_dir / CHECKPOINT_DIR / name
+
+    def _ensure_run_dir(self) -> None:
+        """The run directory appears with the first file worth keeping, after the first step
+        succeeded, so bad input never leaves an empty or half-made run behind."""
+        if (self.run_dir / "config.yaml").exists():
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        files.write_yaml(self.run_dir / "config.yaml", self.cfg.to_dict())
+
+    def _log(self, row: dict[str, Any]) -> None:
+        self._ensure_run_dir()
+        row = {"step": self.step, **row}
+        path = self.run_dir / "metrics.csv"
+        if self.columns is None:
+            loss_names = [k for k in row if k not in ("step", "lr", "ramp", "val_accuracy", "val_nll")]
+            self.columns = ["step", "lr", "ramp", *loss_names, "val_accuracy", "val_nll"]
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def _save_checkpoint(self) -> None:
+        state = {
+            "step": self.step,
+            "student": self.student.state_dict(),
+            "teacher": self.teacher.state_dict() if self.teacher is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "labeled_stream": self.labeled_stream.state_dict(),
+            "unlabeled_stream": self.unlabeled_stream.state_dict() if self.unlabeled_stream else None,
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "best": self.best,
+            "train_time": self.train_time,
+            "columns": self.columns,
+        }
+        files.save_torch(self._ckpt(LAST), state)
+
+    def load_checkpoint(self, state: dict[str, Any]) -> None:
+        self.step = state["step"]
+        self.student.load_state_dict(state["student"])
+        if self.teacher is not None:
+            self.teacher.load_state_dict(state["teacher"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.labeled_stream.load_state_dict(state["labeled_stream"])
+        if self.unlabeled_stream is not None:
+            self.unlabeled_stream.load_state_dict(state["unlabeled_stream"])
+        torch.set_rng_state(state["rng_cpu"])
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        self.best = state["best"]
+        self.train_time = state["train_time"]
+        self.columns = state["columns"]
+        _truncate_metrics(self.run_dir / "metrics.csv", self.step)
+
+    def _finish(self) -> dict[str, Any]:
+        final = evaluate(self.eval_model, self.data.x_test, self.data.y_test)
+        best_model = self.eval_model
+        best_path = self.run_dir / CHECKPOINT_DIR / BEST
+        at_best = final
+        if best_path.exists():
+            best_state = files.load_torch(best_path)
+            best_model = build_model(self.model_name, self.data.input_shape, self.data.num_classes, **self.cfg.model_params)
+            best_model.load_state_dict(best_state["model"])
+            at_best = evaluate(best_model, self.data.x_test, self.data.y_test)
+        n_per_step = self.cfg.labeled_batch_size + (self.cfg.unlabeled_batch_size if self.unlabeled_stream else 0)
+        summary = {
+            "method": self.cfg.method,
+            "dataset": self.data.name,
+            "model": self.model_name,
+            "labels": len(self.data.y_labeled),
+            "unlabeled": len(self.data.x_unlabeled),
+            "seed": self.cfg.seed,
+            "steps": self.step,
+            "eval_model": self.eval_name,
+            "test_accuracy": _finite(final["accuracy"]),
+            "test_nll": _finite(final["nll"]),
+            "best_val_accuracy": _finite(self.best["val_accuracy"]),
+            "best_val_step": self.best["step"],
+            "test_accuracy_at_best_val": _finite(at_best["accuracy"]),
+            "test_nll_at_best_val": _finite(at_best["nll"]),
+            "wall_time_s": round(self.train_time, 3),
+            "train_samples_per_s": round(n_per_step * self.step / max(self.train_time, 1e-9), 1),
+            "device": str(self.device),
+            "semimix_version": semimix.__version__,
+        }
+        files.write_json(self.run_dir / "summary.json", summary)
+        return summary
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric rows logged after the checkpoint we resume from, so no step appears twice."""
+    if not path.exists():
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    files.write_text(path, "".join(",".join(r) + "\n" for r in kept))
+
+
+def _check_positive(cfg: TrainConfig) -> None:
+    for key in ("steps", "labeled_batch_size", "unlabeled_batch_size", "eval_every", "log_every"):
+        if getattr(cfg, key) <= 0:
+            raise SemimixError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
+    if not 0 <= cfg.ema_decay < 1:
+        raise SemimixError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
+    if cfg.optim.lr <= 0:
+        raise SemimixError(f"optim.lr must be > 0, got {cfg.optim.lr}")
+
+
+def _make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0, weight_decay=o.weight_decay)
+    if o.name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=o.lr, betas=(o.momentum, o.adam_beta2), weight_decay=o.weight_decay)
+    raise SemimixError(f"unknown optimiser {o.name!r}; choose sgd or adam")
+
+
+def resume_trainer(run_dir: str | Path) -> Trainer:
+    """The trainer of an interrupted run, restored from its last checkpoint."""
+    run_dir = Path(run_dir)
+    config_path, ckpt_path = run_dir / "config.yaml", run_dir / CHECKPOINT_DIR / LAST
+    if not run_dir.is_dir():
+        raise SemimixError(f"--resume {run_dir}: no such directory; give the run directory that 'semimix train' printed")
+    if not config_path.exists() or not ckpt_path.exists():
+        raise SemimixError(f"--resume {run_dir}: not a semimix run (needs config.yaml and {CHECKPOINT_DIR}/{LAST}); give the directory that 'semimix train' printed")
+    cfg = config_from_dict(load_yaml(config_path))
+    cfg.out = str(run_dir)
+    trainer = Trainer(cfg)
+    try:
+        state = files.load_torch(ckpt_path)
+    except Exception as exc:  # a damaged file must not become a deep traceback
+        raise SemimixError(f"--resume {run_dir}: cannot read {ckpt_path.name} ({type(exc).__name__}); the checkpoint is damaged") from None
+    trainer.load_checkpoint(state)
+    return trainer

@@ -1,0 +1,92 @@
+"""The two-circles study: boundary tracing and distances on models with a known boundary, and a
+tiny end-to-end run that writes every figure and the results file."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from semimix.api import load_config
+from semimix.studies.two_circles import (
+    METHODS,
+    decision_boundary,
+    distances_to_polylines,
+    evaluate_grid,
+    min_distance,
+    run_study,
+)
+
+EXTENT = (-1.5, 1.5, -1.5, 1.5)
+RESOLUTION = 301  # spacing 0.01
+
+
+class MarginModel(nn.Module):
+    """A two-class "model" whose logit margin is ``margin(x)``: its boundary is known exactly."""
+
+    def __init__(self, margin: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.margin = margin
+        self.scale = nn.Parameter(torch.ones(()))  # predict_logits finds the device from a parameter
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.zeros(len(x)), self.scale * self.margin(x)], dim=1)
+
+
+LINE = MarginModel(lambda x: x[:, 0] - 0.3)  # class 1 right of x = 0.3; piecewise linear like a ReLU net
+CIRCLE = MarginModel(lambda x: x.norm(dim=1) - 0.9)  # class 1 outside radius 0.9; a curved boundary
+CONSTANT = MarginModel(lambda x: -torch.ones(len(x)))  # class 0 everywhere: no boundary
+
+
+def test_distance_to_a_straight_boundary_is_exact() -> None:
+    grid = evaluate_grid(LINE, EXTENT, RESOLUTION)
+    boundary = decision_boundary(grid)
+    points = np.array([[1.0, 0.0], [0.3, 0.2], [-0.5, -1.0]])
+    assert distances_to_polylines(points, boundary) == pytest.approx([0.7, 0.0, 0.8], abs=1e-6)
+    assert grid.prob[0, 0] < 0.5 < grid.prob[0, -1]  # prob[i, j] sits at (xs[j], ys[i])
+
+
+def test_distance_to_a_circular_boundary_within_grid_tolerance() -> None:
+    boundary = decision_boundary(evaluate_grid(CIRCLE, EXTENT, RESOLUTION))
+    angles = np.linspace(0, 2 * np.pi, 7)
+    ring = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    assert distances_to_polylines(ring, boundary) == pytest.approx(np.full(7, 0.1), abs=0.01)
+    assert min_distance(np.zeros((1, 2)), boundary) == pytest.approx(0.9, abs=0.01)
+
+
+def test_no_boundary_gives_no_distance() -> None:
+    boundary = decision_boundary(evaluate_grid(CONSTANT, EXTENT, 50))
+    assert boundary == []
+    assert min_distance(np.zeros((3, 2)), boundary) is None
+
+
+def test_preset_keeps_the_papers_setting() -> None:
+    cfg = load_config("two-circles")
+    assert cfg.data.dataset == "two-circles" and cfg.model == "mlp"
+    assert cfg.model_params["widths"] == [100, 50]
+    assert {cfg.method_params[m]["weight"] for m in METHODS} == {10.0}
+
+
+def test_tiny_study_writes_figures_and_results(tmp_path) -> None:
+    out = tmp_path / "circles"
+    results = run_study(out, steps=20, seed=1, search=False, progress=False, resolution=150)
+    for name in ("data.png", "fig4.png", *(f"{m}.png" for m in METHODS)):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "results.json").read_text()) == results
+    assert results["grid_resolution"] == 150 and results["grid_spacing"] > 0
+    assert set(results["methods"]) == set(METHODS)
+    for method, result in results["methods"].items():
+        assert {"params", "test_accuracy", "min_distance_train", "min_distance_test", "run_dir", "figure", "search"} <= set(result)
+        assert result["params"]["weight"] == 10.0
+        assert 0.0 <= result["test_accuracy"] <= 1.0
+        for key in ("min_distance_train", "min_distance_test"):
+            assert result[key] is None or (math.isfinite(result[key]) and result[key] >= 0)
+        assert (out / "runs").is_dir() and str(out / "runs" / method) in result["run_dir"]
+        assert result["eval_model"] == ("student" if method == "vat" else "teacher")
+    rerun = run_study(out, steps=20, seed=1, search=False, progress=False, resolution=150)  # replaces its own runs
+    assert rerun["methods"] == results["methods"]
