@@ -34,11 +34,12 @@ from semimix.train.trainer import Trainer
 
 PRESET = "two-circles"
 METHODS = ("vat", "ict", "advmixup")
-# Validation grids: the circles are 0.2 apart, so ε spans a quarter to all of that gap.
+# Validation grids: the circles are 0.2 apart and the noise σ is 0.01, so ε runs from twice the
+# noise to half the gap; α from near-identity mixes (0.1) to uniform λ (1.0).
 SEARCH_GRID: dict[str, dict[str, tuple[float, ...]]] = {
-    "vat": {"epsilon": (0.05, 0.1, 0.2)},
+    "vat": {"epsilon": (0.02, 0.05, 0.1)},
     "ict": {"alpha": (0.1, 0.5, 1.0)},
-    "advmixup": {"epsilon": (0.05, 0.1), "alpha": (0.1, 1.0)},
+    "advmixup": {"epsilon": (0.02, 0.05, 0.1), "alpha": (0.1, 1.0)},
 }
 GRID_RESOLUTION = 800  # grid points per axis for the probability map and the boundary
 GRID_PADDING = 0.25  # margin around the data, in input units

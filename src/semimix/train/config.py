@@ -72,6 +72,7 @@ class TrainConfig:
     log_every: int = 50
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int | None = None  # CPU threads for torch; None = torch's default (all cores)
     out: str | None = None  # run directory; default runs/<dataset>-<method>-<time>
     progress: bool = True
 
@@ -90,7 +91,8 @@ def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - fields)
     if unknown:
-        raise SemimixError(f"unknown config key {where}{unknown[0]!r}; valid keys{' under ' + where.rstrip('.') if where else ''}: {', '.join(sorted(fields))}")
+        section = f" under {where.rstrip('.')}" if where else ""
+        raise SemimixError(f"unknown config key '{where}{unknown[0]}'; valid keys{section}: {', '.join(sorted(fields))}")
     kwargs = {}
     for name, value in values.items():
         hint = hints[name]

@@ -63,6 +63,8 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self.method = build_method(cfg.method, cfg.params_for_method())
         _check_positive(cfg)
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.data = data if data is not None else load_dataset(cfg.data, cfg.seed)
         if self.method.unlabeled == "required" and len(self.data.x_unlabeled) == 0:
@@ -285,8 +287,8 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 def _check_positive(cfg: TrainConfig) -> None:
-    for key in ("steps", "labeled_batch_size", "unlabeled_batch_size", "eval_every", "log_every"):
-        if getattr(cfg, key) <= 0:
+    for key in ("steps", "labeled_batch_size", "unlabeled_batch_size", "eval_every", "log_every", "threads"):
+        if getattr(cfg, key) is not None and getattr(cfg, key) <= 0:
             raise SemimixError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
     if not 0 <= cfg.ema_decay < 1:
         raise SemimixError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")

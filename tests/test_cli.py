@@ -1,0 +1,110 @@
+"""The command line: listings, a short training run, and bad input that ends in one clear line,
+a non-zero exit, no traceback and no run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semimix.cli import main
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_listings(capsys) -> None:
+    code, out, _ = run_cli(capsys, "methods")
+    assert code == 0
+    for name in ("supervised", "pi-model", "mean-teacher", "vat", "vat-entmin", "pseudo-label", "ict",
+                 "input-mixup", "manifold-mixup", "advmixup", "adv-adv-mixup", "advmixup-no-teacher"):
+        assert name in out
+    code, out, _ = run_cli(capsys, "models")
+    assert code == 0 and "convlarge" in out and "3,125,908" in out
+    code, out, _ = run_cli(capsys, "datasets")
+    assert code == 0 and "digits" in out and "found" in out
+    code, out, _ = run_cli(capsys, "presets")
+    assert code == 0 and "digits" in out
+
+
+def test_train_prints_accuracy_and_run_directory(capsys, tmp_path: Path) -> None:
+    out_dir = tmp_path / "run"
+    code, out, _ = run_cli(capsys, "train", "--steps", "6", "--quiet", "--out", str(out_dir), "--set", "eval_every=3", "--set", "unlabeled_batch_size=16")
+    assert code == 0
+    assert "test accuracy" in out and str(out_dir) in out
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["method"] == "advmixup" and summary["dataset"] == "digits" and summary["steps"] == 6
+
+
+def write_npz(path: Path, X: np.ndarray, y: np.ndarray) -> Path:
+    np.savez(path, X=X, y=y)
+    return path
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--method", "advmix"], "unknown method 'advmix'; valid methods:"),
+        (["--model", "resnet"], "resnet"),
+        (["--dataset", "cifar11"], "cifar11"),
+        (["--labels", "5"], "label"),
+        (["--labels", "5000"], "label"),
+        (["--set", "optim.lrr=1"], "unknown config key 'optim.lrr'"),
+        (["--set", "epsilon=-1"], "epsilon must be > 0"),
+        (["--config", "no-such-preset"], "no preset 'no-such-preset'"),
+        (["--device", "cuda:7"] if not __import__("torch").cuda.is_available() else ["--device", "tpu"], "device"),
+        (["--model", "convlarge"], "convlarge"),  # 8×8 digits are too small for Conv-Large
+    ],
+)
+def test_bad_input_is_one_clear_line(capsys, tmp_path: Path, args: list[str], message: str) -> None:
+    out_dir = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "--quiet", "--steps", "2", "--out", str(out_dir), *args)
+    assert code != 0
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert message.lower() in err.lower(), err
+    assert not out_dir.exists(), "a failed run left a directory behind"
+
+
+def test_bad_user_files(capsys, tmp_path: Path) -> None:
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = np.array([0, 1] * 5 + [-1] * 30)
+    nan_X = X.copy()
+    nan_X[3, 1] = np.nan
+    cases = {
+        "nan.npz": (write_npz(tmp_path / "nan.npz", nan_X, y), "nan"),
+        "range.npz": (write_npz(tmp_path / "range.npz", X, np.where(y == 1, 7, y)), "label"),
+        "garbage.npz": (tmp_path / "garbage.npz", "npz"),
+        "missing.csv": (tmp_path / "missing.csv", "not exist"),
+    }
+    (tmp_path / "garbage.npz").write_bytes(b"this is not a zip archive")
+    for name, (path, message) in cases.items():
+        out_dir = tmp_path / f"run-{name}"
+        code, _, err = run_cli(capsys, "train", "--quiet", "--steps", "2", "--dataset", str(path), "--out", str(out_dir))
+        assert code != 0 and "Traceback" not in err, (name, err)
+        assert message in err.lower(), (name, err)
+        assert not out_dir.exists()
+
+
+def test_user_npz_trains(capsys, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    y_true = np.arange(120) % 2
+    X = rng.normal(size=(120, 2)) + 3 * y_true[:, None]
+    y = np.where(np.arange(120) < 10, y_true, -1)
+    path = write_npz(tmp_path / "mine.npz", X, y)
+    out_dir = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "--quiet", "--steps", "4", "--dataset", str(path), "--method", "vat", "--out", str(out_dir), "--set", "epsilon=0.5")
+    assert code == 0, err
+    assert "no test split" in out
+    assert json.loads((out_dir / "summary.json").read_text())["labels"] == 10
+
+
+def test_resume_flag_errors(capsys, tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "train", "--resume", str(tmp_path / "nope"))
+    assert code == 2 and "no such directory" in err
+    code, _, err = run_cli(capsys, "train", "--resume", str(tmp_path), "--method", "vat")
+    assert code == 2 and "--resume continues a run" in err
