@@ -27,6 +27,7 @@ class AdvMixupParams(MethodParams):
     power_iterations: int = 1
     divergence: str = "mse"  # D in eq. (2); the paper uses MSE
     perturbation_divergence: str = "mse"  # D in eq. (4); the paper uses MSE, its code KL
+    perturbation_target: str = "teacher"  # eq. (4)'s f_t(x_j), reused; "student": the reference code's f(x_j), one more pass
     per_sample_lambda: bool = False  # Algorithm 1 draws one λ per batch
     mix_logits: bool = False
     supervised_mixup_alpha: float = 0.0  # the paper's L_nll is plain CE
@@ -49,6 +50,7 @@ class AdvMixup(Method):
         check(p.power_iterations >= 1, f"{self.name}: power_iterations must be >= 1")
         get_divergence(p.divergence)
         get_divergence(p.perturbation_divergence)
+        check(p.perturbation_target in ("teacher", "student"), f"{self.name}: perturbation_target must be teacher or student, got {p.perturbation_target!r}")
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         x_u = ctx.augment(require_unlabeled(batch, self.name))
@@ -56,11 +58,14 @@ class AdvMixup(Method):
         target_model = ctx.teacher if p.use_teacher else ctx.student
         assert target_model is not None
         t_logits = target_logits(target_model, x_u)
-        # Eq. (4): D[f_t(x_j), f(x_j + r)], reusing the target pass already paid for.
+        # Eq. (4): D[f_t(x_j), f(x_j + r)], reusing the target pass already paid for. With the
+        # student's own prediction as target (the reference code) the first-order term vanishes
+        # and the power iteration finds VAT's curvature direction instead.
+        own_target = p.perturbation_target == "student" and target_model is not ctx.student
         r_adv = vat_perturbation(
             ctx.student,
             x_u,
-            torch.softmax(t_logits, dim=-1),
+            torch.softmax(target_logits(ctx.student, x_u) if own_target else t_logits, dim=-1),
             epsilon=p.epsilon,
             xi=p.xi,
             power_iterations=p.power_iterations,
