@@ -38,15 +38,6 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tensors here are tiny; intra-op threads only add barrier waits on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _linear(weight: list[list[float]] | torch.Tensor) -> nn.Linear:
     """f(x) = W x in float64 (no bias), W given as (classes, features)."""
     w = torch.as_tensor(weight, dtype=torch.float64)

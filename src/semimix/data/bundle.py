@@ -1,18 +1,23 @@
-"""The split dataset every method trains on: tensors, already preprocessed, ready to index."""
+"""The split dataset every method trains on: tensors ready to index, and how to preprocess a batch."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
+from torch import nn
 
 
 @dataclass
 class DataBundle:
     """Labeled, unlabeled, validation and test splits of one dataset.
 
-    Inputs are float32 tensors of shape (N, *input_shape), already normalised; labels are int64
-    in 0..num_classes-1. ``y_unlabeled_true`` holds the hidden true labels of the unlabeled
+    Inputs are tensors of shape (N, *input_shape): float32 already normalised (small datasets), or
+    raw (e.g. uint8 images, 4× smaller in memory) with ``preprocess`` — a module applied to each
+    float batch on the training device after augmentation (mean/std, GCN + ZCA). Labels are int64
+    in 0..num_classes-1. ``split`` holds the indices that define the split (into the dataset's
+    original arrays), saved with a run so it can be checked and repeated. ``y_unlabeled_true`` holds the hidden true labels of the unlabeled
     samples when they are known (benchmarks, SCAR statistics), else None. Validation or test
     splits may be empty (0 rows) for a user's data without them.
     """
@@ -28,6 +33,8 @@ class DataBundle:
     num_classes: int
     class_names: list[str] = field(default_factory=list)
     y_unlabeled_true: torch.Tensor | None = None
+    preprocess: nn.Module | None = None
+    split: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -8,22 +8,24 @@ from torch import nn
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device: torch.device | str | None = None) -> torch.Tensor:
-    """Logits for every row of ``x`` in eval mode (BN running statistics, no dropout), on the CPU."""
-    device = device or next(model.parameters()).device
+def predict_logits(model: nn.Module, x: torch.Tensor, preprocess: nn.Module | None = None, batch_size: int = 1024) -> torch.Tensor:
+    """Logits for every row of ``x`` in eval mode (BN running statistics, no dropout), on the CPU;
+    each batch is moved to the model's device and preprocessed there, as in training."""
+    device = next(model.parameters()).device
+    prep = preprocess.to(device) if preprocess is not None else (lambda t: t)
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)])
+        return torch.cat([model(prep(x[i : i + batch_size].to(device).float())).float().cpu() for i in range(0, len(x), batch_size)])
     finally:
         model.train(was_training)
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, preprocess: nn.Module | None = None, batch_size: int = 1024) -> dict[str, float]:
     """{'accuracy': fraction correct, 'nll': mean negative log-likelihood}; NaN for an empty split."""
     if len(x) == 0:
         return {"accuracy": float("nan"), "nll": float("nan")}
-    logits = predict_logits(model, x, batch_size)
+    logits = predict_logits(model, x, preprocess, batch_size)
     return {
         "accuracy": (logits.argmax(dim=1) == y).float().mean().item(),
         "nll": F.cross_entropy(logits, y).item(),

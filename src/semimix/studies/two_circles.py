@@ -205,16 +205,8 @@ def run_study(
     """Run VAT, ICT and AdvMixup on two-circles; write ``<method>.png``, ``data.png``, ``fig4.png``
     (all panels) and ``results.json`` under ``out``, runs under ``out/runs``; return the results.
     ``resolution`` (grid points per axis) trades the boundary's precision for speed.
-
-    Torch runs on one thread meanwhile: a 2-D MLP on batches of 100 gains nothing from intra-op
-    threads, and on a busy machine their hand-offs make it many times slower.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _run_study(Path(out), steps, seed, search, progress, resolution)
-    finally:
-        torch.set_num_threads(threads)
+    return _run_study(Path(out), steps, seed, search, progress, resolution)
 
 
 def _run_study(out: Path, steps: int, seed: int, search: bool, progress: bool, resolution: int) -> dict[str, Any]:

@@ -8,8 +8,9 @@ import math
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -77,7 +78,9 @@ class Trainer:
             raise SemimixError(f"eval_model must be auto, student or teacher, got {cfg.eval_model!r}")
         self.eval_name = "teacher" if (cfg.eval_model == "teacher" or (cfg.eval_model == "auto" and self.method.needs_teacher)) else "student"
         self.optimizer = _make_optimizer(self.student, cfg)
-        self.augment = Augmenter(cfg.augment.flip, cfg.augment.translate, cfg.augment.noise, self.data.input_shape)
+        augment = Augmenter(cfg.augment.flip, cfg.augment.translate, cfg.augment.noise, self.data.input_shape)
+        preprocess = self.data.preprocess.to(self.device) if self.data.preprocess is not None else None
+        self.view = _compose_view(augment, preprocess)
         self.tensors = {
             name: getattr(self.data, name).to(self.device) for name in ("x_labeled", "y_labeled", "x_unlabeled")
         }
@@ -117,7 +120,7 @@ class Trainer:
         self.student.train()
         if self.teacher is not None:
             self.teacher.train()
-        ctx = StepContext(self.student, self.teacher, self.data.num_classes, self.step, ramp, self.augment)
+        ctx = StepContext(self.student, self.teacher, self.data.num_classes, self.step, ramp, self.view)
         terms = self.method.losses(self._next_batch(), ctx)
         total = torch.stack(list(terms.values())).sum()
         self.optimizer.zero_grad(set_to_none=True)
@@ -169,7 +172,7 @@ class Trainer:
     def _validate(self) -> dict[str, float]:
         row: dict[str, float] = {}
         if len(self.data.x_val):
-            result = evaluate(self.eval_model, self.data.x_val, self.data.y_val)
+            result = evaluate(self.eval_model, self.data.x_val, self.data.y_val, self.data.preprocess)
             row = {"val_accuracy": result["accuracy"], "val_nll": result["nll"]}
             if result["accuracy"] > self.best["val_accuracy"]:
                 self.best = {"val_accuracy": result["accuracy"], "step": self.step}
@@ -188,6 +191,8 @@ class Trainer:
         if (self.run_dir / "config.yaml").exists():
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.data.split:
+            files.atomic_write(self.run_dir / "split.npz", lambda f: np.savez_compressed(f, **self.data.split))
         files.write_yaml(self.run_dir / "config.yaml", self.cfg.to_dict())
 
     def _log(self, row: dict[str, Any]) -> None:
@@ -238,7 +243,7 @@ class Trainer:
         _truncate_metrics(self.run_dir / "metrics.csv", self.step)
 
     def _finish(self) -> dict[str, Any]:
-        final = evaluate(self.eval_model, self.data.x_test, self.data.y_test)
+        final = evaluate(self.eval_model, self.data.x_test, self.data.y_test, self.data.preprocess)
         best_model = self.eval_model
         best_path = self.run_dir / CHECKPOINT_DIR / BEST
         at_best = final
@@ -246,7 +251,7 @@ class Trainer:
             best_state = files.load_torch(best_path)
             best_model = build_model(self.model_name, self.data.input_shape, self.data.num_classes, **self.cfg.model_params)
             best_model.load_state_dict(best_state["model"])
-            at_best = evaluate(best_model, self.data.x_test, self.data.y_test)
+            at_best = evaluate(best_model, self.data.x_test, self.data.y_test, self.data.preprocess)
         n_per_step = self.cfg.labeled_batch_size + (self.cfg.unlabeled_batch_size if self.unlabeled_stream else 0)
         summary = {
             "method": self.cfg.method,
@@ -270,6 +275,17 @@ class Trainer:
         }
         files.write_json(self.run_dir / "summary.json", summary)
         return summary
+
+
+def _compose_view(augment: Augmenter, preprocess: torch.nn.Module | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A stochastic training view of a raw batch: to float, augment, then preprocess (the order of
+    ICT's pipeline: flip/translate on images, then normalisation and ZCA)."""
+
+    def view(x: torch.Tensor) -> torch.Tensor:
+        x = augment(x.float())
+        return preprocess(x) if preprocess is not None else x
+
+    return view
 
 
 def _finite(value: float) -> float | None:
