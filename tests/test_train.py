@@ -151,3 +151,11 @@ def test_set_overrides_and_their_errors() -> None:
         config_from_dict({"optim": {"lrr": 1}})
     with pytest.raises(SemimixError, match="steps must be int"):
         config_from_dict({"steps": "many"})
+
+
+def test_a_new_run_never_writes_into_an_existing_run(tmp_path: Path) -> None:
+    train(digits_config(tmp_path, steps=2))
+    before = (tmp_path / "run" / "metrics.csv").read_text()
+    with pytest.raises(SemimixError, match="already holds a run.*--resume"):
+        train(digits_config(tmp_path, steps=2))
+    assert (tmp_path / "run" / "metrics.csv").read_text() == before

@@ -58,7 +58,7 @@ def default_run_dir(cfg: TrainConfig) -> Path:
 class Trainer:
     """Builds a run from a config (validating everything before any file is written) and trains it."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path | None = None, data: DataBundle | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, data: DataBundle | None = None, resuming: bool = False) -> None:
         cfg.method = canonical_method_name(cfg.method)
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
@@ -90,7 +90,9 @@ class Trainer:
             if self.method.unlabeled != "unused" and len(self.data.x_unlabeled) > 0
             else None
         )
-        self.run_dir = Path(cfg.out) if cfg.out else (run_dir or default_run_dir(cfg))
+        self.run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
+        if not resuming and (self.run_dir / "config.yaml").exists():
+            raise SemimixError(f"{self.run_dir} already holds a run; choose another --out, or continue it with --resume {self.run_dir}")
         self.step = 0
         self.best = {"val_accuracy": -math.inf, "step": 0}
         self.train_time = 0.0
@@ -331,7 +333,7 @@ def resume_trainer(run_dir: str | Path) -> Trainer:
         raise SemimixError(f"--resume {run_dir}: not a semimix run (needs config.yaml and {CHECKPOINT_DIR}/{LAST}); give the directory that 'semimix train' printed")
     cfg = config_from_dict(load_yaml(config_path))
     cfg.out = str(run_dir)
-    trainer = Trainer(cfg)
+    trainer = Trainer(cfg, resuming=True)
     try:
         state = files.load_torch(ckpt_path)
     except Exception as exc:  # a damaged file must not become a deep traceback
