@@ -145,7 +145,8 @@ def test_auto_selection() -> None:
 
 def test_describe_models() -> None:
     rows = describe_models()
-    assert [r["name"] for r in rows] == list(MODEL_NAMES) == ["mlp", "cnn-small", "convlarge"]
+    assert [r["name"] for r in rows] == list(MODEL_NAMES)
+    assert MODEL_NAMES[:3] == ("mlp", "cnn-small", "convlarge")  # the deeper nets: test_models_resnets.py
     for row in rows:
         assert {"name", "description", "reference_input_shape", "parameters"} <= set(row)
         assert row["description"] and row["parameters"] > 0

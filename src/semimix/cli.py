@@ -102,8 +102,8 @@ def cmd_models(_: argparse.Namespace) -> int:
 
     for row in describe_models():
         shape = "×".join(map(str, row["reference_input_shape"]))
-        print(f"{row['name']:<12} {row['parameters']:>10,} parameters on {shape} inputs   {row['description']}")
-    print("auto         cnn-small for (C, H, W) images, mlp otherwise")
+        print(f"{row['name']:<16} {row['parameters']:>11,} parameters on {shape} inputs   {row['description']}")
+    print("auto             cnn-small for (C, H, W) images, mlp otherwise")
     return 0
 
 

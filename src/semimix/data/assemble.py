@@ -1,7 +1,7 @@
 """Turn numpy arrays of a training pool plus validation/test sets into a DataBundle.
 
-Every loader ends here, so the labeled/unlabeled bookkeeping, normalisation and tensor dtypes
-are the same for built-in and user datasets.
+Every loader ends here, so the labeled/unlabeled bookkeeping, the recorded split, normalisation
+and tensor dtypes are the same for built-in, benchmark and user datasets.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import numpy as np
 import torch
 
 from semimix.data.bundle import DataBundle
+
+Split = tuple[np.ndarray, np.ndarray]
 
 
 def standardize_stats(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -23,7 +25,30 @@ def standardize_stats(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(std > 0, std, 1.0)
 
 
+def gather_rows(chunks: list[np.ndarray], index_sets: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Rows of the concatenation of ``chunks`` at each index array, without concatenating.
+
+    The list is emptied as it goes: each chunk is dropped once its rows are copied, so a dataset
+    read in pieces (CIFAR's five batch files) never exists twice in memory.
+    """
+    first = chunks[0]
+    out = {key: np.empty((len(idx), *first.shape[1:]), first.dtype) for key, idx in index_sets.items()}
+    start = 0
+    while chunks:
+        chunk = chunks.pop(0)
+        stop = start + len(chunk)
+        for key, idx in index_sets.items():
+            inside = (idx >= start) & (idx < stop)
+            out[key][inside] = chunk[idx[inside] - start]
+        del chunk
+        start = stop
+    return out
+
+
 def _inputs(x: np.ndarray) -> torch.Tensor:
+    """uint8 images stay uint8 (4× smaller; the trainer converts each batch), the rest become float32."""
+    if x.dtype == np.uint8:
+        return torch.from_numpy(x if x.flags.writeable and x.flags.c_contiguous else np.array(x))
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
 
@@ -33,38 +58,61 @@ def _labels(y: np.ndarray) -> torch.Tensor:
 
 def make_bundle(
     name: str,
-    x_train: np.ndarray,
+    x_train: np.ndarray | list[np.ndarray],
     y_train: np.ndarray,
     labeled_idx: np.ndarray,
-    val: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
+    val: Split | np.ndarray,
+    test: Split,
     num_classes: int,
     class_names: list[str],
     *,
     unlabeled_includes_labeled: bool,
-    normalize: bool,
+    normalize: bool = False,
+    pool_ids: np.ndarray | None = None,
+    split: dict[str, np.ndarray] | None = None,
 ) -> DataBundle:
-    """Split the training pool into labeled (``labeled_idx``) and unlabeled (the rest) samples.
+    """Split the training pool into labeled (``labeled_idx``), validation and unlabeled (the rest) rows.
 
-    ``y_train`` holds true labels where known and -1 elsewhere; ``y_unlabeled_true`` is filled
-    only when every unlabeled sample's label is known. Normalisation statistics come from the
-    whole training pool (labeled and unlabeled), never from validation or test data.
+    ``x_train`` is one array or a list of row chunks (emptied, see ``gather_rows``; ``normalize``
+    needs one array). ``val`` is
+    a separate (x, y) set or the indices of the pool rows carved out for validation. ``y_train``
+    holds true labels where known and -1 elsewhere; ``y_unlabeled_true`` is filled only when every
+    unlabeled sample's label is known. ``normalize`` standardises with statistics of the training
+    rows (never validation or test rows).
+
+    ``bundle.split`` records the split as int64 indices: ``labeled``, ``unlabeled`` (in the order
+    of ``x_unlabeled``) and, when carved, ``val``, as ``pool_ids`` of the pool rows (default: the
+    row numbers), plus the loader's own entries in ``split``.
     """
-    unlabeled = np.ones(len(x_train), dtype=bool)
-    unlabeled[labeled_idx] = False
-    unlabeled_idx = np.flatnonzero(unlabeled)
+    n = len(y_train)
+    carved = isinstance(val, np.ndarray)
+    rest = np.ones(n, dtype=bool)
+    rest[labeled_idx] = False
+    if carved:
+        rest[val] = False
+    unlabeled_idx = np.flatnonzero(rest)
     if unlabeled_includes_labeled:
         unlabeled_idx = np.concatenate([unlabeled_idx, labeled_idx])
-    (x_val, y_val), (x_test, y_test) = val, test
+    (x_test, y_test) = test
     if normalize:
-        mean, std = standardize_stats(x_train.astype(np.float64))
-        x_train, x_val, x_test = ((x - mean) / std for x in (x_train, x_val, x_test))
+        train_rows = np.setdiff1d(np.arange(n), val) if carved else slice(None)
+        mean, std = standardize_stats(np.asarray(x_train, dtype=np.float64)[train_rows])
+        x_train = (x_train - mean) / std
+        x_test = (x_test - mean) / std
+        if not carved:
+            val = ((val[0] - mean) / std, val[1])
+    rows = {"labeled": np.asarray(labeled_idx, dtype=np.int64), "unlabeled": unlabeled_idx.astype(np.int64)}
+    if carved:
+        rows["val"] = np.asarray(val, dtype=np.int64)
+    x = gather_rows(x_train if isinstance(x_train, list) else [x_train], rows)
+    x_val, y_val = (x["val"], y_train[val]) if carved else val
+    ids = np.arange(n, dtype=np.int64) if pool_ids is None else np.asarray(pool_ids, dtype=np.int64)
     y_unlabeled = y_train[unlabeled_idx]
     return DataBundle(
         name=name,
-        x_labeled=_inputs(x_train[labeled_idx]),
+        x_labeled=_inputs(x["labeled"]),
         y_labeled=_labels(y_train[labeled_idx]),
-        x_unlabeled=_inputs(x_train[unlabeled_idx]),
+        x_unlabeled=_inputs(x["unlabeled"]),
         x_val=_inputs(x_val),
         y_val=_labels(y_val),
         x_test=_inputs(x_test),
@@ -72,4 +120,5 @@ def make_bundle(
         num_classes=num_classes,
         class_names=list(class_names),
         y_unlabeled_true=_labels(y_unlabeled) if (y_unlabeled >= 0).all() else None,
+        split={**{key: ids[idx] for key, idx in rows.items()}, **{k: np.asarray(v, dtype=np.int64) for k, v in (split or {}).items()}},
     )

@@ -246,3 +246,30 @@ def read_csv(path: Path, label_column: str | None) -> UserData:
     y, class_names = _parse_labels([row[label_idx] for row in rows], source)
     check_classes(y, len(class_names), class_names, source)
     return UserData(x, y, len(class_names), class_names)
+
+
+def damaged(path: Path, problem: str) -> SemimixError:
+    """The one-line error for an official dataset file that cannot be used as it is."""
+    return SemimixError(f"{path}: {problem}; the file is damaged or not in the official format, replace it with an intact copy")
+
+
+def first_line(err: BaseException) -> str:
+    """``err`` as ``Type: message`` on one line (library messages may span several), for wrapping."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:200]}" if text else type(err).__name__
+
+
+def class_ids(values: object, low: int, high: int, path: Path, what: str) -> np.ndarray:
+    """``values`` as a 1-D int64 array of class ids in ``low..high``, else a ``damaged`` error about ``what``."""
+    try:
+        y = np.asarray(values)
+    except Exception as err:  # arbitrary decoded file content: any failure means it is not a label list
+        raise damaged(path, f"{what} is not a list of integer class ids ({first_line(err)})") from None
+    if y.dtype.kind == "f" and y.size and np.isfinite(y).all() and (y == np.round(y)).all():
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iu" or y.ndim != 1:
+        raise damaged(path, f"{what} has dtype {y.dtype} and shape {y.shape}; expected a 1-D list of integer class ids")
+    outside = np.unique(y[(y < low) | (y > high)])
+    if outside.size:
+        raise damaged(path, f"{what} holds {_format_values(outside)}, outside the class range {low}..{high}")
+    return y.astype(np.int64)

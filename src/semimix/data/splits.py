@@ -87,3 +87,20 @@ def balanced_labeled_subset(y: np.ndarray, n_labels: int, seed: Seed) -> np.ndar
         )
     picked = [rng.choice(np.flatnonzero(inverse == c), size=quota[c], replace=False) for c in range(len(classes))]
     return np.sort(np.concatenate(picked))
+
+
+def resolve_labels(labels: int | None, labels_per_class: int | None, num_classes: int, default: int | None) -> int | None:
+    """The total labeled count asked for: ``labels``, or ``labels_per_class`` × classes, else ``default``.
+
+    Both set is ambiguous (which one wins?), so it is an error rather than a silent choice.
+    """
+    if labels is not None and labels_per_class is not None:
+        raise SemimixError(
+            f"labels={labels} and labels_per_class={labels_per_class} are both set; "
+            "set only one (labels is the total, labels_per_class the count of each class)"
+        )
+    if labels_per_class is None:
+        return default if labels is None else labels
+    if isinstance(labels_per_class, bool) or not isinstance(labels_per_class, (int, np.integer)) or labels_per_class < 1:
+        raise SemimixError(f"labels_per_class must be a positive integer, got {labels_per_class!r}")
+    return int(labels_per_class) * num_classes

@@ -1,4 +1,4 @@
-"""Generated 2-D toy problems (two circles, two moons) where the decision boundary can be plotted.
+"""Generated 2-D toy problems (two circles, two moons, two spirals) where the decision boundary can be plotted.
 
 Toys are never normalised, whatever ``cfg.normalize`` says: they stay in data units so plots
 show the real geometry (the circles' radii, the moons' shapes). Every split is its own seeded
@@ -16,7 +16,7 @@ from sklearn.datasets import make_moons
 from semimix.data.assemble import make_bundle
 from semimix.data.bundle import DataBundle
 from semimix.data.config import DataConfig
-from semimix.data.splits import balanced_labeled_subset, check_enough_labels, class_quota
+from semimix.data.splits import balanced_labeled_subset, check_enough_labels, class_quota, resolve_labels
 from semimix.errors import SemimixError
 
 Sampler = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
@@ -30,6 +30,16 @@ VAL_PER_CLASS = 100
 TEST_PER_CLASS = 500
 CIRCLES_UNLABELED_PER_CLASS = 100
 MOONS_TRAIN_PER_CLASS = 500
+# Two spirals (Manifold Mixup's Figure 1 toy; the paper gives no generator, so this is the classic
+# two-spirals problem): arms of 1.5 turns, from a quarter turn out to radius 1.
+SPIRALS_TURNS = 1.5
+SPIRALS_START = 0.25  # turns skipped at the centre, where the two arms would touch
+SPIRALS_NOISE = 0.05  # Gaussian std; neighbouring arms are 1 / (2 * SPIRALS_TURNS) = 1/3 apart
+SPIRALS_TRAIN_PER_CLASS = 500
+SPIRALS_NAME = "two-spirals"
+SPIRALS_ALIASES = ("spirals",)
+SPIRALS_DESCRIPTION = "two interleaved spirals, 2 classes (Manifold Mixup toy)"
+SPIRALS_WHERE = "generated"
 
 
 def sample_circles(counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -47,6 +57,19 @@ def sample_moons(counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarr
     return x, y.astype(np.int64)
 
 
+def sample_spirals(counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``counts[c]`` points of class c on two interleaved Archimedean spirals (radius ∝ angle):
+    class 1 is class 0 turned by half a turn. Angles are drawn so points are spread evenly along
+    each arm (density ∝ arc length ∝ angle), then Gaussian noise is added."""
+    start, stop = 2 * np.pi * SPIRALS_START, 2 * np.pi * SPIRALS_TURNS
+    y = np.repeat([0, 1], counts)
+    theta = np.sqrt(rng.uniform(start**2, stop**2, size=len(y)))
+    radius = theta / stop
+    angle = theta + np.pi * y
+    x = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
+    return x + rng.normal(0.0, SPIRALS_NOISE, size=x.shape), y
+
+
 def _eval_counts(size: float | int | None, default_per_class: int, rng: np.random.Generator, name: str, what: str) -> np.ndarray:
     if size is None:
         return np.full(2, default_per_class)
@@ -58,14 +81,22 @@ def _eval_counts(size: float | int | None, default_per_class: int, rng: np.rando
     return class_quota(2, int(size), rng)
 
 
-def _load_toy(cfg: DataConfig, seed: int, name: str, sample: Sampler, class_names: list[str], labeled_separate: bool) -> DataBundle:
+def _load_toy(
+    cfg: DataConfig,
+    seed: int,
+    name: str,
+    sample: Sampler,
+    class_names: list[str],
+    labeled_separate: bool,
+    pool_per_class: int = MOONS_TRAIN_PER_CLASS,
+) -> DataBundle:
     """Shared body: training pool, labeled subset, then separate validation and test draws.
 
     ``labeled_separate``: the labeled points are drawn on top of the unlabeled pool (circles);
-    otherwise they are picked from a fixed-size training pool (moons).
+    otherwise they are picked from a training pool of ``pool_per_class`` points per class (moons, spirals).
     """
     rng = np.random.default_rng(seed)
-    labels = DEFAULT_LABELS if cfg.labels is None else cfg.labels
+    labels = resolve_labels(cfg.labels, cfg.labels_per_class, 2, DEFAULT_LABELS)
     if labeled_separate:
         check_enough_labels(labels, 2)
         x_lab, y_lab = sample(class_quota(2, labels, rng), rng)
@@ -73,7 +104,7 @@ def _load_toy(cfg: DataConfig, seed: int, name: str, sample: Sampler, class_name
         x_train, y_train = np.concatenate([x_lab, x_unl]), np.concatenate([y_lab, y_unl])
         labeled_idx = np.arange(len(x_lab))
     else:
-        x_train, y_train = sample(np.full(2, MOONS_TRAIN_PER_CLASS), rng)
+        x_train, y_train = sample(np.full(2, pool_per_class), rng)
         labeled_idx = balanced_labeled_subset(y_train, labels, rng)
     val = sample(_eval_counts(cfg.val_size, VAL_PER_CLASS, rng, name, "val"), rng)
     test = sample(_eval_counts(cfg.test_size, TEST_PER_CLASS, rng, name, "test"), rng)
@@ -101,3 +132,12 @@ def load_moons(cfg: DataConfig, seed: int) -> DataBundle:
     """Two interleaving moons (noise 0.1): 500 training points per class of which ``labels``
     (default 10) are labeled; validation 100 and test 500 per class."""
     return _load_toy(cfg, seed, "two-moons", sample_moons, ["upper", "lower"], labeled_separate=False)
+
+
+def load_spirals(cfg: DataConfig, seed: int) -> DataBundle:
+    """Two interleaved spirals of 1.5 turns (noise 0.05), the Manifold Mixup paper's 2-D toy:
+    500 training points per class of which ``labels`` (default 10) are labeled; validation 100
+    and test 500 per class."""
+    return _load_toy(
+        cfg, seed, SPIRALS_NAME, sample_spirals, ["arm 0", "arm 1"], labeled_separate=False, pool_per_class=SPIRALS_TRAIN_PER_CLASS
+    )

@@ -8,6 +8,7 @@ from typing import Any
 from semimix.errors import SemimixError
 from semimix.methods.advmixup import AdvAdvMixup, AdvMixup, AdvMixupNoTeacher
 from semimix.methods.base import Batch, Method, StepContext
+from semimix.methods.dat import DAT
 from semimix.methods.ict import ICT
 from semimix.methods.input_mixup import InputMixup
 from semimix.methods.manifold_mixup import ManifoldMixup
@@ -15,6 +16,7 @@ from semimix.methods.mean_teacher import MeanTeacher
 from semimix.methods.pi_model import PiModel
 from semimix.methods.pseudo_label import PseudoLabel
 from semimix.methods.supervised import Supervised
+from semimix.methods.untied_mixup import UntiedMixup
 from semimix.methods.vat import VAT
 from semimix.methods.vat_entmin import VATEntMin
 
@@ -31,6 +33,8 @@ _CLASSES: list[type[Method]] = [
     AdvMixup,
     AdvAdvMixup,
     AdvMixupNoTeacher,
+    UntiedMixup,
+    DAT,
 ]
 METHODS: dict[str, type[Method]] = {cls.name: cls for cls in _CLASSES}
 ALIASES = {"mixup": "input-mixup"}

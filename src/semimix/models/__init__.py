@@ -9,14 +9,19 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import torch
 from torch import nn
 
 from semimix.errors import SemimixError
 from semimix.models.base import HiddenMix, StagedNet
+from semimix.models.bottleneck_mlp import BottleneckMLP
+from semimix.models.cnn1d import CNN1d
 from semimix.models.cnn_small import SmallCNN
 from semimix.models.convlarge import ConvLarge
 from semimix.models.layers import check_input_shape
 from semimix.models.mlp import MLP
+from semimix.models.preact_resnet import PreActResNet, PreActResNet18, PreActResNet34
+from semimix.models.wide_resnet import WideResNet
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,36 @@ _REGISTRY: dict[str, _Entry] = {
         "13-layer Conv-Large of ICT/AdvMixup (weight norm); weight_norm=False, bias=False for VAT",
         (3, 32, 32),
         10,
+    ),
+    "preact-resnet18": _Entry(
+        PreActResNet18,
+        "PreActResNet-18 of Manifold Mixup / Untied MixUp (no final BN+ReLU unless final_bn_relu=True)",
+        (3, 32, 32),
+        10,
+    ),
+    "preact-resnet34": _Entry(
+        PreActResNet34,
+        "PreActResNet-34 of Manifold Mixup (no final BN+ReLU unless final_bn_relu=True)",
+        (3, 32, 32),
+        10,
+    ),
+    "wrn-28-2": _Entry(
+        WideResNet,
+        "WRN-28-2 of Oliver et al., MixMatch, FixMatch (lrelu 0.1, BN momentum 0.001); options width, depth",
+        (3, 32, 32),
+        10,
+    ),
+    "cnn1d": _Entry(
+        CNN1d,
+        "MNIST-1D ConvBase: 3 strided conv1d of 25 channels + linear; tiny, for (1, 40) signals",
+        (1, 40),
+        10,
+    ),
+    "bottleneck-mlp": _Entry(
+        BottleneckMLP,
+        "Manifold Mixup Fig. 1 MLP with a 2-unit bottleneck, mixed there; hidden states can be plotted",
+        (2,),
+        2,
     ),
 }
 
@@ -96,20 +131,32 @@ def describe_models() -> list[dict[str, Any]]:
             "description": entry.description,
             "reference_input_shape": entry.reference_input_shape,
             "reference_num_classes": entry.reference_num_classes,
-            "parameters": count_parameters(entry.cls(entry.reference_input_shape, entry.reference_num_classes)),
+            "parameters": _reference_parameter_count(entry),
         }
         for name, entry in _REGISTRY.items()
     ]
+
+
+def _reference_parameter_count(entry: _Entry) -> int:
+    """Parameters of the model at its reference shape, built on the meta device: no memory, no init cost."""
+    with torch.device("meta"):
+        return count_parameters(entry.cls(entry.reference_input_shape, entry.reference_num_classes))
 
 
 __all__ = [
     "AUTO",
     "MLP",
     "MODEL_NAMES",
+    "BottleneckMLP",
+    "CNN1d",
     "ConvLarge",
     "HiddenMix",
+    "PreActResNet",
+    "PreActResNet18",
+    "PreActResNet34",
     "SmallCNN",
     "StagedNet",
+    "WideResNet",
     "build_model",
     "count_parameters",
     "describe_models",

@@ -44,3 +44,16 @@ class StagedNet(nn.Module):
                 h = mix(h)  # type: ignore[misc]
             h = stage(h)
         return h
+
+    def hidden_states(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every state of one plain forward pass: entry k is the state before ``stages[k]`` (the one
+        mixing at layer k would transform; entry 0 is ``x``) and the last entry is the output.
+
+        For plots of hidden representations (e.g. Manifold Mixup's Fig. 1). It runs the stages as
+        they are: call ``eval()`` first, and wrap in ``torch.no_grad()``, unless BatchNorm running
+        statistics should update and gradients be kept.
+        """
+        states = [x]
+        for stage in self.stages:
+            states.append(stage(states[-1]))
+        return states

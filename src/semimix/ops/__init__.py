@@ -4,24 +4,35 @@ from semimix.ops.adversarial import fast_gradient, fgm, fgsm, l2_normalize, pgd,
 from semimix.ops.batchnorm import frozen_batchnorm
 from semimix.ops.losses import DIVERGENCES, entropy, get_divergence, kl_divergence, soft_cross_entropy, softmax_mse
 from semimix.ops.mixing import mix, one_hot, pair_permutation, sample_lambda, sharpen
+from semimix.ops.target_embedding import class_embedding, cosine_scores, negative_cosine
+from semimix.ops.untied import beta_cdf, gamma_function, sample_beta, sample_untied, untied_density, untied_gamma
 
 __all__ = [
     "DIVERGENCES",
+    "beta_cdf",
+    "class_embedding",
+    "cosine_scores",
     "entropy",
     "fast_gradient",
     "fgm",
     "fgsm",
     "frozen_batchnorm",
+    "gamma_function",
     "get_divergence",
     "kl_divergence",
     "l2_normalize",
     "mix",
+    "negative_cosine",
     "one_hot",
     "pair_permutation",
     "pgd",
+    "sample_beta",
     "sample_lambda",
+    "sample_untied",
     "sharpen",
     "soft_cross_entropy",
     "softmax_mse",
+    "untied_density",
+    "untied_gamma",
     "vat_perturbation",
 ]

@@ -45,11 +45,16 @@ class RampConfig:
 
 @dataclass
 class AugmentConfig:
-    """Stochastic views drawn on the device, batch at a time."""
+    """Stochastic views drawn on the device, batch at a time: the weak view (flip, translate, noise)
+    every method uses, and the strong view (RandAugment + Cutout) of methods that ask for one (FixMatch)."""
 
-    flip: bool = False  # random horizontal flip (images)
-    translate: int = 0  # random translation by up to this many pixels, zero padding (images)
+    flip: bool = False  # random horizontal flip (images); off for digits/SVHN, where mirroring changes the class
+    translate: int = 0  # random translation by up to this many pixels (images)
+    pad_mode: str = "zero"  # translation padding: zero (ICT, VAT) | reflect (FixMatch, Mean Teacher's TF code)
     noise: float = 0.0  # additive Gaussian noise std (any input)
+    strong_ops: int = 2  # strong view: RandAugment ops per image, drawn with replacement, each applied with p=0.5
+    strong_magnitude: int = 10  # strong view: levels drawn from 1..strong_magnitude-1 out of 10 (FixMatch's randint(1, 10))
+    cutout: float = 0.5  # strong view: Cutout square side as a fraction of the image side (16 px on 32x32); 0 = none
 
 
 @dataclass

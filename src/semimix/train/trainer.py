@@ -78,7 +78,7 @@ class Trainer:
             raise SemimixError(f"eval_model must be auto, student or teacher, got {cfg.eval_model!r}")
         self.eval_name = "teacher" if (cfg.eval_model == "teacher" or (cfg.eval_model == "auto" and self.method.needs_teacher)) else "student"
         self.optimizer = _make_optimizer(self.student, cfg)
-        augment = Augmenter(cfg.augment.flip, cfg.augment.translate, cfg.augment.noise, self.data.input_shape)
+        augment = Augmenter(cfg.augment.flip, cfg.augment.translate, cfg.augment.noise, self.data.input_shape, cfg.augment.pad_mode)
         preprocess = self.data.preprocess.to(self.device) if self.data.preprocess is not None else None
         self.view = _compose_view(augment, preprocess)
         self.tensors = {

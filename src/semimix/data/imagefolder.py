@@ -1,0 +1,245 @@
+"""A user's folder of images: one sub-folder per class, plus an optional ``unlabeled/`` sub-folder.
+
+    photos/
+      cat/  001.png  002.jpg ...
+      dog/  a.png ...
+      unlabeled/  x.png ...        (optional: images without labels)
+
+Class names are the sorted sub-folder names (class ids 0..C-1 in that order). Files are found in
+each class folder and its sub-folders, sorted by path; files with other suffixes than the image
+ones (``IMAGE_SUFFIXES``) and hidden files or folders (names starting with ".") are skipped.
+Images are read with Pillow and converted to one mode: grayscale ("L", one channel) when every
+image is grayscale, else RGB (alpha dropped). Every image must have the same width and height —
+the error names an image that differs, so resize them beforehand; ``read_image_folder(size=...)``
+can resize while reading for callers that want it.
+
+The images are kept as uint8 (N, C, H, W), 4× smaller than float32, with
+``DataBundle.preprocess`` a per-channel ``Standardize`` (statistics of the training pool: the
+labeled and unlabeled images, never validation or test), or a plain scaling to [0, 1] when
+``cfg.normalize`` is false. Validation and test sets are carved (stratified) from the labeled
+images only when ``val_size``/``test_size`` is set, as for a user's .npz/.csv file; a fraction is
+of all labeled images. Every image is read into memory at once, fine for thousands of images;
+a folder too big for memory would need a streaming loader instead.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from semimix.data.assemble import make_bundle
+from semimix.data.bundle import DataBundle
+from semimix.data.config import DataConfig
+from semimix.data.readers import check_classes
+from semimix.data.splits import balanced_labeled_subset, resolve_count, stratified_split
+from semimix.errors import SemimixError
+
+DESCRIPTION = "your image folder: one sub-folder of images per class, optional unlabeled/ sub-folder"
+WHERE = "a directory path (as given, or inside data_dir)"
+
+UNLABELED_DIR = "unlabeled"
+UNLABELED = -1
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm")
+GRAY_MODES = ("1", "L", "LA", "La")
+DEEP_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N")  # more than 8 bits per channel
+LAYOUT = "put each class's images in its own sub-folder (folder/cat/1.png, folder/dog/2.png) and unlabeled ones in folder/unlabeled/"
+
+
+class Standardize(nn.Module):
+    """(x - mean) / std per channel of a float batch (N, C, H, W) of raw 0..255 pixel values."""
+
+    def __init__(self, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+@dataclass
+class ImageFolderData:
+    """Every image of a folder: ``x`` uint8 (N, C, H, W), ``y`` class ids with -1 for the unlabeled
+    images, and each image's path relative to the folder (same order)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+    files: list[str]
+
+
+def find_folder(dataset: str, data_dir: str | None) -> Path | None:
+    """The directory ``dataset`` as given, else (for a relative path) inside ``data_dir``; None if neither exists."""
+    path = Path(dataset).expanduser()
+    candidates = [path]
+    if data_dir is not None and not path.is_absolute():
+        candidates.append(Path(data_dir).expanduser() / path)
+    return next((candidate for candidate in candidates if candidate.is_dir()), None)
+
+
+def is_image_folder(dataset: str, data_dir: str | None) -> bool:
+    """Whether ``dataset`` names a directory (so ``load`` should read it as an image folder)."""
+    return find_folder(dataset, data_dir) is not None
+
+
+def _visible(path: Path, root: Path) -> bool:
+    return not any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """Image files in ``folder`` and its sub-folders, sorted, hidden ones skipped."""
+    return sorted(
+        path for path in folder.rglob("*")
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and _visible(path, folder)
+    )
+
+
+def _read_image(path: Path, size: tuple[int, int] | None) -> np.ndarray:
+    """One image as uint8 (H, W) if grayscale, else (H, W, 3); resized to ``size`` (width, height) if given."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in DEEP_MODES:
+                raise SemimixError(
+                    f"image {path} has {image.mode!r} pixels (more than 8 bits per channel); "
+                    "save the images as 8-bit grayscale or RGB"
+                )
+            image = image.convert("L" if image.mode in GRAY_MODES else "RGB")
+            if size is not None and image.size != size:
+                image = image.resize(size, Image.Resampling.BILINEAR)
+            return np.asarray(image, dtype=np.uint8)
+    except SemimixError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        reason = "not an image format Pillow can read" if isinstance(err, UnidentifiedImageError) else str(err)
+        raise SemimixError(f"cannot read image {path} ({reason}); replace or delete that file") from None
+
+
+def _check_same_size(images: list[np.ndarray], files: list[str], source: str) -> None:
+    sizes = [image.shape[:2] for image in images]
+    common, count = Counter(sizes).most_common(1)[0]
+    if count == len(sizes):
+        return
+    odd = next(i for i, s in enumerate(sizes) if s != common)
+    example = files[sizes.index(common)]
+    (h, w), (ch, cw) = sizes[odd], common
+    raise SemimixError(
+        f"image {files[odd]} in {source} is {w}x{h} pixels but {count} of the {len(sizes)} images are {cw}x{ch} "
+        f"(e.g. {example}); resize all images to one size"
+    )
+
+
+def read_image_folder(folder: Path, size: tuple[int, int] | None = None) -> ImageFolderData:
+    """Read and check every image of ``folder`` (layout in the module docstring).
+
+    ``size`` (width, height) resizes every image while reading; by default all images must
+    already share one size.
+    """
+    source = str(folder)
+    entries = sorted(path for path in folder.iterdir() if _visible(path, folder))
+    loose = [path.name for path in entries if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES]
+    if loose:
+        raise SemimixError(f"{source} has images outside any class folder ({', '.join(loose[:3])}); {LAYOUT}")
+    class_dirs = [path for path in entries if path.is_dir() and path.name != UNLABELED_DIR]
+    if not class_dirs:
+        raise SemimixError(f"{source} has no class sub-folders; {LAYOUT}")
+    if len(class_dirs) == 1:
+        raise SemimixError(
+            f"{source} has only 1 class folder ({class_dirs[0].name}); a classifier needs at least 2 classes, "
+            "so add a sub-folder of images for each other class"
+        )
+    paths, labels = [], []
+    for label, class_dir in enumerate(class_dirs):
+        found = _image_files(class_dir)
+        if not found:
+            raise SemimixError(
+                f"class folder {class_dir} has no images ({', '.join(IMAGE_SUFFIXES[:4])} ...); add images or remove the folder"
+            )
+        paths += found
+        labels += [label] * len(found)
+    unlabeled = folder / UNLABELED_DIR
+    if unlabeled.is_dir():
+        found = _image_files(unlabeled)
+        paths += found
+        labels += [UNLABELED] * len(found)
+    files = [path.relative_to(folder).as_posix() for path in paths]
+    images = [_read_image(path, size) for path in paths]
+    _check_same_size(images, files, source)
+    color = any(image.ndim == 3 for image in images)
+    x = np.empty((len(images), 3 if color else 1, *images[0].shape[:2]), dtype=np.uint8)
+    for i, image in enumerate(images):
+        x[i] = image.transpose(2, 0, 1) if image.ndim == 3 else image  # a gray image fills every channel
+    return ImageFolderData(x, np.array(labels, dtype=np.int64), [path.name for path in class_dirs], files)
+
+
+def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact per-channel mean and std of uint8 images (N, C, H, W), from a 256-bin histogram per
+    channel (no float copy of the images); a constant channel gets std 1."""
+    values = np.arange(256, dtype=np.float64)
+    mean, std = np.empty(x.shape[1]), np.empty(x.shape[1])
+    for c in range(x.shape[1]):
+        counts = np.bincount(x[:, c].ravel(), minlength=256).astype(np.float64)
+        mean[c] = counts @ values / counts.sum()
+        std[c] = np.sqrt(counts @ (values - mean[c]) ** 2 / counts.sum())
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def _carve(y: np.ndarray, size: float | int | None, train: np.ndarray, rng: np.random.Generator, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified split of ``size`` labeled images out of ``train`` (a fraction is of all labeled
+    images); returns (split indices, training indices left). Empty when ``size`` is None."""
+    if size is None:
+        return np.empty(0, dtype=np.int64), train
+    count = resolve_count(size, int((y >= 0).sum()), what)
+    labeled = train[y[train] >= 0]
+    taken = labeled[stratified_split(y[labeled], count, rng, what)[1]]
+    return taken, np.setdiff1d(train, taken)
+
+
+def load(cfg: DataConfig, seed: int) -> DataBundle:
+    """The image folder ``cfg.dataset`` (a directory, as given or inside ``cfg.data_dir``) as a DataBundle.
+
+    Test then validation images are carved from the labeled images when ``test_size``/``val_size``
+    is set (else those splits are empty); ``labels`` subsamples the remaining labeled images
+    class-balanced, the rest joining the unlabeled ones. ``split`` holds the indices into
+    ``split["files"]`` (paths relative to the folder, in reading order).
+    """
+    folder = find_folder(cfg.dataset, cfg.data_dir)
+    if folder is None:
+        raise SemimixError(f"image folder {cfg.dataset!r} does not exist; check the path or data_dir")
+    data = read_image_folder(folder)
+    source = folder.name or str(folder)
+    rng = np.random.default_rng(seed)
+    test, train = _carve(data.y, cfg.test_size, np.arange(len(data.y)), rng, "test_size")
+    val, train = _carve(data.y, cfg.val_size, train, rng, "val_size")
+    y_train = data.y[train]
+    check_classes(y_train, len(data.class_names), data.class_names, source, " left for training after test_size/val_size")
+    labeled = np.flatnonzero(y_train >= 0)
+    if cfg.labels is not None:
+        labeled = labeled[balanced_labeled_subset(y_train[labeled], cfg.labels, rng)]
+    bundle = make_bundle(
+        source,
+        data.x[train],
+        y_train,
+        labeled,
+        (data.x[val], data.y[val]),
+        (data.x[test], data.y[test]),
+        num_classes=len(data.class_names),
+        class_names=data.class_names,
+        unlabeled_includes_labeled=cfg.unlabeled_includes_labeled,
+        normalize=False,
+    )
+    for key in ("x_labeled", "x_unlabeled", "x_val", "x_test"):  # keep raw pixels: 0..255 are exact in float32
+        setattr(bundle, key, getattr(bundle, key).to(torch.uint8))
+    channels = data.x.shape[1]
+    mean, std = channel_stats(data.x[train]) if cfg.normalize else (np.zeros(channels), np.full(channels, 255.0))
+    bundle.preprocess = Standardize(mean, std)
+    bundle.split = {"train": train, "labeled": train[labeled], "val": val, "test": test, "files": np.array(data.files)}
+    return bundle

@@ -1,0 +1,177 @@
+"""Untied MixUp (the DAT paper, sec. 3): train on x̃ = λx + (1−λ)x' with the target γ(λ)y + (1−γ(λ))y',
+the label weight γ "untied" from the input weight λ. The default policy U(B(α, β)) draws λ from
+(p(λ) + p(1−λ))/2 with γ = p(λ)/(p(λ) + p(1−λ)), p = Beta(α, β); U(B(α+1, α)) is mixup with
+Beta(α, α). With unlabeled data the same mix is a consistency term on EMA-teacher targets, as
+input mixup is in ICT. The baseline loss ℓ_b is target-linear: cross-entropy, or the negative
+cosine to fixed random class vectors (then the model must output ``nc_dim`` features; see
+``output_dim`` and ``class_scores``).
+
+Pairing: ``permutation`` pairs each labeled sample with one of the same batch; ``independent``
+(the paper's and its code's default) takes x' from a second, independently shuffled labeled
+stream, which the trainer passes as ``batch.x_l2, batch.y_l2``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from semimix.errors import SemimixError
+from semimix.methods.base import Batch, Method, MethodParams, StepContext, check
+from semimix.methods.common import soft_targets, target_logits
+from semimix.ops import (
+    DIVERGENCES,
+    class_embedding,
+    cosine_scores,
+    gamma_function,
+    get_divergence,
+    mix,
+    negative_cosine,
+    one_hot,
+    pair_permutation,
+    sample_beta,
+    sample_untied,
+    soft_cross_entropy,
+)
+
+LOSSES = ("ce", "nc")
+PAIRINGS = ("permutation", "independent")
+
+
+@dataclass
+class TargetMixParams(MethodParams):
+    """What DAT and Untied MixUp share."""
+
+    alpha: float = 2.0  # Beta(α, β); the reference code's default (2, 1) equals mixup with Beta(1, 1)
+    beta: float = 1.0
+    per_sample_lambda: bool = True  # the paper draws λ per sample; False: one λ per batch
+    pairing: str = "permutation"  # or "independent" (the paper's): x' from a second labeled stream
+    loss: str = "ce"  # target-linear baseline loss: "ce" or "nc" (negative cosine)
+    nc_dim: int = 300  # d of the class vectors for loss "nc" (the paper: 300; 700 for CIFAR-100)
+    nc_seed: int = 0  # seed of the fixed random class vectors
+    weight: float = 100.0  # consistency weight on unlabeled data (ICT's CIFAR-10 value)
+    divergence: str = "mse"  # consistency divergence for loss "ce"; loss "nc" uses the NC loss itself
+    use_teacher: bool = True  # consistency targets from the EMA teacher (ICT); False: from the student
+
+
+@dataclass
+class UntiedMixupParams(TargetMixParams):
+    # None: U(B(α, β)) with its own γ. A preset ("mixup": γ = λ, "first", "beta-cdf:a,b") or a
+    # callable λ ↦ γ: λ ~ Beta(α, β) unsymmetrised (the reference code without --dat_transform).
+    gamma: Any = None
+
+
+class UntiedMixup(Method):
+    name = "untied-mixup"
+    summary = "Untied MixUp: mix inputs with λ, labels with γ(λ); policy U(B(α,β)) (MixUp as DAT paper)"
+    Params = UntiedMixupParams
+    unlabeled = "optional"  # without unlabeled data it is the paper's supervised regulariser
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._embeddings: dict[tuple[int, torch.device], torch.Tensor] = {}
+
+    def validate(self) -> None:
+        p = self.params
+        check(p.alpha > 0 and p.beta > 0, f"{self.name}: alpha and beta must be > 0, got {p.alpha}, {p.beta}")
+        check(p.loss in LOSSES, f"{self.name}: loss must be one of {LOSSES}, got {p.loss!r}")
+        check(p.pairing in PAIRINGS, f"{self.name}: pairing must be one of {PAIRINGS}, got {p.pairing!r}")
+        check(p.nc_dim >= 1, f"{self.name}: nc_dim must be >= 1, got {p.nc_dim}")
+        check(p.divergence in DIVERGENCES, f"{self.name}: divergence must be one of {sorted(DIVERGENCES)}, got {p.divergence!r}")
+        gamma = getattr(p, "gamma", None)
+        try:
+            self._gamma = None if gamma in (None, "untied") else gamma_function(gamma)
+        except ValueError as exc:
+            raise SemimixError(f"{self.name}: {exc}") from None
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.params.use_teacher
+
+    # ------------------------------------------------------------------ the policy and ℓ_b
+    def draw(self, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(λ, γ): input and label weights for n pairs (one pair of scalars per batch if not per sample)."""
+        p, shape = self.params, ((n,) if self.params.per_sample_lambda else ())
+        if self._gamma is None:
+            return sample_untied(p.alpha, p.beta, shape, device)
+        lam = sample_beta(p.alpha, p.beta, shape, device)
+        return lam, self._gamma(lam)
+
+    def embedding(self, num_classes: int, device: torch.device) -> torch.Tensor:
+        """The fixed class vectors E (C, nc_dim), the same for every run with this ``nc_seed``."""
+        key = (num_classes, device)
+        if key not in self._embeddings:
+            self._embeddings[key] = class_embedding(num_classes, self.params.nc_dim, self.params.nc_seed).to(device)
+        return self._embeddings[key]
+
+    def target_loss(self, outputs: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+        """ℓ_b(F(x̃), Σ_c t_c φ(c)) for class weights t: soft CE, or the negative cosine to t @ E."""
+        if self.params.loss == "ce":
+            return soft_cross_entropy(outputs, target_probs)
+        self._check_nc_outputs(outputs)
+        return negative_cosine(outputs, target_probs @ self.embedding(target_probs.shape[-1], outputs.device).to(target_probs.dtype))
+
+    # ------------------------------------------------------------------ model integration
+    def output_dim(self, num_classes: int) -> int:
+        """How many outputs the model needs: ``nc_dim`` for the NC loss, else one per class."""
+        return self.params.nc_dim if self.params.loss == "nc" else num_classes
+
+    def class_scores(self, outputs: torch.Tensor, num_classes: int) -> torch.Tensor:
+        """Per-class scores for evaluation (argmax = prediction): the outputs themselves for CE,
+        the cosines to the class vectors for NC (argmax = nearest class vector)."""
+        if self.params.loss == "ce":
+            return outputs
+        self._check_nc_outputs(outputs)
+        return cosine_scores(outputs, self.embedding(num_classes, outputs.device).to(outputs.dtype))
+
+    def _check_nc_outputs(self, outputs: torch.Tensor) -> None:
+        check(
+            outputs.shape[-1] == self.params.nc_dim,
+            f"{self.name}: loss 'nc' needs a model with nc_dim={self.params.nc_dim} outputs "
+            f"(build it with method.output_dim(num_classes)), got {outputs.shape[-1]}",
+        )
+
+    # ------------------------------------------------------------------ the loss
+    def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+        terms = {"supervised": self.supervised(batch, ctx)}
+        if batch.x_u is not None:
+            terms["consistency"] = self.params.weight * ctx.ramp * self.consistency(ctx.augment(batch.x_u), ctx)
+        return terms
+
+    def supervised(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
+        """ℓ_b(F(λx + (1−λ)x'), γy + (1−γ)y') on labeled pairs."""
+        x, y = ctx.augment(batch.x_l), one_hot(batch.y_l, ctx.num_classes)
+        x2, y2 = self._partners(batch, ctx, x, y)
+        lam, gamma = self.draw(len(x), x.device)
+        return self.target_loss(ctx.student(mix(x, x2, lam)), mix(y, y2, gamma))
+
+    def _partners(self, batch: Batch, ctx: StepContext, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.params.pairing == "permutation":
+            perm = pair_permutation(len(x), device=x.device)
+            return x[perm], y[perm]
+        x_l2, y_l2 = getattr(batch, "x_l2", None), getattr(batch, "y_l2", None)
+        check(
+            x_l2 is not None and y_l2 is not None,
+            f"{self.name}: pairing 'independent' needs a second labeled batch (batch.x_l2, batch.y_l2) "
+            "from an independent labeled stream; this trainer gives none, use pairing 'permutation'",
+        )
+        check(len(x_l2) == len(x), f"{self.name}: the second labeled batch has {len(x_l2)} samples, the first {len(x)}")
+        return ctx.augment(x_l2), one_hot(y_l2, ctx.num_classes)
+
+    def consistency(self, x_u: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        """D(F(λx + (1−λ)x'), γ·f_t(x) + (1−γ)·f_t(x')) on in-batch pairs of unlabeled samples,
+        f_t the teacher's probabilities (CE) or normalised outputs (NC), as ICT does with γ = λ."""
+        teacher = ctx.teacher if self.params.use_teacher and ctx.teacher is not None else ctx.student
+        t_out = target_logits(teacher, x_u)
+        perm = pair_permutation(len(x_u), device=x_u.device)
+        lam, gamma = self.draw(len(x_u), x_u.device)
+        outputs = ctx.student(mix(x_u, x_u[perm], lam))
+        if self.params.loss == "ce":
+            return get_divergence(self.params.divergence)(outputs, soft_targets(t_out, gamma, perm, mix_logits=False))
+        self._check_nc_outputs(outputs)
+        z = F.normalize(t_out, dim=-1)
+        return negative_cosine(outputs, mix(z, z[perm], gamma))
+

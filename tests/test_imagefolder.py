@@ -1,0 +1,144 @@
+"""A user's image folder: round trip of tiny PNGs, splits, preprocessing, and every bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from semimix.data import DataConfig
+from semimix.data.imagefolder import Standardize, is_image_folder, load, read_image_folder
+from semimix.errors import SemimixError
+
+SIZE = (5, 4)  # width, height
+
+
+def pixels(seed: int, channels: int) -> np.ndarray:
+    shape = (SIZE[1], SIZE[0], channels) if channels == 3 else (SIZE[1], SIZE[0])
+    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+
+
+def write(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def make_folder(root: Path, classes=("cat", "dog", "owl"), per_class: int = 6, unlabeled: int = 4, channels: int = 3) -> dict[str, np.ndarray]:
+    """Tiny PNGs; returns every written image by its relative path."""
+    written = {}
+    for c, name in enumerate(classes):
+        for i in range(per_class):
+            written[f"{name}/{i:02d}.png"] = pixels(100 * c + i, channels)
+    for i in range(unlabeled):
+        written[f"unlabeled/u{i}.png"] = pixels(1000 + i, channels)
+    for rel, array in written.items():
+        write(root / rel, array)
+    return written
+
+
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def as_hwc(x: torch.Tensor) -> np.ndarray:
+    return x.numpy().transpose(1, 2, 0)
+
+
+def test_round_trip_rgb(tmp_path):
+    written = make_folder(tmp_path / "photos")
+    (tmp_path / "photos" / "README.txt").write_text("ignored")
+    (tmp_path / "photos" / "cat" / ".hidden.png").write_bytes(b"not an image")  # hidden: skipped
+    bundle = load(DataConfig(dataset=str(tmp_path / "photos")), 0)
+    assert bundle.name == "photos" and bundle.class_names == ["cat", "dog", "owl"] and bundle.num_classes == 3
+    assert bundle.x_labeled.dtype == torch.uint8 and bundle.input_shape == (3, SIZE[1], SIZE[0])
+    assert (len(bundle.x_labeled), len(bundle.x_unlabeled), len(bundle.x_val), len(bundle.x_test)) == (18, 4, 0, 0)
+    assert bundle.y_unlabeled_true is None  # the unlabeled/ images have no labels
+    files = bundle.split["files"]
+    for row, index, label in zip(bundle.x_labeled, bundle.split["labeled"], bundle.y_labeled):
+        assert np.array_equal(as_hwc(row), written[files[index]])
+        assert bundle.class_names[label] == files[index].split("/")[0]
+    unlabeled = {row.numpy().tobytes() for row in bundle.x_unlabeled}
+    assert unlabeled == {written[f"unlabeled/u{i}.png"].transpose(2, 0, 1).tobytes() for i in range(4)}
+
+
+def test_preprocess_standardizes_with_training_pool_stats(tmp_path):
+    make_folder(tmp_path / "photos")
+    bundle = load(DataConfig(dataset=str(tmp_path / "photos")), 0)
+    assert isinstance(bundle.preprocess, Standardize)
+    pool = torch.cat([bundle.x_labeled, bundle.x_unlabeled]).float()
+    out = bundle.preprocess(pool)
+    assert torch.allclose(out.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(out.std(dim=(0, 2, 3), unbiased=False), torch.ones(3), atol=1e-5)
+    raw = load(DataConfig(dataset=str(tmp_path / "photos"), normalize=False), 0)
+    assert torch.allclose(raw.preprocess(pool), pool / 255)
+
+
+def test_grayscale_stays_one_channel_and_mixed_becomes_rgb(tmp_path):
+    make_folder(tmp_path / "gray", channels=1, unlabeled=0)
+    gray = load(DataConfig(dataset=str(tmp_path / "gray")), 0)
+    assert gray.input_shape == (1, SIZE[1], SIZE[0]) and len(gray.x_unlabeled) == 0
+    make_folder(tmp_path / "mixed", classes=("a", "b"), unlabeled=0, channels=3)
+    write(tmp_path / "mixed" / "b" / "gray.png", pixels(7, 1))
+    data = read_image_folder(tmp_path / "mixed")
+    assert data.x.shape[1] == 3
+    row = data.x[data.files.index("b/gray.png")]
+    assert np.array_equal(row[0], pixels(7, 1)) and np.array_equal(row[0], row[2])  # gray copied to R, G and B
+
+
+def test_splits_labels_and_data_dir(tmp_path):
+    make_folder(tmp_path / "photos", per_class=10, unlabeled=5)
+    cfg = DataConfig(dataset="photos", data_dir=str(tmp_path), labels=6, val_size=6, test_size=0.2)
+    assert is_image_folder("photos", str(tmp_path)) and not is_image_folder("photos", None)
+    a, b = load(cfg, 1), load(cfg, 1)
+    assert (len(a.x_labeled), len(a.x_val), len(a.x_test), len(a.x_unlabeled)) == (6, 6, 6, 30 - 12 - 6 + 5)
+    assert np.array_equal(np.bincount(a.y_test.numpy()), [2, 2, 2]) and np.array_equal(np.bincount(a.y_labeled.numpy()), [2, 2, 2])
+    assert a.x_test.dtype == torch.uint8 and a.x_val.dtype == torch.uint8
+    assert all(np.array_equal(a.split[k], b.split[k]) for k in a.split)
+    taken = np.concatenate([a.split["test"], a.split["val"], a.split["train"]])
+    assert np.array_equal(np.sort(taken), np.arange(35))
+    assert not np.isin(a.split["test"], np.flatnonzero([f.startswith("unlabeled/") for f in a.split["files"]])).any()
+
+
+@pytest.mark.parametrize(
+    "setup, match",
+    [
+        (lambda root: None, "does not exist"),
+        (lambda root: root.mkdir(), "no class sub-folders"),
+        (lambda root: make_folder(root, classes=("cat",)), "only 1 class folder"),
+        (lambda root: (make_folder(root, classes=("cat", "dog")), (root / "owl").mkdir()), "owl has no images"),
+        (lambda root: (make_folder(root, classes=("cat", "dog")), write(root / "loose.png", pixels(0, 3))), "outside any class folder"),
+        (lambda root: (make_folder(root, classes=("cat", "dog")), (root / "dog" / "bad.png").write_bytes(b"\x89PNG junk")), "photos/dog/bad.png"),
+        (lambda root: (make_folder(root, classes=("cat", "dog")), truncate(root / "cat" / "03.png")), "photos/cat/03.png"),
+        (
+            lambda root: (make_folder(root, classes=("cat", "dog")), write(root / "dog" / "big.png", np.zeros((9, 9, 3), np.uint8))),
+            "dog/big.png .* 9x9 .* 5x4 .*resize",
+        ),
+        (
+            lambda root: (make_folder(root, classes=("cat", "dog")), Image.fromarray(np.zeros((4, 5), np.uint16)).save(root / "cat" / "deep.png")),
+            "cat/deep.png .*8-bit",
+        ),
+    ],
+    ids=["missing", "empty", "one-class", "empty-class", "loose-image", "corrupt", "truncated", "mixed-sizes", "16-bit"],
+)
+def test_bad_folders(tmp_path, setup, match):
+    root = tmp_path / "photos"
+    setup(root)
+    with pytest.raises(SemimixError, match=match):
+        load(DataConfig(dataset=str(root)), 0)
+
+
+def test_too_few_labeled_images_left_for_training(tmp_path):
+    make_folder(tmp_path / "photos", classes=("cat", "dog"), per_class=1)
+    with pytest.raises(SemimixError, match="left for training"):
+        load(DataConfig(dataset=str(tmp_path / "photos"), test_size=1), 0)
+
+
+def test_resize_while_reading(tmp_path):
+    make_folder(tmp_path / "photos", classes=("cat", "dog"), unlabeled=0)
+    write(tmp_path / "photos" / "dog" / "big.png", np.zeros((9, 9, 3), np.uint8))
+    data = read_image_folder(tmp_path / "photos", size=(8, 6))
+    assert data.x.shape == (13, 3, 6, 8)
