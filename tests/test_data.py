@@ -177,7 +177,7 @@ def test_moons():
 
 def test_unknown_dataset_lists_names():
     with pytest.raises(SemimixError) as err:
-        load("mnist")
+        load("imagenet")
     message = str(err.value)
     assert all(name in message for name in DATASET_NAMES) and ".npz" in message and ".csv" in message
     with pytest.raises(SemimixError, match="unsupported file type"):

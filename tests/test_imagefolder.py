@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from semimix.data import DataConfig
-from semimix.data.imagefolder import Standardize, is_image_folder, load, read_image_folder
+from semimix.data.imagefolder import is_image_folder, load, read_image_folder
+from semimix.data.preprocess import Standardize
 from semimix.errors import SemimixError
 
 SIZE = (5, 4)  # width, height
@@ -53,11 +54,12 @@ def test_round_trip_rgb(tmp_path):
     (tmp_path / "photos" / "README.txt").write_text("ignored")
     (tmp_path / "photos" / "cat" / ".hidden.png").write_bytes(b"not an image")  # hidden: skipped
     bundle = load(DataConfig(dataset=str(tmp_path / "photos")), 0)
+    files = read_image_folder(tmp_path / "photos").files  # the reading order that split indexes
+    assert files[:2] == ["cat/00.png", "cat/01.png"] and files[-1] == "unlabeled/u3.png"
     assert bundle.name == "photos" and bundle.class_names == ["cat", "dog", "owl"] and bundle.num_classes == 3
     assert bundle.x_labeled.dtype == torch.uint8 and bundle.input_shape == (3, SIZE[1], SIZE[0])
     assert (len(bundle.x_labeled), len(bundle.x_unlabeled), len(bundle.x_val), len(bundle.x_test)) == (18, 4, 0, 0)
     assert bundle.y_unlabeled_true is None  # the unlabeled/ images have no labels
-    files = bundle.split["files"]
     for row, index, label in zip(bundle.x_labeled, bundle.split["labeled"], bundle.y_labeled):
         assert np.array_equal(as_hwc(row), written[files[index]])
         assert bundle.class_names[label] == files[index].split("/")[0]
@@ -73,8 +75,13 @@ def test_preprocess_standardizes_with_training_pool_stats(tmp_path):
     out = bundle.preprocess(pool)
     assert torch.allclose(out.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
     assert torch.allclose(out.std(dim=(0, 2, 3), unbiased=False), torch.ones(3), atol=1e-5)
-    raw = load(DataConfig(dataset=str(tmp_path / "photos"), normalize=False), 0)
-    assert torch.allclose(raw.preprocess(pool), pool / 255)
+    assert load(DataConfig(dataset=str(tmp_path / "photos"), normalize=False), 0).preprocess is None
+    ict = load(DataConfig(dataset=str(tmp_path / "photos"), preprocess="ict-scale"), 0)
+    assert torch.allclose(ict.preprocess(pool), (pool - 127.5) / 127.5)
+    zca = load(DataConfig(dataset=str(tmp_path / "photos"), preprocess="zca", zca_quirk=False, zca_epsilon=0.01), 0)
+    assert zca.preprocess(pool).shape == pool.shape
+    with pytest.raises(SemimixError, match="unknown preprocess"):
+        load(DataConfig(dataset=str(tmp_path / "nowhere"), preprocess="whiten"), 0)  # checked before reading
 
 
 def test_grayscale_stays_one_channel_and_mixed_becomes_rgb(tmp_path):
@@ -98,9 +105,13 @@ def test_splits_labels_and_data_dir(tmp_path):
     assert np.array_equal(np.bincount(a.y_test.numpy()), [2, 2, 2]) and np.array_equal(np.bincount(a.y_labeled.numpy()), [2, 2, 2])
     assert a.x_test.dtype == torch.uint8 and a.x_val.dtype == torch.uint8
     assert all(np.array_equal(a.split[k], b.split[k]) for k in a.split)
-    taken = np.concatenate([a.split["test"], a.split["val"], a.split["train"]])
+    taken = np.concatenate([a.split[k] for k in ("test", "val", "labeled", "unlabeled")])
     assert np.array_equal(np.sort(taken), np.arange(35))
-    assert not np.isin(a.split["test"], np.flatnonzero([f.startswith("unlabeled/") for f in a.split["files"]])).any()
+    assert np.all(a.split["test"] < 30) and np.all(a.split["val"] < 30)  # carved from labeled images only (0..29)
+    data = read_image_folder(tmp_path / "photos")
+    assert np.array_equal(a.x_test.numpy(), data.x[a.split["test"]])
+    assert np.array_equal(a.x_unlabeled.numpy(), data.x[a.split["unlabeled"]])
+    assert load(DataConfig(dataset="photos", data_dir=str(tmp_path), labels_per_class=3), 0).y_labeled.bincount().tolist() == [3, 3, 3]
 
 
 @pytest.mark.parametrize(

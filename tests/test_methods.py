@@ -19,6 +19,8 @@ PARAMS = {
     "advmixup-no-teacher": {"epsilon": 0.5, "weight": 1.0},
     "ict": {"weight": 1.0},
     "pseudo-label": {"threshold": 0.0},
+    "untied-mixup": {"weight": 1.0},
+    "dat": {"weight": 1.0},  # DAT's consistency has a floor: a mixed point gets opposite targets by pair order
 }
 
 
@@ -64,6 +66,8 @@ BN_UPDATES = {
     "advmixup": 2,
     "adv-adv-mixup": 2,
     "advmixup-no-teacher": 2,
+    "untied-mixup": 2,
+    "dat": 2,
 }
 
 
@@ -98,6 +102,8 @@ class ForwardCounter:
         ("ict", 1, 2),
         ("vat", 0, 4),  # labeled, clean target, one power iteration, perturbed
         ("mean-teacher", 1, 1),
+        ("untied-mixup", 1, 2),
+        ("dat", 1, 2),
     ],
 )
 def test_forward_pass_counts(name: str, teacher_passes: int, student_passes: int) -> None:

@@ -55,7 +55,8 @@ def test_bundle_counts_shapes_and_balance(benchmark):
     assert np.allclose(bundle.x_test[:, 0].numpy(), x[4000:]) and np.array_equal(bundle.y_test.numpy(), y[4000:])
     assert np.allclose(bundle.x_labeled[:, 0].numpy(), x[split["labeled"]])
     assert np.array_equal(bundle.y_labeled.numpy(), y[split["labeled"]])
-    pool = np.concatenate([split["train"], split["val"]])
+    assert np.allclose(bundle.x_unlabeled[:, 0].numpy(), x[split["unlabeled"]])
+    pool = np.concatenate([split["labeled"], split["unlabeled"], split["val"]])
     assert np.array_equal(np.sort(pool), np.arange(4000)) and bundle.y_unlabeled_true is not None
 
 
@@ -63,7 +64,7 @@ def test_same_seed_same_split_and_options():
     a, b = load(DataConfig(dataset="mnist1d"), 7), load(DataConfig(dataset="mnist1d"), 7)
     assert all(np.array_equal(a.split[k], b.split[k]) for k in a.split)
     assert a.x_unlabeled.equal(b.x_unlabeled)
-    c = load(DataConfig(dataset="mnist1d", labels=40, val_size=0.25, unlabeled_includes_labeled=True), 7)
+    c = load(DataConfig(dataset="mnist1d", labels_per_class=4, val_size=0.25, unlabeled_includes_labeled=True), 7)
     assert (len(c.x_labeled), len(c.x_val), len(c.x_unlabeled)) == (40, 1000, 3000)
 
 

@@ -19,6 +19,7 @@ def test_sizes_and_balance():
     assert np.array_equal(np.bincount(bundle.y_test.numpy()), [500, 500])
     custom = load_spirals(DataConfig(dataset="two-spirals", labels=20, val_size=50, test_size=100), 0)
     assert (len(custom.x_labeled), len(custom.x_val), len(custom.x_test)) == (20, 50, 100)
+    assert np.array_equal(np.bincount(load_spirals(DataConfig(dataset="two-spirals", labels_per_class=7), 0).y_labeled.numpy()), [7, 7])
     with pytest.raises(SemimixError, match="count"):
         load_spirals(DataConfig(dataset="two-spirals", val_size=0.1), 0)
 

@@ -54,10 +54,20 @@ def test_run_directory_holds_everything_a_user_looks_at(tmp_path: Path) -> None:
     assert not list(run.rglob("*.tmp")), "a temp file was left behind"
 
 
-@pytest.mark.parametrize("method", ["advmixup", "mean-teacher", "vat"])
-def test_resume_reaches_the_same_weights_bit_for_bit(tmp_path: Path, method: str) -> None:
-    full = train(digits_config(tmp_path / "a", method))
-    partial = train(digits_config(tmp_path / "b", method), until_step=6)
+@pytest.mark.parametrize(
+    "method, params",
+    [
+        ("advmixup", {}),
+        ("mean-teacher", {}),
+        ("vat", {}),
+        # an independent second labeled stream and a negative-cosine head
+        ("untied-mixup", {"pairing": "independent", "loss": "nc", "nc_dim": 16}),
+    ],
+)
+def test_resume_reaches_the_same_weights_bit_for_bit(tmp_path: Path, method: str, params: dict) -> None:
+    extra = {"method_params": {method: params}}
+    full = train(digits_config(tmp_path / "a", method, **extra))
+    partial = train(digits_config(tmp_path / "b", method, **extra), until_step=6)
     assert partial["steps"] == 6 and not (tmp_path / "b" / "run" / "summary.json").exists()
     trainer = resume_trainer(tmp_path / "b" / "run")
     assert trainer.step == 6
@@ -71,7 +81,9 @@ def test_resume_reaches_the_same_weights_bit_for_bit(tmp_path: Path, method: str
             assert torch.equal(value, resumed[part][key]), f"{part}.{key} differs after resume"
     rows = list(csv.DictReader((tmp_path / "b" / "run" / "metrics.csv").open()))
     assert [int(r["step"]) for r in rows] == [2, 4, 6, 8, 10, 12], "resume duplicated or lost metric rows"
-    assert full["test_accuracy"] == json.loads((tmp_path / "b" / "run" / "summary.json").read_text())["test_accuracy"]
+    resumed_summary = json.loads((tmp_path / "b" / "run" / "summary.json").read_text())
+    assert full["test_accuracy"] == resumed_summary["test_accuracy"]
+    assert (full["test_nll"] is None) == (params.get("loss") == "nc"), "NLL of cosine scores is not a likelihood"
 
 
 def test_resume_rejects_what_is_not_a_run(tmp_path: Path) -> None:

@@ -1,33 +1,53 @@
-"""Datasets by name: the built-in ones (digits and two 2-D toys) or the path of a user's .npz/.csv file."""
+"""Datasets by name: the built-ins (digits, 2-D toys), the image benchmarks read from their official
+files under ``data_dir`` (mnist, fashion-mnist, cifar10, cifar100, svhn), or the path of a user's
+.npz/.csv file."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from semimix.data import digits, toys
+from semimix.data import canonical, digits, toys
 from semimix.data.bundle import DataBundle
 from semimix.data.config import DataConfig
+from semimix.data.splits import resolve_labels
 from semimix.data.userfile import SUFFIXES, load_user_file
 from semimix.errors import SemimixError
 
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """A built-in dataset: how to load it and where its data comes from (for ``list_datasets``)."""
+    """A built-in dataset: how to load it and where its data comes from (for ``list_datasets``).
+
+    ``num_classes`` (when fixed) lets ``load_dataset`` turn ``labels_per_class`` into ``labels``
+    for the loader; a loader without it must call ``splits.resolve_labels`` itself. ``status``
+    reports (found, where) for a ``data_dir`` when the data may be missing. ``preprocess``: the
+    loader honours ``cfg.preprocess``.
+    """
 
     name: str
     description: str
     where: str
     load: Callable[[DataConfig, int], DataBundle]
     aliases: tuple[str, ...] = ()
+    num_classes: int | None = None
+    status: Callable[[str | None], tuple[bool, str]] | None = None
+    preprocess: bool = False
 
 
 _REGISTRY = (
-    DatasetEntry("digits", "8x8 handwritten digit images, 10 classes, 1797 samples", "bundled with scikit-learn", digits.load),
-    DatasetEntry("two-circles", "two noisy concentric circles, 2 classes (AdvMixup case study)", "generated", toys.load_circles, ("circles",)),
-    DatasetEntry("two-moons", "two interleaving moons, 2 classes", "generated", toys.load_moons, ("moons",)),
+    DatasetEntry("digits", "8x8 handwritten digit images, 10 classes, 1797 samples", "bundled with scikit-learn", digits.load, num_classes=10),
+    DatasetEntry("two-circles", "two noisy concentric circles, 2 classes (AdvMixup case study)", "generated", toys.load_circles, ("circles",), num_classes=2),
+    DatasetEntry("two-moons", "two interleaving moons, 2 classes", "generated", toys.load_moons, ("moons",), num_classes=2),
+    *(
+        DatasetEntry(
+            spec.name, spec.description, f"<data_dir>/{spec.folders[0]}/", partial(canonical.load_benchmark, spec), spec.aliases,
+            num_classes=spec.num_classes, status=partial(canonical.status, spec), preprocess=True,
+        )
+        for spec in canonical.BENCHMARKS
+    ),
 )
 DATASET_NAMES = tuple(entry.name for entry in _REGISTRY)
 _BY_NAME = {name: entry for entry in _REGISTRY for name in (entry.name, *entry.aliases)}
@@ -38,6 +58,18 @@ def _valid_choices() -> str:
     return f"choose one of {', '.join(names)}, or give the path of a .npz or .csv file"
 
 
+def _check_options(cfg: DataConfig, entry: DatasetEntry | None) -> None:
+    """Settings that would be silently ignored by this dataset are errors instead."""
+    name = entry.name if entry is not None else "a user file"
+    if cfg.preprocess is not None and (entry is None or not entry.preprocess):
+        raise SemimixError(
+            f"preprocess={cfg.preprocess!r} applies to the image benchmarks only, not {name}; "
+            "unset it (normalize=true/false standardises this dataset or not)"
+        )
+    if cfg.svhn_extra and (entry is None or entry.name != "svhn"):
+        raise SemimixError(f"svhn_extra=true applies to the svhn dataset only, not {name}; unset it")
+
+
 def load_dataset(cfg: DataConfig, seed: int) -> DataBundle:
     """The DataBundle for ``cfg.dataset`` (a registered name or alias, or a .npz/.csv path), split with ``seed``."""
     name = cfg.dataset
@@ -45,9 +77,13 @@ def load_dataset(cfg: DataConfig, seed: int) -> DataBundle:
         raise SemimixError(f"dataset is not set (got {name!r}); {_valid_choices()}")
     suffix = Path(name).suffix.lower()
     if suffix in SUFFIXES:
+        _check_options(cfg, None)
         return load_user_file(cfg, seed)
     entry = _BY_NAME.get(name.strip().lower())
     if entry is not None:
+        _check_options(cfg, entry)
+        if entry.num_classes is not None and cfg.labels_per_class is not None:
+            cfg = replace(cfg, labels=resolve_labels(cfg.labels, cfg.labels_per_class, entry.num_classes, None), labels_per_class=None)
         return entry.load(cfg, seed)
     if suffix:
         raise SemimixError(f"dataset {name!r}: unsupported file type {suffix!r}; convert it to .npz or .csv")
@@ -55,16 +91,17 @@ def load_dataset(cfg: DataConfig, seed: int) -> DataBundle:
 
 
 def list_datasets(data_dir: str | None) -> list[dict]:
-    """Every dataset ``load_dataset`` can open: the built-ins, then the .npz/.csv files in ``data_dir``."""
-    entries = [
-        {"name": entry.name, "description": entry.description, "found": True, "where": entry.where}
-        for entry in _REGISTRY
-    ]
-    if data_dir is None:
-        return entries
-    folder = Path(data_dir).expanduser()
-    if not folder.is_dir():
+    """Every dataset ``load_dataset`` can open: the built-ins (for the benchmarks, whether their files
+    are under ``data_dir`` and where they were found or looked for), then the .npz/.csv files in ``data_dir``."""
+    folder = Path(data_dir).expanduser() if data_dir is not None else None
+    if folder is not None and not folder.is_dir():
         raise SemimixError(f"data_dir {str(folder.absolute())!r} is not a directory; create it or fix the path")
+    entries = []
+    for entry in _REGISTRY:
+        found, where = entry.status(data_dir) if entry.status is not None else (True, entry.where)
+        entries.append({"name": entry.name, "description": entry.description, "found": found, "where": where})
+    if folder is None:
+        return entries
     files = sorted(path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in SUFFIXES)
     return entries + [
         {"name": path.name, "description": f"your {path.suffix.lower()} file", "found": True, "where": str(path.absolute())}

@@ -21,7 +21,8 @@ def load(cfg: DataConfig, seed: int) -> DataBundle:
     Seeded stratified test split, then a stratified validation split from the rest (a fraction
     ``val_size`` is of the whole dataset, so changing the test size does not shrink it), then
     ``labels`` class-balanced labeled images from the remaining training pool; the rest of the
-    pool is unlabeled, with its true labels kept in ``y_unlabeled_true``.
+    pool is unlabeled, with its true labels kept in ``y_unlabeled_true``. ``bundle.split`` holds
+    every split as indices into sklearn's 1797 images.
     """
     rng = np.random.default_rng(seed)
     digits = load_digits()
@@ -43,4 +44,6 @@ def load(cfg: DataConfig, seed: int) -> DataBundle:
         class_names=[str(d) for d in range(10)],
         unlabeled_includes_labeled=cfg.unlabeled_includes_labeled,
         normalize=cfg.normalize,
+        pool_ids=train,
+        split={"val": val, "test": test},
     )

@@ -13,13 +13,15 @@ image is grayscale, else RGB (alpha dropped). Every image must have the same wid
 the error names an image that differs, so resize them beforehand; ``read_image_folder(size=...)``
 can resize while reading for callers that want it.
 
-The images are kept as uint8 (N, C, H, W), 4× smaller than float32, with
-``DataBundle.preprocess`` a per-channel ``Standardize`` (statistics of the training pool: the
-labeled and unlabeled images, never validation or test), or a plain scaling to [0, 1] when
-``cfg.normalize`` is false. Validation and test sets are carved (stratified) from the labeled
-images only when ``val_size``/``test_size`` is set, as for a user's .npz/.csv file; a fraction is
-of all labeled images. Every image is read into memory at once, fine for thousands of images;
-a folder too big for memory would need a streaming loader instead.
+The images are kept as uint8 (N, C, H, W), 4× smaller than float32, and ``DataBundle.preprocess``
+normalises each float batch as ``cfg.preprocess`` asks (``semimix.data.preprocess``), fitted on
+the training pool (labeled and unlabeled images, never validation or test): ``standardize`` by
+default (per-channel mean/std), ``none`` (raw 0..255) when ``cfg.normalize`` is false.
+Validation and test sets are carved (stratified) from the labeled images only when
+``val_size``/``test_size`` is set, as for a user's .npz/.csv file; a fraction is of all labeled
+images. ``split`` indexes the images in reading order (class folders
+in sorted order, files sorted by path, then ``unlabeled/``). Every image is read into memory at
+once, fine for thousands of images; a folder too big for memory would need a streaming loader.
 """
 
 from __future__ import annotations
@@ -27,17 +29,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
 from semimix.data.assemble import make_bundle
 from semimix.data.bundle import DataBundle
 from semimix.data.config import DataConfig
+from semimix.data.preprocess import build_preprocess, check_preprocess
 from semimix.data.readers import check_classes
-from semimix.data.splits import balanced_labeled_subset, resolve_count, stratified_split
+from semimix.data.splits import balanced_labeled_subset, resolve_count, resolve_labels, stratified_split
 from semimix.errors import SemimixError
 
 DESCRIPTION = "your image folder: one sub-folder of images per class, optional unlabeled/ sub-folder"
@@ -49,18 +50,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 GRAY_MODES = ("1", "L", "LA", "La")
 DEEP_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N")  # more than 8 bits per channel
 LAYOUT = "put each class's images in its own sub-folder (folder/cat/1.png, folder/dog/2.png) and unlabeled ones in folder/unlabeled/"
-
-
-class Standardize(nn.Module):
-    """(x - mean) / std per channel of a float batch (N, C, H, W) of raw 0..255 pixel values."""
-
-    def __init__(self, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1))
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
 
 
 @dataclass
@@ -180,66 +169,53 @@ def read_image_folder(folder: Path, size: tuple[int, int] | None = None) -> Imag
     return ImageFolderData(x, np.array(labels, dtype=np.int64), [path.name for path in class_dirs], files)
 
 
-def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact per-channel mean and std of uint8 images (N, C, H, W), from a 256-bin histogram per
-    channel (no float copy of the images); a constant channel gets std 1."""
-    values = np.arange(256, dtype=np.float64)
-    mean, std = np.empty(x.shape[1]), np.empty(x.shape[1])
-    for c in range(x.shape[1]):
-        counts = np.bincount(x[:, c].ravel(), minlength=256).astype(np.float64)
-        mean[c] = counts @ values / counts.sum()
-        std[c] = np.sqrt(counts @ (values - mean[c]) ** 2 / counts.sum())
-    return mean, np.where(std > 0, std, 1.0)
-
-
-def _carve(y: np.ndarray, size: float | int | None, train: np.ndarray, rng: np.random.Generator, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """A stratified split of ``size`` labeled images out of ``train`` (a fraction is of all labeled
-    images); returns (split indices, training indices left). Empty when ``size`` is None."""
+def _carve(y: np.ndarray, size: float | int | None, rows: np.ndarray, rng: np.random.Generator, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified split of ``size`` labeled images out of ``rows`` (a fraction is of all labeled
+    images); returns (split rows, rows left). Empty when ``size`` is None."""
     if size is None:
-        return np.empty(0, dtype=np.int64), train
+        return np.empty(0, dtype=np.int64), rows
     count = resolve_count(size, int((y >= 0).sum()), what)
-    labeled = train[y[train] >= 0]
+    labeled = rows[y[rows] >= 0]
     taken = labeled[stratified_split(y[labeled], count, rng, what)[1]]
-    return taken, np.setdiff1d(train, taken)
+    return taken, np.setdiff1d(rows, taken)
 
 
 def load(cfg: DataConfig, seed: int) -> DataBundle:
     """The image folder ``cfg.dataset`` (a directory, as given or inside ``cfg.data_dir``) as a DataBundle.
 
     Test then validation images are carved from the labeled images when ``test_size``/``val_size``
-    is set (else those splits are empty); ``labels`` subsamples the remaining labeled images
-    class-balanced, the rest joining the unlabeled ones. ``split`` holds the indices into
-    ``split["files"]`` (paths relative to the folder, in reading order).
+    is set (else those splits are empty); ``labels`` (or ``labels_per_class``) subsamples the
+    remaining labeled images class-balanced, the rest joining the unlabeled ones.
     """
+    kind = cfg.preprocess if cfg.preprocess is not None else ("standardize" if cfg.normalize else "none")
+    check_preprocess(kind, cfg.zca_epsilon)
     folder = find_folder(cfg.dataset, cfg.data_dir)
     if folder is None:
         raise SemimixError(f"image folder {cfg.dataset!r} does not exist; check the path or data_dir")
     data = read_image_folder(folder)
     source = folder.name or str(folder)
+    num_classes = len(data.class_names)
+    labels = resolve_labels(cfg.labels, cfg.labels_per_class, num_classes, None)
     rng = np.random.default_rng(seed)
-    test, train = _carve(data.y, cfg.test_size, np.arange(len(data.y)), rng, "test_size")
-    val, train = _carve(data.y, cfg.val_size, train, rng, "val_size")
-    y_train = data.y[train]
-    check_classes(y_train, len(data.class_names), data.class_names, source, " left for training after test_size/val_size")
-    labeled = np.flatnonzero(y_train >= 0)
-    if cfg.labels is not None:
-        labeled = labeled[balanced_labeled_subset(y_train[labeled], cfg.labels, rng)]
+    test, pool = _carve(data.y, cfg.test_size, np.arange(len(data.y)), rng, "test_size")
+    val, train = _carve(data.y, cfg.val_size, pool, rng, "val_size")
+    check_classes(data.y[train], num_classes, data.class_names, source, " left for training after test_size/val_size")
+    labeled = train[data.y[train] >= 0]
+    if labels is not None:
+        labeled = labeled[balanced_labeled_subset(data.y[labeled], labels, rng)]
     bundle = make_bundle(
         source,
-        data.x[train],
-        y_train,
-        labeled,
-        (data.x[val], data.y[val]),
+        data.x[pool],
+        data.y[pool],
+        np.searchsorted(pool, labeled),
+        np.searchsorted(pool, val),
         (data.x[test], data.y[test]),
-        num_classes=len(data.class_names),
+        num_classes=num_classes,
         class_names=data.class_names,
         unlabeled_includes_labeled=cfg.unlabeled_includes_labeled,
         normalize=False,
+        pool_ids=pool,
+        split={"test": test},
     )
-    for key in ("x_labeled", "x_unlabeled", "x_val", "x_test"):  # keep raw pixels: 0..255 are exact in float32
-        setattr(bundle, key, getattr(bundle, key).to(torch.uint8))
-    channels = data.x.shape[1]
-    mean, std = channel_stats(data.x[train]) if cfg.normalize else (np.zeros(channels), np.full(channels, 255.0))
-    bundle.preprocess = Standardize(mean, std)
-    bundle.split = {"train": train, "labeled": train[labeled], "val": val, "test": test, "files": np.array(data.files)}
+    bundle.preprocess = build_preprocess(kind, [torch.from_numpy(data.x[train])], cfg.zca_epsilon, cfg.zca_quirk)
     return bundle

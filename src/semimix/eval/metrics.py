@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,12 +23,24 @@ def predict_logits(model: nn.Module, x: torch.Tensor, preprocess: nn.Module | No
         model.train(was_training)
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, preprocess: nn.Module | None = None, batch_size: int = 1024) -> dict[str, float]:
-    """{'accuracy': fraction correct, 'nll': mean negative log-likelihood}; NaN for an empty split."""
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    preprocess: nn.Module | None = None,
+    class_scores: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    batch_size: int = 1024,
+) -> dict[str, float]:
+    """{'accuracy': fraction correct, 'nll': mean negative log-likelihood}; NaN for an empty split.
+
+    ``class_scores`` maps model outputs that are not logits (e.g. negative-cosine embeddings) to
+    per-class scores for the argmax; NLL is then undefined and reported as NaN.
+    """
     if len(x) == 0:
         return {"accuracy": float("nan"), "nll": float("nan")}
-    logits = predict_logits(model, x, preprocess, batch_size)
+    outputs = predict_logits(model, x, preprocess, batch_size)
+    scores = outputs if class_scores is None else class_scores(outputs)
     return {
-        "accuracy": (logits.argmax(dim=1) == y).float().mean().item(),
-        "nll": F.cross_entropy(logits, y).item(),
+        "accuracy": (scores.argmax(dim=1) == y).float().mean().item(),
+        "nll": F.cross_entropy(outputs, y).item() if class_scores is None else float("nan"),
     }

@@ -23,6 +23,8 @@ class Batch:
     y_l: torch.Tensor
     x_u: torch.Tensor | None = None
     idx_u: torch.Tensor | None = None
+    x_l2: torch.Tensor | None = None  # a second labeled batch from an independent stream (epoch-level pairing)
+    y_l2: torch.Tensor | None = None
 
 
 @dataclass
@@ -66,6 +68,24 @@ class Method:
     def needs_teacher(self) -> bool:
         """Whether the trainer must keep an EMA teacher for this method."""
         return False
+
+    @property
+    def needs_second_labeled_batch(self) -> bool:
+        """Whether the trainer must fill ``Batch.x_l2/y_l2`` from an independent labeled stream."""
+        return False
+
+    @property
+    def scores_are_logits(self) -> bool:
+        """Whether ``class_scores`` are logits (so NLL is meaningful) rather than e.g. cosines."""
+        return True
+
+    def output_dim(self, num_classes: int) -> int:
+        """How many outputs the model needs (one per class unless the method embeds targets)."""
+        return num_classes
+
+    def class_scores(self, outputs: torch.Tensor, num_classes: int) -> torch.Tensor:
+        """Per-class scores whose argmax is the prediction; the model's logits by default."""
+        return outputs
 
     def validate(self) -> None:
         """Raise SemimixError for hyperparameters outside their valid range."""

@@ -59,7 +59,7 @@ class TargetMixParams(MethodParams):
 
 @dataclass
 class UntiedMixupParams(TargetMixParams):
-    # None: U(B(α, β)) with its own γ. A preset ("mixup": γ = λ, "first", "beta-cdf:a,b") or a
+    # None (or "untied"): U(B(α, β)) with its own γ. A preset ("mixup": γ = λ, "first", "beta-cdf:a,b") or a
     # callable λ ↦ γ: λ ~ Beta(α, β) unsymmetrised (the reference code without --dat_transform).
     gamma: Any = None
 
@@ -115,6 +115,14 @@ class UntiedMixup(Method):
         return negative_cosine(outputs, target_probs @ self.embedding(target_probs.shape[-1], outputs.device).to(target_probs.dtype))
 
     # ------------------------------------------------------------------ model integration
+    @property
+    def needs_second_labeled_batch(self) -> bool:
+        return self.params.pairing == "independent"
+
+    @property
+    def scores_are_logits(self) -> bool:
+        return self.params.loss == "ce"
+
     def output_dim(self, num_classes: int) -> int:
         """How many outputs the model needs: ``nc_dim`` for the NC loss, else one per class."""
         return self.params.nc_dim if self.params.loss == "nc" else num_classes
@@ -152,7 +160,7 @@ class UntiedMixup(Method):
         if self.params.pairing == "permutation":
             perm = pair_permutation(len(x), device=x.device)
             return x[perm], y[perm]
-        x_l2, y_l2 = getattr(batch, "x_l2", None), getattr(batch, "y_l2", None)
+        x_l2, y_l2 = batch.x_l2, batch.y_l2
         check(
             x_l2 is not None and y_l2 is not None,
             f"{self.name}: pairing 'independent' needs a second labeled batch (batch.x_l2, batch.y_l2) "

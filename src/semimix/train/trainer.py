@@ -7,6 +7,7 @@ import csv
 import math
 import time
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -71,7 +72,7 @@ class Trainer:
         if self.method.unlabeled == "required" and len(self.data.x_unlabeled) == 0:
             raise SemimixError(f"method {cfg.method!r} needs unlabeled samples, but {self.data.name} has none; use 'supervised' or add unlabeled data")
         self.model_name = resolve_model_name(cfg.model, self.data.input_shape)
-        self.student = build_model(self.model_name, self.data.input_shape, self.data.num_classes, **cfg.model_params).to(self.device)
+        self.student = self._build_model().to(self.device)
         use_teacher = self.method.needs_teacher or cfg.eval_model == "teacher"
         self.teacher = make_teacher(self.student) if use_teacher else None
         if cfg.eval_model not in ("auto", "student", "teacher"):
@@ -90,6 +91,10 @@ class Trainer:
             if self.method.unlabeled != "unused" and len(self.data.x_unlabeled) > 0
             else None
         )
+        self.second_labeled_stream = (
+            IndexStream(len(self.data.x_labeled), cfg.labeled_batch_size, cfg.seed * 1000 + 3) if self.method.needs_second_labeled_batch else None
+        )
+        self.class_scores = None if self.method.scores_are_logits else partial(self.method.class_scores, num_classes=self.data.num_classes)
         self.run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
         if not resuming and (self.run_dir / "config.yaml").exists():
             raise SemimixError(f"{self.run_dir} already holds a run; choose another --out, or continue it with --resume {self.run_dir}")
@@ -100,6 +105,13 @@ class Trainer:
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
 
+    def _build_model(self) -> torch.nn.Module:
+        outputs = self.method.output_dim(self.data.num_classes)
+        return build_model(self.model_name, self.data.input_shape, outputs, **self.cfg.model_params)
+
+    def _evaluate(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        return evaluate(model, x, y, self.data.preprocess, self.class_scores)
+
     # ----------------------------------------------------------------------------- the step
     @property
     def eval_model(self) -> torch.nn.Module:
@@ -108,6 +120,9 @@ class Trainer:
     def _next_batch(self) -> Batch:
         idx_l = self.labeled_stream.next().to(self.device)
         batch = Batch(self.tensors["x_labeled"][idx_l], self.tensors["y_labeled"][idx_l])
+        if self.second_labeled_stream is not None:
+            idx_l2 = self.second_labeled_stream.next().to(self.device)
+            batch.x_l2, batch.y_l2 = self.tensors["x_labeled"][idx_l2], self.tensors["y_labeled"][idx_l2]
         if self.unlabeled_stream is not None:
             idx_u = self.unlabeled_stream.next().to(self.device)
             batch.x_u, batch.idx_u = self.tensors["x_unlabeled"][idx_u], idx_u
@@ -174,7 +189,7 @@ class Trainer:
     def _validate(self) -> dict[str, float]:
         row: dict[str, float] = {}
         if len(self.data.x_val):
-            result = evaluate(self.eval_model, self.data.x_val, self.data.y_val, self.data.preprocess)
+            result = self._evaluate(self.eval_model, self.data.x_val, self.data.y_val)
             row = {"val_accuracy": result["accuracy"], "val_nll": result["nll"]}
             if result["accuracy"] > self.best["val_accuracy"]:
                 self.best = {"val_accuracy": result["accuracy"], "step": self.step}
@@ -219,6 +234,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "labeled_stream": self.labeled_stream.state_dict(),
             "unlabeled_stream": self.unlabeled_stream.state_dict() if self.unlabeled_stream else None,
+            "second_labeled_stream": self.second_labeled_stream.state_dict() if self.second_labeled_stream else None,
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "best": self.best,
@@ -236,6 +252,8 @@ class Trainer:
         self.labeled_stream.load_state_dict(state["labeled_stream"])
         if self.unlabeled_stream is not None:
             self.unlabeled_stream.load_state_dict(state["unlabeled_stream"])
+        if self.second_labeled_stream is not None:
+            self.second_labeled_stream.load_state_dict(state["second_labeled_stream"])
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
@@ -245,15 +263,15 @@ class Trainer:
         _truncate_metrics(self.run_dir / "metrics.csv", self.step)
 
     def _finish(self) -> dict[str, Any]:
-        final = evaluate(self.eval_model, self.data.x_test, self.data.y_test, self.data.preprocess)
+        final = self._evaluate(self.eval_model, self.data.x_test, self.data.y_test)
         best_model = self.eval_model
         best_path = self.run_dir / CHECKPOINT_DIR / BEST
         at_best = final
         if best_path.exists():
             best_state = files.load_torch(best_path)
-            best_model = build_model(self.model_name, self.data.input_shape, self.data.num_classes, **self.cfg.model_params)
+            best_model = self._build_model()
             best_model.load_state_dict(best_state["model"])
-            at_best = evaluate(best_model, self.data.x_test, self.data.y_test, self.data.preprocess)
+            at_best = self._evaluate(best_model, self.data.x_test, self.data.y_test)
         n_per_step = self.cfg.labeled_batch_size + (self.cfg.unlabeled_batch_size if self.unlabeled_stream else 0)
         summary = {
             "method": self.cfg.method,

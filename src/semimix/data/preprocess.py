@@ -1,0 +1,166 @@
+"""Per-batch input normalisation of the image benchmarks, as the papers' code does it.
+
+Images stay uint8 in memory; the trainer turns each batch into floats of raw pixel values
+(0..255), augments it, and then applies one of these modules on the training device. Their
+statistics are fitted once, on the CPU in float64, over the training pool (labeled and unlabeled
+images, never validation or test images).
+
+What the reference codes do (and the ``preprocess`` name that reproduces it):
+
+* ICT and AdvMixup, CIFAR-10 (``zca``): per-channel standardisation, then ZCA whitening fitted on
+  the standardised training images. ICT hard-codes the official CIFAR-10 training statistics,
+  mean (125.3, 123.0, 113.9) and std (63.0, 62.1, 66.7); here they are measured on the pool.
+* VAT, CIFAR-10: (x - 127.5) / 255, then the same ZCA. The two differ only in the input scale
+  the regulariser is added at; ``vat-scale`` alone gives VAT's scaling.
+* Neither ICT, VAT nor AdvMixup applies a per-image contrast normalisation; ``gcn-zca`` offers
+  the GCN + ZCA of Goodfellow et al.'s maxout and Laine & Aila's code (each image minus its mean,
+  divided by its standard deviation, then ZCA) for comparison.
+* SVHN: ICT/AdvMixup use (x - 127.5) / 127.5 (``ict-scale``), VAT (x - 127.5) / 255
+  (``vat-scale``); semimix's default is ``standardize`` (zero mean, unit variance per channel).
+
+ZCA: with the training covariance C = U diag(S) U^T, x -> (x - mean) W^T where
+W = U diag(f(S)) U^T. The reference codes compute f(S) = 1/sqrt(S) + eps (eps = 1e-6 added outside
+the square root, so it regularises nothing); ``quirk=False`` gives the textbook
+f(S) = 1/sqrt(S + eps). The quirk is the default, to match the papers' numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import scipy.linalg
+import torch
+from torch import nn
+
+from semimix.errors import SemimixError
+
+PREPROCESS_KINDS = ("standardize", "zca", "gcn-zca", "ict-scale", "vat-scale", "none")
+FIT_ROWS = 2048  # images per float64 chunk while fitting: ~50 MB for CIFAR, whatever the pool size
+HALF_RANGE = 127.5
+
+
+def _per_channel(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A (C,) buffer shaped to broadcast over (N, C, ...) inputs."""
+    return values.view(1, -1, *([1] * (x.dim() - 2)))
+
+
+class Standardize(nn.Module):
+    """(x - mean) / std per channel; mean and std are buffers in the input's units (0..255 pixels)."""
+
+    def __init__(self, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).flatten())
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).flatten())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - _per_channel(self.mean, x)) / _per_channel(self.std, x)
+
+
+class GlobalContrastNorm(nn.Module):
+    """Global contrast normalisation: each image minus its mean, divided by its std (over C·H·W).
+
+    A constant image (std below ``eps``) maps to zeros instead of dividing by zero.
+    """
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(len(x), -1)
+        centred = flat - flat.mean(dim=1, keepdim=True)
+        std = centred.pow(2).mean(dim=1, keepdim=True).sqrt()
+        return (centred / std.clamp_min(self.eps)).reshape(x.shape)
+
+
+class ZCAWhiten(nn.Module):
+    """x -> (x - mean) W^T on flattened images; ``mean`` (D,) and ``components`` W (D, D) are buffers."""
+
+    def __init__(self, mean: torch.Tensor, components: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.to(torch.float32))
+        self.register_buffer("components", components.to(torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x.reshape(len(x), -1) - self.mean) @ self.components.T).reshape(x.shape)
+
+
+def _float64_chunks(parts: Sequence[torch.Tensor]) -> Iterator[torch.Tensor]:
+    """The rows of ``parts`` as float64 CPU chunks, so no float copy of the whole pool ever exists."""
+    for part in parts:
+        for start in range(0, len(part), FIT_ROWS):
+            yield part[start : start + FIT_ROWS].to("cpu", torch.float64)
+
+
+def channel_stats(parts: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std (population) over all rows of ``parts`` (N, C, ...); std 0 becomes 1."""
+    total = sum_x = sum_xx = 0
+    for x in _float64_chunks(parts):
+        dims = [0, *range(2, x.dim())]
+        sum_x = sum_x + x.sum(dim=dims)
+        sum_xx = sum_xx + x.pow(2).sum(dim=dims)
+        total += x.numel() // x.shape[1]
+    mean = sum_x / total
+    std = (sum_xx / total - mean.pow(2)).clamp_min(0).sqrt()
+    return mean, torch.where(std > 0, std, torch.ones_like(std))
+
+
+def zca_components(cov: np.ndarray, epsilon: float, quirk: bool) -> np.ndarray:
+    """W = U diag(f(S)) U^T for the covariance ``cov`` (overwritten), f as in the module docstring.
+
+    Directions of (numerically) zero variance, e.g. MNIST's always-black borders, make f infinite
+    when nothing regularises them; that is an error with the settings that avoid it.
+    """
+    variances, vectors = scipy.linalg.eigh(cov, driver="evr", overwrite_a=True, check_finite=False)
+    variances = np.clip(variances, 0.0, None)
+    regularised = variances if quirk else variances + epsilon
+    tolerance = variances.max() * len(variances) * np.finfo(np.float64).eps
+    singular = int((regularised <= tolerance).sum())
+    if singular:
+        raise SemimixError(
+            f"ZCA: {singular} of {len(variances)} directions of the training images have (near) zero variance, "
+            f"so {'diag(1/sqrt(S) + eps) (zca_quirk=true)' if quirk else f'diag(1/sqrt(S + eps)) with zca_epsilon={epsilon}'} "
+            "divides by zero; set zca_quirk=false with zca_epsilon > 0 (e.g. 0.01), or preprocess=standardize"
+        )
+    scale = 1.0 / np.sqrt(regularised) + (epsilon if quirk else 0.0)
+    vectors *= np.sqrt(scale)  # W = (U sqrt(f)) (U sqrt(f))^T, without another D×D temporary
+    return vectors @ vectors.T
+
+
+def fit_zca(parts: Sequence[torch.Tensor], prepare: nn.Module, epsilon: float, quirk: bool) -> ZCAWhiten:
+    """ZCA whitening fitted on ``prepare(x)`` for the rows of ``parts``, in float64 chunks."""
+    total, sum_x, gram = 0, None, None
+    for x in _float64_chunks(parts):
+        flat = prepare(x).reshape(len(x), -1)
+        if gram is None:
+            sum_x, gram = torch.zeros(flat.shape[1], dtype=torch.float64), torch.zeros(flat.shape[1], flat.shape[1], dtype=torch.float64)
+        sum_x += flat.sum(dim=0)
+        gram.addmm_(flat.T, flat)
+        total += len(flat)
+    mean = sum_x / total
+    cov = gram.div_(total).sub_(torch.outer(mean, mean))
+    return ZCAWhiten(mean, torch.from_numpy(zca_components(cov.numpy(), epsilon, quirk)))
+
+
+def check_preprocess(kind: str, epsilon: float) -> None:
+    """Fail on a bad setting before any data is read."""
+    if kind not in PREPROCESS_KINDS:
+        raise SemimixError(f"unknown preprocess {kind!r}; choose one of {', '.join(PREPROCESS_KINDS)}")
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon >= 0:
+        raise SemimixError(f"zca_epsilon must be a number >= 0, got {epsilon!r}")
+
+
+def build_preprocess(kind: str, parts: Sequence[torch.Tensor], epsilon: float = 1e-6, quirk: bool = True) -> nn.Module | None:
+    """The module for ``kind`` (one of ``PREPROCESS_KINDS``), fitted on the training pool ``parts``
+    (raw images (N, C, H, W) of any dtype); None for ``none``."""
+    check_preprocess(kind, epsilon)
+    channels = parts[0].shape[1]
+    if kind == "none":
+        return None
+    if kind in ("ict-scale", "vat-scale"):
+        return Standardize([HALF_RANGE] * channels, [HALF_RANGE if kind == "ict-scale" else 2 * HALF_RANGE] * channels)
+    prepare = GlobalContrastNorm() if kind == "gcn-zca" else Standardize(*channel_stats(parts))
+    if kind == "standardize":
+        return prepare
+    return nn.Sequential(prepare, fit_zca(parts, prepare, epsilon, quirk))
