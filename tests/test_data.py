@@ -129,6 +129,30 @@ def test_digits_normalised_on_training_pool_only():
     assert float(raw.x_val.mean()) > 0.2
 
 
+def test_digits_split_records_indices_into_sklearn_digits():
+    b = load("digits", normalize=False, unlabeled_includes_labeled=True)
+    images = load_digits().images / 16.0
+    for key, x in (("labeled", b.x_labeled), ("unlabeled", b.x_unlabeled), ("val", b.x_val), ("test", b.x_test)):
+        assert b.split[key].dtype == np.int64
+        assert np.allclose(x.numpy()[:, 0], images[b.split[key]])
+    held_out = np.concatenate([b.split["unlabeled"], b.split["val"], b.split["test"]])
+    assert np.array_equal(np.sort(held_out), np.arange(1797))  # unlabeled already holds the labeled images
+    assert np.array_equal(load("digits", 5).split["val"], load("digits", 5).split["val"])
+
+
+def test_labels_per_class():
+    assert torch.bincount(load("digits", labels_per_class=4).y_labeled).tolist() == [4] * 10
+    assert torch.bincount(load("moons", labels_per_class=3).y_labeled).tolist() == [3, 3]
+    with pytest.raises(SemimixError, match="set only one"):
+        load("digits", labels=20, labels_per_class=2)
+
+
+def test_toys_record_their_split():
+    b = load("moons")
+    assert sorted(b.split) == ["labeled", "unlabeled"] and len(b.split["labeled"]) == 10
+    assert not set(b.split["labeled"]) & set(b.split["unlabeled"])
+
+
 def test_digits_too_many_labels():
     with pytest.raises(SemimixError, match="lower labels"):
         load("digits", labels=1500)
@@ -232,6 +256,17 @@ def test_npz_carving_labels_and_normalisation(tmp_path):
     assert len(b.x_unlabeled) == 60 - 15 - 9 - 6 and b.y_unlabeled_true is not None  # left-out labels join unlabeled
     pool = torch.cat([b.x_labeled, b.x_unlabeled])
     assert torch.allclose(pool.mean(0), torch.zeros(4), atol=1e-5)
+
+
+def test_npz_split_holds_file_rows(tmp_path):
+    x, y = small_xy(n_per_class=20, unlabeled=6)
+    path = write_npz(tmp_path, X=x, y=y)
+    b = load(path, val_size=6, test_size=6, labels_per_class=2, normalize=False)
+    assert torch.bincount(b.y_labeled).tolist() == [2, 2, 2]
+    for key, rows in (("labeled", b.x_labeled), ("unlabeled", b.x_unlabeled), ("val", b.x_val), ("test", b.x_test)):
+        assert torch.allclose(rows, torch.tensor(x[b.split[key]], dtype=torch.float32))
+    assert np.array_equal(np.sort(np.concatenate(list(b.split.values()))), np.arange(len(y)))
+    assert sorted(load(path).split) == ["labeled", "unlabeled"]  # no carved sets: nothing else to record
 
 
 def test_npz_images_normalised_per_channel(tmp_path):

@@ -171,3 +171,18 @@ def test_a_new_run_never_writes_into_an_existing_run(tmp_path: Path) -> None:
     with pytest.raises(SemimixError, match="already holds a run.*--resume"):
         train(digits_config(tmp_path, steps=2))
     assert (tmp_path / "run" / "metrics.csv").read_text() == before
+
+
+@pytest.mark.parametrize("method", ["input-mixup", "manifold-mixup", "untied-mixup", "dat"])
+def test_mixup_family_trains_supervised_with_all_labels(tmp_path: Path, method: str) -> None:
+    cfg = digits_config(tmp_path, method, steps=4, data={"dataset": "digits", "labels": "all"})
+    summary = train(cfg)
+    assert summary["unlabeled"] == 0 and summary["labels"] > 1000
+    assert summary["eval_model"] == "student", "no unlabeled data, so no EMA teacher to evaluate"
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert "consistency" not in rows[0], "no unlabeled data, so no consistency term"
+
+
+def test_labels_all_with_an_ssl_method_that_needs_unlabeled_data(tmp_path: Path) -> None:
+    with pytest.raises(SemimixError, match="needs unlabeled samples"):
+        train(digits_config(tmp_path, "ict", data={"dataset": "digits", "labels": "all"}))

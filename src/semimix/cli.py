@@ -11,6 +11,15 @@ from typing import Any, Sequence
 from semimix.errors import SemimixError
 
 
+def _labels_arg(value: str) -> int | str:
+    if value == "all":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'all', got {value!r}") from None
+
+
 def _train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -22,7 +31,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", help="method name (see 'semimix methods')")
     p.add_argument("--dataset", help="dataset name (see 'semimix datasets') or a path to a .npz/.csv file")
     p.add_argument("--data-dir", help="root folder holding the datasets' official files")
-    p.add_argument("--labels", type=int, help="number of labeled training samples, drawn class-balanced")
+    p.add_argument("--labels", type=_labels_arg, help="number of labeled training samples, drawn class-balanced, or 'all' (supervised)")
     p.add_argument("--model", help="model name (see 'semimix models'), or auto")
     p.add_argument("--steps", type=int, help="number of optimiser steps")
     p.add_argument("--seed", type=int, help="random seed (data split, init, training)")

@@ -110,3 +110,74 @@ def draw_decision_boundary(
     colorbar = ax.figure.colorbar(filled, ax=ax, fraction=0.046, pad=0.04, ticks=np.linspace(0.0, 1.0, 6))
     colorbar.set_label(f"p({class_names[1]})")
     _legend(ax)
+
+
+# ----------------------------------------------------------------------------- Manifold Mixup's Figs. 1 and 2
+OFF_DATA_COLOUR = "black"
+METHOD_COLOURS = ("tab:gray", "tab:orange", "tab:purple", "tab:green", "tab:brown", "tab:pink")
+
+
+def new_figure_grid(rows: int, cols: int, panel_size: float = PANEL_SIZE) -> tuple[Figure, np.ndarray]:
+    """A figure of ``rows`` × ``cols`` square panels; ``axes[r, c]`` is row r, column c."""
+    fig, axes = plt.subplots(rows, cols, figsize=((panel_size + 1.0) * cols, (panel_size + 1.0) * rows), squeeze=False, layout="constrained")
+    return fig, axes
+
+
+def draw_class_map(
+    ax: Axes,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    prob: np.ndarray,
+    boundary: Sequence[np.ndarray],
+    points: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str] = ("class 0", "class 1"),
+    title: str = "",
+    axis_labels: tuple[str, str] = ("$x_1$", "$x_2$"),
+    off_points: np.ndarray | None = None,
+    off_label: str = "off-data points",
+) -> None:
+    """A plane coloured by p(class 1) on the grid ``xs`` × ``ys`` (``prob[i, j]`` at ``(xs[j], ys[i])``),
+    its p = 0.5 boundary as green polylines, ``points`` coloured by their class and, if given,
+    ``off_points`` as small black dots on top (Manifold Mixup Fig. 1: the input plane in the top
+    row, the 2-D hidden plane in the bottom row). Points outside the grid are clipped."""
+    filled = ax.contourf(xs, ys, prob, levels=np.linspace(0.0, 1.0, 21), cmap=PROBABILITY_CMAP, vmin=0.0, vmax=1.0, alpha=0.85, zorder=1)
+    for k, line in enumerate(boundary):
+        ax.plot(line[:, 0], line[:, 1], color=BOUNDARY_COLOUR, linewidth=1.5, label="decision boundary" if k == 0 else None, zorder=2)
+    for c, colour in enumerate(CLASS_COLOURS[: len(class_names)]):
+        pts = points[labels == c]
+        ax.scatter(pts[:, 0], pts[:, 1], s=9, c=colour, edgecolors="white", linewidths=0.3, label=class_names[c], zorder=3)
+    if off_points is not None and len(off_points):
+        ax.scatter(off_points[:, 0], off_points[:, 1], s=3, c=OFF_DATA_COLOUR, linewidths=0, alpha=0.6, label=off_label, zorder=4)
+    ax.set_xlim(xs[0], xs[-1])
+    ax.set_ylim(ys[0], ys[-1])
+    ax.set_aspect("equal")
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    ax.set_title(title, fontsize=10)
+    colorbar = ax.figure.colorbar(filled, ax=ax, fraction=0.046, pad=0.04, ticks=np.linspace(0.0, 1.0, 6))
+    colorbar.set_label(f"p({class_names[1]})")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, fontsize=8, frameon=False, markerscale=2)
+
+
+def draw_interpolation_curves(
+    ax: Axes,
+    lambdas: np.ndarray,
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    title: str = "",
+    ylabel: str = "test NLL (interpolated targets)",
+) -> None:
+    """Manifold Mixup Fig. 2: one line per model of the mean loss along interpolation paths against
+    the interpolation coefficient λ, with a ±1 standard-error band; ``curves[name] = (mean, sem)``."""
+    for k, (name, (mean, sem)) in enumerate(curves.items()):
+        colour = METHOD_COLOURS[k % len(METHOD_COLOURS)]
+        mean, sem = np.asarray(mean, dtype=float), np.asarray(sem, dtype=float)
+        ax.plot(lambdas, mean, color=colour, linewidth=2.0, marker="o", markersize=3, label=name)
+        ax.fill_between(lambdas, mean - sem, mean + sem, color=colour, alpha=0.2, linewidth=0)
+    ax.set_xlim(float(lambdas[0]), float(lambdas[-1]))
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel("interpolation coefficient λ")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)

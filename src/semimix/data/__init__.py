@@ -1,6 +1,6 @@
 """Datasets by name: the built-ins (digits, 2-D toys), the image benchmarks read from their official
 files under ``data_dir`` (mnist, fashion-mnist, cifar10, cifar100, svhn), or the path of a user's
-.npz/.csv file."""
+.npz/.csv file or image folder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from semimix.data import canonical, digits, toys
+from semimix.data import canonical, digits, imagefolder, mnist1d, toys
 from semimix.data.bundle import DataBundle
 from semimix.data.config import DataConfig
 from semimix.data.splits import resolve_labels
@@ -41,6 +41,8 @@ _REGISTRY = (
     DatasetEntry("digits", "8x8 handwritten digit images, 10 classes, 1797 samples", "bundled with scikit-learn", digits.load, num_classes=10),
     DatasetEntry("two-circles", "two noisy concentric circles, 2 classes (AdvMixup case study)", "generated", toys.load_circles, ("circles",), num_classes=2),
     DatasetEntry("two-moons", "two interleaving moons, 2 classes", "generated", toys.load_moons, ("moons",), num_classes=2),
+    DatasetEntry(toys.SPIRALS_NAME, toys.SPIRALS_DESCRIPTION, toys.SPIRALS_WHERE, toys.load_spirals, toys.SPIRALS_ALIASES, num_classes=2),
+    DatasetEntry(mnist1d.NAME, mnist1d.DESCRIPTION, mnist1d.WHERE, mnist1d.load, mnist1d.ALIASES, num_classes=10),
     *(
         DatasetEntry(
             spec.name, spec.description, f"<data_dir>/{spec.folders[0]}/", partial(canonical.load_benchmark, spec), spec.aliases,
@@ -51,11 +53,12 @@ _REGISTRY = (
 )
 DATASET_NAMES = tuple(entry.name for entry in _REGISTRY)
 _BY_NAME = {name: entry for entry in _REGISTRY for name in (entry.name, *entry.aliases)}
+_IMAGE_FOLDER = DatasetEntry("an image folder", imagefolder.DESCRIPTION, imagefolder.WHERE, imagefolder.load, preprocess=True)
 
 
 def _valid_choices() -> str:
     names = [entry.name + (f" (alias {', '.join(entry.aliases)})" if entry.aliases else "") for entry in _REGISTRY]
-    return f"choose one of {', '.join(names)}, or give the path of a .npz or .csv file"
+    return f"choose one of {', '.join(names)}, or give the path of a .npz or .csv file, or of an image folder"
 
 
 def _check_options(cfg: DataConfig, entry: DatasetEntry | None) -> None:
@@ -85,6 +88,9 @@ def load_dataset(cfg: DataConfig, seed: int) -> DataBundle:
         if entry.num_classes is not None and cfg.labels_per_class is not None:
             cfg = replace(cfg, labels=resolve_labels(cfg.labels, cfg.labels_per_class, entry.num_classes, None), labels_per_class=None)
         return entry.load(cfg, seed)
+    if imagefolder.is_image_folder(name, cfg.data_dir):
+        _check_options(cfg, _IMAGE_FOLDER)
+        return imagefolder.load(cfg, seed)
     if suffix:
         raise SemimixError(f"dataset {name!r}: unsupported file type {suffix!r}; convert it to .npz or .csv")
     raise SemimixError(f"unknown dataset {name!r}; {_valid_choices()}")

@@ -6,10 +6,13 @@ and tensor dtypes are the same for built-in, benchmark and user datasets.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
 from semimix.data.bundle import DataBundle
+from semimix.errors import SemimixError
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -25,23 +28,27 @@ def standardize_stats(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(std > 0, std, 1.0)
 
 
-def gather_rows(chunks: list[np.ndarray], index_sets: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Rows of the concatenation of ``chunks`` at each index array, without concatenating.
+def gather_rows(parts: list[Callable[[], np.ndarray]], total: int, index_sets: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Rows of the concatenation of the arrays that ``parts`` return (``total`` rows), at each index array.
 
-    The list is emptied as it goes: each chunk is dropped once its rows are copied, so a dataset
-    read in pieces (CIFAR's five batch files) never exists twice in memory.
+    Each part is called once, in order, and its array dropped as soon as its rows are copied, so
+    a dataset stored in several files (CIFAR's five batches) is decoded one file at a time and
+    never held twice in memory.
     """
-    first = chunks[0]
-    out = {key: np.empty((len(idx), *first.shape[1:]), first.dtype) for key, idx in index_sets.items()}
+    out: dict[str, np.ndarray] = {}
     start = 0
-    while chunks:
-        chunk = chunks.pop(0)
+    for part in parts:
+        chunk = part()
+        if not out:
+            out = {key: np.empty((len(idx), *chunk.shape[1:]), chunk.dtype) for key, idx in index_sets.items()}
         stop = start + len(chunk)
         for key, idx in index_sets.items():
             inside = (idx >= start) & (idx < stop)
             out[key][inside] = chunk[idx[inside] - start]
         del chunk
         start = stop
+    if start != total:
+        raise SemimixError(f"the training files now hold {start} samples but {total} labels were read from them; they changed while loading, load again")
     return out
 
 
@@ -58,7 +65,7 @@ def _labels(y: np.ndarray) -> torch.Tensor:
 
 def make_bundle(
     name: str,
-    x_train: np.ndarray | list[np.ndarray],
+    x_train: np.ndarray | list[Callable[[], np.ndarray]],
     y_train: np.ndarray,
     labeled_idx: np.ndarray,
     val: Split | np.ndarray,
@@ -73,8 +80,8 @@ def make_bundle(
 ) -> DataBundle:
     """Split the training pool into labeled (``labeled_idx``), validation and unlabeled (the rest) rows.
 
-    ``x_train`` is one array or a list of row chunks (emptied, see ``gather_rows``; ``normalize``
-    needs one array). ``val`` is
+    ``x_train`` is one array, or functions that read its rows file by file (see ``gather_rows``;
+    ``y_train`` must then count them all, and ``normalize`` needs one array). ``val`` is
     a separate (x, y) set or the indices of the pool rows carved out for validation. ``y_train``
     holds true labels where known and -1 elsewhere; ``y_unlabeled_true`` is filled only when every
     unlabeled sample's label is known. ``normalize`` standardises with statistics of the training
@@ -104,7 +111,7 @@ def make_bundle(
     rows = {"labeled": np.asarray(labeled_idx, dtype=np.int64), "unlabeled": unlabeled_idx.astype(np.int64)}
     if carved:
         rows["val"] = np.asarray(val, dtype=np.int64)
-    x = gather_rows(x_train if isinstance(x_train, list) else [x_train], rows)
+    x = gather_rows(x_train if isinstance(x_train, list) else [lambda: x_train], n, rows)
     x_val, y_val = (x["val"], y_train[val]) if carved else val
     ids = np.arange(n, dtype=np.int64) if pool_ids is None else np.asarray(pool_ids, dtype=np.int64)
     y_unlabeled = y_train[unlabeled_idx]

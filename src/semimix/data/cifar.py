@@ -1,15 +1,16 @@
 """Reader for the pickled batches of CIFAR-10/100 ("python version"), which never runs code from the file.
 
 A pickle can call any importable function while it loads, so a batch file is untrusted input.
-The unpickler here resolves only the few names an official batch refers to (numpy's array
-reconstruction and the helper Python 3 uses for bytes); any other reference, e.g. ``os.system``,
-stops the load with an error before anything is called.
+The unpickler here resolves only the few names a batch refers to (numpy's array and scalar
+reconstruction, ``numpy.dtype``, and the helpers Python 3 uses for bytes); any other reference,
+e.g. ``os.system``, stops the load with an error before anything is called.
 """
 
 from __future__ import annotations
 
 import codecs
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,13 @@ from semimix.data.readers import class_ids, damaged, first_line
 from semimix.errors import SemimixError
 
 IMAGE_SHAPE = (3, 32, 32)
-_RECONSTRUCT = np.ndarray.__reduce__(np.empty(0))[0]  # numpy's own, whatever its module is called
+_RECONSTRUCT = np.empty(0).__reduce__()[0]  # numpy's own functions, whatever numpy calls their module
+_SCALAR = np.int64(0).__reduce__()[0]  # a numpy integer in a label list (re-saved files)
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy.core.multiarray", "scalar"): _SCALAR,
+    ("numpy._core.multiarray", "scalar"): _SCALAR,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): codecs.encode,  # how Python 3 writes bytes at protocol 2
@@ -46,7 +50,8 @@ class _DataOnlyUnpickler(pickle.Unpickler):
 def load_pickle(path: Path) -> Any:
     """The object in ``path``, decoded like the official loader (``encoding="bytes"``)."""
     try:
-        with open(path, "rb") as stream:
+        with open(path, "rb") as stream, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy's complaints about a damaged file's arguments; the checks below decide
             return _DataOnlyUnpickler(stream, encoding="bytes").load()
     except _Forbidden as name:
         raise SemimixError(
@@ -80,7 +85,7 @@ def read_batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarray
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != np.prod(IMAGE_SHAPE):
         described = f"a {data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else f"a {type(data).__name__}"
         raise damaged(path, f"'data' is {described}, expected uint8 of shape (N, 3072)")
-    y = class_ids(_field(fields, label_key, path), 0, num_classes - 1, path, f"{label_key!r}")
+    y = class_ids(_field(fields, label_key, path), 0, num_classes - 1, path, f"entry {label_key!r}")
     if len(y) != len(data):
         raise damaged(path, f"has {len(data)} images but {len(y)} {label_key!r}")
     return data.reshape(-1, *IMAGE_SHAPE), y

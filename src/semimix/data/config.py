@@ -29,7 +29,7 @@ class DataConfig:
 
     dataset: str = "digits"
     data_dir: str | None = None
-    labels: int | None = None
+    labels: int | str | None = None  # an integer, or "all" (every training sample labeled)
     labels_per_class: int | None = None
     val_size: float | int | None = None
     test_size: float | int | None = None

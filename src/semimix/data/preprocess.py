@@ -21,11 +21,13 @@ What the reference codes do (and the ``preprocess`` name that reproduces it):
 ZCA: with the training covariance C = U diag(S) U^T, x -> (x - mean) W^T where
 W = U diag(f(S)) U^T. The reference codes compute f(S) = 1/sqrt(S) + eps (eps = 1e-6 added outside
 the square root, so it regularises nothing); ``quirk=False`` gives the textbook
-f(S) = 1/sqrt(S + eps). The quirk is the default, to match the papers' numbers.
+f(S) = 1/sqrt(S + eps). The quirk is the default, to match the papers' numbers. Directions of
+zero training variance are projected out in both variants (see ``zca_components``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -36,7 +38,10 @@ from torch import nn
 from semimix.errors import SemimixError
 
 PREPROCESS_KINDS = ("standardize", "zca", "gcn-zca", "ict-scale", "vat-scale", "none")
-FIT_ROWS = 2048  # images per float64 chunk while fitting: ~50 MB for CIFAR, whatever the pool size
+# Fitting reads the pool in float64 chunks of about this size: a few chunks at a time stay small
+# next to the pool, and above glibc's 32 MiB mmap threshold each is handed back to the system when
+# freed (smaller ones fragment the heap, which then keeps several chunks' worth of memory).
+FIT_BYTES = 36 << 20
 HALF_RANGE = 127.5
 
 
@@ -89,8 +94,9 @@ class ZCAWhiten(nn.Module):
 def _float64_chunks(parts: Sequence[torch.Tensor]) -> Iterator[torch.Tensor]:
     """The rows of ``parts`` as float64 CPU chunks, so no float copy of the whole pool ever exists."""
     for part in parts:
-        for start in range(0, len(part), FIT_ROWS):
-            yield part[start : start + FIT_ROWS].to("cpu", torch.float64)
+        rows = max(1, FIT_BYTES // (8 * max(1, math.prod(part.shape[1:]))))
+        for start in range(0, len(part), rows):
+            yield part[start : start + rows].to("cpu", torch.float64)
 
 
 def channel_stats(parts: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,25 +113,19 @@ def channel_stats(parts: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Te
 
 
 def zca_components(cov: np.ndarray, epsilon: float, quirk: bool) -> np.ndarray:
-    """W = U diag(f(S)) U^T for the covariance ``cov`` (overwritten), f as in the module docstring.
+    """W = U diag(f(S)) U^T for the covariance ``cov`` (its buffer is reused for W), f as in the module docstring.
 
-    Directions of (numerically) zero variance, e.g. MNIST's always-black borders, make f infinite
-    when nothing regularises them; that is an error with the settings that avoid it.
+    Directions the training images do not span (variance within rounding of 0: the constant
+    direction after GCN, MNIST's always-black borders) get f = 0, i.e. they are projected out,
+    where the formula would multiply by 1/sqrt(0) (quirk, or textbook with eps = 0).
     """
-    variances, vectors = scipy.linalg.eigh(cov, driver="evr", overwrite_a=True, check_finite=False)
-    variances = np.clip(variances, 0.0, None)
-    regularised = variances if quirk else variances + epsilon
-    tolerance = variances.max() * len(variances) * np.finfo(np.float64).eps
-    singular = int((regularised <= tolerance).sum())
-    if singular:
-        raise SemimixError(
-            f"ZCA: {singular} of {len(variances)} directions of the training images have (near) zero variance, "
-            f"so {'diag(1/sqrt(S) + eps) (zca_quirk=true)' if quirk else f'diag(1/sqrt(S + eps)) with zca_epsilon={epsilon}'} "
-            "divides by zero; set zca_quirk=false with zca_epsilon > 0 (e.g. 0.01), or preprocess=standardize"
-        )
-    scale = 1.0 / np.sqrt(regularised) + (epsilon if quirk else 0.0)
-    vectors *= np.sqrt(scale)  # W = (U sqrt(f)) (U sqrt(f))^T, without another D×D temporary
-    return vectors @ vectors.T
+    variances, vectors = scipy.linalg.eigh(cov.T, driver="evr", overwrite_a=True, check_finite=False)  # .T: Fortran order, same matrix
+    regularised = np.clip(variances, 0.0, None) + (0.0 if quirk else epsilon)
+    spanned = regularised > variances.max() * len(variances) * np.finfo(np.float64).eps
+    scale = np.zeros_like(regularised)
+    scale[spanned] = 1.0 / np.sqrt(regularised[spanned]) + (epsilon if quirk else 0.0)
+    vectors *= np.sqrt(scale)  # W = (U sqrt(f)) (U sqrt(f))^T, written over cov: no third D×D array
+    return np.matmul(vectors, vectors.T, out=cov)
 
 
 def fit_zca(parts: Sequence[torch.Tensor], prepare: nn.Module, epsilon: float, quirk: bool) -> ZCAWhiten:
@@ -139,7 +139,7 @@ def fit_zca(parts: Sequence[torch.Tensor], prepare: nn.Module, epsilon: float, q
         gram.addmm_(flat.T, flat)
         total += len(flat)
     mean = sum_x / total
-    cov = gram.div_(total).sub_(torch.outer(mean, mean))
+    cov = gram.div_(total).addr_(mean, mean, alpha=-1.0)  # E[xx^T] - mean mean^T, in place
     return ZCAWhiten(mean, torch.from_numpy(zca_components(cov.numpy(), epsilon, quirk)))
 
 

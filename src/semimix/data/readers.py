@@ -265,11 +265,12 @@ def class_ids(values: object, low: int, high: int, path: Path, what: str) -> np.
         y = np.asarray(values)
     except Exception as err:  # arbitrary decoded file content: any failure means it is not a label list
         raise damaged(path, f"{what} is not a list of integer class ids ({first_line(err)})") from None
-    if y.dtype.kind == "f" and y.size and np.isfinite(y).all() and (y == np.round(y)).all():
-        y = y.astype(np.int64)
-    if y.dtype.kind not in "iu" or y.ndim != 1:
+    if y.dtype.kind not in "iuf" or y.ndim != 1:
         raise damaged(path, f"{what} has dtype {y.dtype} and shape {y.shape}; expected a 1-D list of integer class ids")
+    if y.dtype.kind == "f" and not (np.isfinite(y) & (y == np.round(y))).all():
+        raise damaged(path, f"{what} holds values that are not integer class ids")
     outside = np.unique(y[(y < low) | (y > high)])
     if outside.size:
-        raise damaged(path, f"{what} holds {_format_values(outside)}, outside the class range {low}..{high}")
+        shown = np.array([int(v) for v in outside], dtype=object)  # integral floats print as 10, not 10.0
+        raise damaged(path, f"{what} has labels {_format_values(shown)}, outside the class range {low}..{high}")
     return y.astype(np.int64)

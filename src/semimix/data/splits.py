@@ -41,7 +41,7 @@ def class_quota(num_classes: int, n: int, seed: Seed) -> np.ndarray:
 def check_enough_labels(n_labels: int, num_classes: int) -> None:
     """Every class needs at least one labeled sample, so ``n_labels`` must cover them all."""
     if isinstance(n_labels, bool) or not isinstance(n_labels, (int, np.integer)):
-        raise SemimixError(f"labels must be an integer count of labeled samples, got {n_labels!r}")
+        raise SemimixError(f"labels must be an integer count of labeled samples or 'all', got {n_labels!r}")
     if n_labels < num_classes:
         raise SemimixError(
             f"labels={n_labels!r} is fewer than the {num_classes} classes; "
@@ -71,10 +71,16 @@ def stratified_split(y: np.ndarray, size: float | int, seed: Seed, what: str = "
     return keep_idx, split_idx
 
 
-def balanced_labeled_subset(y: np.ndarray, n_labels: int, seed: Seed) -> np.ndarray:
-    """Sorted indices of ``n_labels`` samples of ``y``, ``n_labels // C`` per class (remainder: seeded classes)."""
-    rng = np.random.default_rng(seed)
+ALL_LABELS = "all"
+
+
+def balanced_labeled_subset(y: np.ndarray, n_labels: int | str, seed: Seed) -> np.ndarray:
+    """Sorted indices of ``n_labels`` samples of ``y``, ``n_labels // C`` per class (remainder: seeded
+    classes); ``"all"`` labels every sample (supervised training, no unlabeled data)."""
     y = np.asarray(y)
+    if n_labels == ALL_LABELS:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
     classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
     check_enough_labels(n_labels, len(classes))
     quota = class_quota(len(classes), int(n_labels), rng)

@@ -73,11 +73,12 @@ class Trainer:
             raise SemimixError(f"method {cfg.method!r} needs unlabeled samples, but {self.data.name} has none; use 'supervised' or add unlabeled data")
         self.model_name = resolve_model_name(cfg.model, self.data.input_shape)
         self.student = self._build_model().to(self.device)
-        use_teacher = self.method.needs_teacher or cfg.eval_model == "teacher"
-        self.teacher = make_teacher(self.student) if use_teacher else None
+        # A teacher only makes targets for unlabeled data: supervised use of the mixup family needs none.
+        method_teacher = self.method.needs_teacher and len(self.data.x_unlabeled) > 0
+        self.teacher = make_teacher(self.student) if method_teacher or cfg.eval_model == "teacher" else None
         if cfg.eval_model not in ("auto", "student", "teacher"):
             raise SemimixError(f"eval_model must be auto, student or teacher, got {cfg.eval_model!r}")
-        self.eval_name = "teacher" if (cfg.eval_model == "teacher" or (cfg.eval_model == "auto" and self.method.needs_teacher)) else "student"
+        self.eval_name = "teacher" if (cfg.eval_model == "teacher" or (cfg.eval_model == "auto" and method_teacher)) else "student"
         self.optimizer = _make_optimizer(self.student, cfg)
         augment = Augmenter(cfg.augment.flip, cfg.augment.translate, cfg.augment.noise, self.data.input_shape, cfg.augment.pad_mode)
         preprocess = self.data.preprocess.to(self.device) if self.data.preprocess is not None else None
