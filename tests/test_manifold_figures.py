@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from semimix.api import load_config
+from semimix.data import load_dataset
 from semimix.models import build_model
 from semimix.models.base import StagedNet
 from semimix.studies.manifold_figures import (
@@ -22,7 +23,7 @@ from semimix.studies.manifold_figures import (
     encode,
     hidden_concentration,
     interpolation_nll,
-    load_data,
+
     random_pairs,
     run_study,
 )
@@ -132,7 +133,7 @@ def test_preset_is_the_supervised_fig1_setting() -> None:
     assert cfg.data.dataset == "two-spirals" and cfg.model == "bottleneck-mlp" and cfg.threads == 1
     assert cfg.method_params["input-mixup"]["alpha"] == 1.0  # Fig. 1's caption
     assert cfg.method_params["manifold-mixup"]["alpha"] == 2.0  # the paper's supervised Manifold Mixup α
-    data = load_data(cfg.data, 0)
+    data = load_dataset(cfg.data, 0)
     assert (len(data.x_labeled), len(data.x_unlabeled)) == (1000, 0)  # every training point labeled
     assert np.array_equal(np.bincount(data.y_labeled.numpy()), [500, 500])
 

@@ -13,6 +13,8 @@ from semimix.errors import SemimixError
 
 Seed = int | np.random.Generator
 
+ALL_LABELS = "all"  # every training sample labeled: supervised training
+
 
 def resolve_count(size: float | int, n: int, what: str = "size") -> int:
     """Turn a fraction (float < 1) or a count (int) of ``n`` samples into a count.
@@ -38,8 +40,10 @@ def class_quota(num_classes: int, n: int, seed: Seed) -> np.ndarray:
     return quota
 
 
-def check_enough_labels(n_labels: int, num_classes: int) -> None:
+def check_enough_labels(n_labels: int | str, num_classes: int) -> None:
     """Every class needs at least one labeled sample, so ``n_labels`` must cover them all."""
+    if n_labels == ALL_LABELS:
+        return
     if isinstance(n_labels, bool) or not isinstance(n_labels, (int, np.integer)):
         raise SemimixError(f"labels must be an integer count of labeled samples or 'all', got {n_labels!r}")
     if n_labels < num_classes:
@@ -69,9 +73,6 @@ def stratified_split(y: np.ndarray, size: float | int, seed: Seed, what: str = "
     split_idx = np.sort(np.concatenate(split)) if split else np.empty(0, dtype=np.int64)
     keep_idx = np.setdiff1d(np.arange(len(y)), split_idx)
     return keep_idx, split_idx
-
-
-ALL_LABELS = "all"
 
 
 def balanced_labeled_subset(y: np.ndarray, n_labels: int | str, seed: Seed) -> np.ndarray:

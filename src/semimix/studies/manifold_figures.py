@@ -37,7 +37,6 @@ from semimix import plots
 from semimix.api import load_config
 from semimix.data import load_dataset
 from semimix.data.bundle import DataBundle
-from semimix.data.config import DataConfig
 from semimix.errors import SemimixError
 from semimix.eval import evaluate
 from semimix.ops import one_hot
@@ -183,19 +182,6 @@ def _nearest_distance(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- the study
-def load_data(cfg: DataConfig, seed: int) -> DataBundle:
-    """The preset's data through the registry, or straight from the spirals loader when the
-    registry does not list two-spirals (yet)."""
-    try:
-        return load_dataset(cfg, seed)
-    except SemimixError as exc:
-        if not str(exc).startswith("unknown dataset"):
-            raise
-        from semimix.data.toys import load_spirals
-
-        return load_spirals(cfg, seed)
-
-
 def _fresh_run_dir(path: Path) -> Path:
     """A rerun replaces its own earlier run (the trainer would append to its metrics), but never
     deletes a folder that is not a semimix run."""
@@ -303,7 +289,7 @@ def _run_study(out: Path, steps: int | None, seed: int, progress: bool, resoluti
     started = time.perf_counter()
     base = load_config(PRESET)
     steps = base.steps if steps is None else steps
-    data = load_data(base.data, seed)  # one seeded draw shared by every method
+    data = load_dataset(base.data, seed)  # one seeded draw shared by every method
     class_names = data.class_names or ["class 0", "class 1"]
     x_train, y_train = data.x_labeled.numpy(), data.y_labeled.numpy()
     extent = square_extent(np.concatenate([x_train, data.x_val.numpy(), data.x_test.numpy()]), INPUT_PADDING)
@@ -380,7 +366,6 @@ __all__ = [
     "encode",
     "hidden_concentration",
     "interpolation_nll",
-    "load_data",
     "random_pairs",
     "run_study",
 ]
