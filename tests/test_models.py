@@ -7,6 +7,7 @@ import copy
 import pytest
 import torch
 
+from model_checks import assert_gradients_reach_stages_below_the_mix
 from semimix.errors import SemimixError
 from semimix.models import (
     MLP,
@@ -76,18 +77,7 @@ def test_gradients_reach_parameters_before_the_mix_layer(
     name: str, shape: tuple[int, ...], params: dict, hidden: list
 ) -> None:
     """Manifold Mixup trains the layers below the mixed one through the mixed state."""
-    model = _build(name, shape, params).train()
-    layer = max(model.mixable_layers)
-    lam = 0.3
-
-    def mixup(h: torch.Tensor) -> torch.Tensor:
-        return lam * h + (1 - lam) * h.flip(0)
-
-    model(torch.randn(BATCH, *shape), mix_layer=layer, mix=mixup).logsumexp(1).sum().backward()
-    for k in range(layer):
-        grads = [p.grad for p in model.stages[k].parameters()]
-        assert grads and all(g is not None for g in grads), f"stage {k}"
-        assert any(g.abs().sum() > 0 for g in grads), f"stage {k}"
+    assert_gradients_reach_stages_below_the_mix(_build(name, shape, params), shape, BATCH)
 
 
 def test_convlarge_parameter_counts() -> None:

@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from model_checks import assert_gradients_reach_stages_below_the_mix
 from semimix.errors import SemimixError
 from semimix.models import (
     MODEL_NAMES,
@@ -105,18 +106,7 @@ def test_mix_called_once_on_expected_hidden_state(
 def test_gradients_reach_the_stem_through_the_deepest_mixable_layer(
     name: str, shape: tuple, params: dict, mixable: tuple, hidden: list
 ) -> None:
-    model = _build(name, shape, params).train()
-    layer = max(model.mixable_layers)
-    lam = 0.3
-
-    def mixup(h: torch.Tensor) -> torch.Tensor:
-        return lam * h + (1 - lam) * h.flip(0)
-
-    model(torch.randn(BATCH, *shape), mix_layer=layer, mix=mixup).logsumexp(1).sum().backward()
-    for k in range(layer):
-        grads = [p.grad for p in model.stages[k].parameters()]
-        assert grads and all(g is not None for g in grads), f"stage {k}"
-        assert any(g.abs().sum() > 0 for g in grads), f"stage {k}"
+    assert_gradients_reach_stages_below_the_mix(_build(name, shape, params), shape, BATCH)
 
 
 def test_parameter_counts() -> None:
