@@ -110,6 +110,15 @@ class Trainer:
         outputs = self.method.output_dim(self.data.num_classes)
         return build_model(self.model_name, self.data.input_shape, outputs, **self.cfg.model_params)
 
+    def best_model(self) -> torch.nn.Module:
+        """The best-on-validation weights (the evaluated model itself when there was no validation)."""
+        best_path = self.run_dir / CHECKPOINT_DIR / BEST
+        if not best_path.exists():
+            return self.eval_model
+        model = self._build_model().to(self.device)
+        model.load_state_dict(files.load_torch(best_path)["model"])
+        return model
+
     def _evaluate(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         return evaluate(model, x, y, self.data.preprocess, self.class_scores)
 
@@ -261,18 +270,10 @@ class Trainer:
         self.best = state["best"]
         self.train_time = state["train_time"]
         self.columns = state["columns"]
-        _truncate_metrics(self.run_dir / "metrics.csv", self.step)
 
     def _finish(self) -> dict[str, Any]:
         final = self._evaluate(self.eval_model, self.data.x_test, self.data.y_test)
-        best_model = self.eval_model
-        best_path = self.run_dir / CHECKPOINT_DIR / BEST
-        at_best = final
-        if best_path.exists():
-            best_state = files.load_torch(best_path)
-            best_model = self._build_model()
-            best_model.load_state_dict(best_state["model"])
-            at_best = self._evaluate(best_model, self.data.x_test, self.data.y_test)
+        at_best = self._evaluate(self.best_model(), self.data.x_test, self.data.y_test)
         n_per_step = self.cfg.labeled_batch_size + (self.cfg.unlabeled_batch_size if self.unlabeled_stream else 0)
         summary = {
             "method": self.cfg.method,
@@ -343,19 +344,26 @@ def _make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opt
 
 
 def resume_trainer(run_dir: str | Path) -> Trainer:
-    """The trainer of an interrupted run, restored from its last checkpoint."""
+    """The trainer of an interrupted run, restored from its last checkpoint, ready to continue."""
+    trainer = open_run(run_dir, "--resume")
+    _truncate_metrics(trainer.run_dir / "metrics.csv", trainer.step)
+    return trainer
+
+
+def open_run(run_dir: str | Path, what: str = "run directory") -> Trainer:
+    """A run's trainer (config, data split, models, optimiser) at its last checkpoint; writes nothing."""
     run_dir = Path(run_dir)
     config_path, ckpt_path = run_dir / "config.yaml", run_dir / CHECKPOINT_DIR / LAST
     if not run_dir.is_dir():
-        raise SemimixError(f"--resume {run_dir}: no such directory; give the run directory that 'semimix train' printed")
+        raise SemimixError(f"{what} {run_dir}: no such directory; give the run directory that 'semimix train' printed")
     if not config_path.exists() or not ckpt_path.exists():
-        raise SemimixError(f"--resume {run_dir}: not a semimix run (needs config.yaml and {CHECKPOINT_DIR}/{LAST}); give the directory that 'semimix train' printed")
+        raise SemimixError(f"{what} {run_dir}: not a semimix run (needs config.yaml and {CHECKPOINT_DIR}/{LAST}); give the directory that 'semimix train' printed")
     cfg = config_from_dict(load_yaml(config_path))
     cfg.out = str(run_dir)
     trainer = Trainer(cfg, resuming=True)
     try:
         state = files.load_torch(ckpt_path)
     except Exception as exc:  # a damaged file must not become a deep traceback
-        raise SemimixError(f"--resume {run_dir}: cannot read {ckpt_path.name} ({type(exc).__name__}); the checkpoint is damaged") from None
+        raise SemimixError(f"{what} {run_dir}: cannot read {ckpt_path.name} ({type(exc).__name__}); the checkpoint is damaged") from None
     trainer.load_checkpoint(state)
     return trainer
