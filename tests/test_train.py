@@ -186,3 +186,10 @@ def test_mixup_family_trains_supervised_with_all_labels(tmp_path: Path, method: 
 def test_labels_all_with_an_ssl_method_that_needs_unlabeled_data(tmp_path: Path) -> None:
     with pytest.raises(SemimixError, match="needs unlabeled samples"):
         train(digits_config(tmp_path, "ict", data={"dataset": "digits", "labels": "all"}))
+
+
+def test_metrics_keep_loss_columns_when_validation_comes_first(tmp_path: Path) -> None:
+    train(load_config("digits", steps=6, eval_every=3, log_every=6, progress=False, out=str(tmp_path / "run"), unlabeled_batch_size=32))
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert {"loss", "supervised", "consistency"} <= set(rows[0]), rows[0].keys()
+    assert [int(r["step"]) for r in rows] == [3, 6] and rows[1]["loss"] != "" and rows[0]["loss"] == ""

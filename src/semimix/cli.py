@@ -179,7 +179,16 @@ def make_parser() -> argparse.ArgumentParser:
     m.add_argument("--steps", type=int, default=None, help="training steps per method (default: the two-spirals preset's)")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--quiet", action="store_true")
+    for command in _run_commands():
+        command.add_parser(sub).set_defaults(handler=command.run)
     return parser
+
+
+def _run_commands() -> list:
+    """Commands that work on finished runs, each a module with ``add_parser(sub)`` and ``run(args)``."""
+    from semimix.commands import evaluate, plot
+
+    return [evaluate, plot]
 
 
 COMMANDS = {
@@ -200,7 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["train", *argv])
     try:
-        return COMMANDS[args.command](args)
+        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        return handler(args)
     except SemimixError as exc:
         print(f"semimix: error: {exc}", file=sys.stderr)
         return 2

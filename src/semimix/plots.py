@@ -181,3 +181,133 @@ def draw_interpolation_curves(
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
+
+
+# ----------------------------------------------------------------------------- semimix eval / semimix plot
+RUN_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
+RUN_LINESTYLES = ("-", "--", ":", "-.")
+QUANTITY_LABELS = {"loss": "total loss", "lr": "learning rate", "val_accuracy": "validation accuracy", "val_nll": "validation NLL"}
+
+
+def draw_reliability_diagram(
+    fig_axes: tuple[Axes, Axes],
+    edges: np.ndarray,
+    counts: np.ndarray,
+    confidence: np.ndarray,
+    accuracy: np.ndarray,
+    ece: float | None,
+    title: str = "",
+) -> None:
+    """A reliability diagram (Guo et al., 2017, Fig. 1): on the upper axes, per confidence bin the
+    accuracy as a bar and the gap to the bin's mean confidence hatched, with the diagonal of perfect
+    calibration; on the lower axes, the share of samples in each bin. Empty bins have no bar."""
+    top, bottom = fig_axes
+    edges, counts = np.asarray(edges, dtype=float), np.asarray(counts, dtype=float)
+    confidence, accuracy = np.asarray(confidence, dtype=float), np.asarray(accuracy, dtype=float)
+    left, width = edges[:-1], np.diff(edges)
+    full = counts > 0
+    top.bar(left[full], accuracy[full], width[full], align="edge", color="tab:blue", edgecolor="black", linewidth=0.6, label="accuracy", zorder=2)
+    gap_low, gap_high = np.minimum(accuracy, confidence), np.maximum(accuracy, confidence)
+    top.bar(left[full], (gap_high - gap_low)[full], width[full], bottom=gap_low[full], align="edge", color="tab:red", alpha=0.35,
+            edgecolor="tab:red", hatch="//", linewidth=0.6, label="gap to mean confidence", zorder=3)
+    top.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1.0, label="perfect calibration", zorder=4)
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("accuracy")
+    top.set_title(title, fontsize=10)
+    top.grid(alpha=0.3, zorder=0)
+    top.legend(loc="upper left", fontsize=8)
+    if ece is not None:
+        top.text(0.97, 0.04, f"ECE = {ece:.4f}", transform=top.transAxes, ha="right", va="bottom", fontsize=10,
+                 bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
+    share = counts / max(counts.sum(), 1.0)
+    bottom.bar(left, share, width, align="edge", color="tab:gray", edgecolor="black", linewidth=0.6)
+    bottom.set_xlim(0, 1)
+    bottom.set_xlabel("confidence (largest predicted probability)")
+    bottom.set_ylabel("share of samples")
+    bottom.grid(alpha=0.3)
+
+
+def new_reliability_figure() -> tuple[Figure, tuple[Axes, Axes]]:
+    """A figure for ``draw_reliability_diagram``: a square diagram above a short histogram."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(PANEL_SIZE, PANEL_SIZE * 1.4), height_ratios=(3, 1), sharex=True, layout="constrained")
+    return fig, (top, bottom)
+
+
+def draw_training_curves(
+    quantities: Sequence[str],
+    runs: Sequence[tuple[str, dict[str, tuple[np.ndarray, np.ndarray]]]],
+    columns: int = 3,
+    title: str = "",
+) -> Figure:
+    """One panel per quantity against the training step, one line per run in the same colour and
+    style in every panel, and one legend below naming the runs. ``runs[k] = (label, series)`` with
+    ``series[quantity] = (steps, values)``; a run without a quantity has no line in its panel."""
+    columns = max(1, min(columns, len(quantities)))
+    rows = -(-len(quantities) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows + 0.4 + 0.25 * len(runs)), squeeze=False, layout="constrained")
+    handles: dict[str, object] = {}
+    for q, ax in zip(quantities, axes.flat):
+        for k, (label, series) in enumerate(runs):
+            if q not in series:
+                continue
+            steps, values = series[q]
+            style = {"color": RUN_COLOURS[k % len(RUN_COLOURS)], "linestyle": RUN_LINESTYLES[(k // len(RUN_COLOURS)) % len(RUN_LINESTYLES)]}
+            (line,) = ax.plot(steps, values, linewidth=1.4, marker="o" if len(steps) <= 30 else None, markersize=3, label=label, **style)
+            handles.setdefault(label, line)
+        ax.set_title(QUANTITY_LABELS.get(q, q), fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(quantities):]:
+        ax.set_visible(False)
+    ordered = [label for label, _ in runs if label in handles]
+    fig.legend([handles[label] for label in ordered], ordered, loc="outside lower center", ncol=min(3, max(1, len(ordered))), fontsize=9, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+# ----------------------------------------------------------------------------- robustness (AdvMixup Tables IV–V, Fig. 3)
+def draw_attack_curves(
+    ax: Axes,
+    epsilons: Sequence[float],
+    curves: dict[str, Sequence[float]],
+    title: str = "",
+    xlabel: str = "perturbation size ε",
+    ylabel: str = "test error (%)",
+) -> None:
+    """Error (fractions in [0, 1], drawn as %) against the attack's ε, one line per model."""
+    for k, (name, errors) in enumerate(curves.items()):
+        ax.plot(list(epsilons), 100 * np.asarray(errors, dtype=float), color=METHOD_COLOURS[k % len(METHOD_COLOURS)], linewidth=2.0, marker="o", markersize=4, label=name)
+    ax.set_ylim(0.0, 100.0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+PATH_STYLES = {"real_real": ("tab:blue", "--", "real–real (ICT)"), "real_adversarial": ("tab:orange", "-", "real–adversarial (AdvMixup)")}
+
+
+def draw_path_errors(
+    ax: Axes,
+    lambdas: Sequence[float],
+    curves: dict[str, tuple[Sequence[float], Sequence[float]]],
+    title: str = "",
+) -> None:
+    """AdvMixup Fig. 3: error (%) on virtual samples against λ, ``curves[key] = (error, sem)`` with keys
+    ``real_real`` (blue dashed) and ``real_adversarial`` (orange solid), ±1 standard error shaded."""
+    lam = np.asarray(lambdas, dtype=float)
+    for key, (error, sem) in curves.items():
+        colour, style, label = PATH_STYLES.get(key, ("tab:gray", "-", key))
+        error, sem = 100 * np.asarray(error, dtype=float), 100 * np.asarray(sem, dtype=float)
+        ax.plot(lam, error, color=colour, linestyle=style, linewidth=2.0, label=label)
+        ax.fill_between(lam, error - sem, error + sem, color=colour, alpha=0.15, linewidth=0)
+    ax.set_xlim(float(lam[0]), float(lam[-1]))
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel("λ (weight of the real sample x_i)")
+    ax.set_ylabel("error rate (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)

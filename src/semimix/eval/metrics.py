@@ -8,24 +8,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semimix.data.streaming import FileImages, batches
+
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, preprocess: nn.Module | None = None, batch_size: int = 1024) -> torch.Tensor:
+def predict_logits(model: nn.Module, x: torch.Tensor | FileImages, preprocess: nn.Module | None = None, batch_size: int = 1024) -> torch.Tensor:
     """Logits for every row of ``x`` in eval mode (BN running statistics, no dropout), on the CPU;
-    each batch is moved to the model's device and preprocessed there, as in training."""
+    each batch is moved to the model's device and preprocessed there, as in training. Image files
+    (``FileImages``, a streamed folder) are decoded batch by batch by a DataLoader's workers."""
     device = next(model.parameters()).device
     prep = preprocess.to(device) if preprocess is not None else (lambda t: t)
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(prep(x[i : i + batch_size].to(device).float())).float().cpu() for i in range(0, len(x), batch_size)])
+        return torch.cat([model(prep(batch.float())).float().cpu() for batch in batches(x, batch_size, device)])
     finally:
         model.train(was_training)
 
 
 def evaluate(
     model: nn.Module,
-    x: torch.Tensor,
+    x: torch.Tensor | FileImages,
     y: torch.Tensor,
     preprocess: nn.Module | None = None,
     class_scores: Callable[[torch.Tensor], torch.Tensor] | None = None,

@@ -158,6 +158,7 @@ class Trainer:
         with torch.no_grad():  # accumulate on the device; read only when logged
             for name, value in {"loss": total, **terms}.items():
                 self._sums[name] = self._sums.get(name, 0) + value.detach()
+        self._sums_names = ["loss", *terms]
         self._count += 1
         self.step += 1
         self._last_lr, self._last_ramp = lr, ramp
@@ -226,9 +227,8 @@ class Trainer:
         self._ensure_run_dir()
         row = {"step": self.step, **row}
         path = self.run_dir / "metrics.csv"
-        if self.columns is None:
-            loss_names = [k for k in row if k not in ("step", "lr", "ramp", "val_accuracy", "val_nll")]
-            self.columns = ["step", "lr", "ramp", *loss_names, "val_accuracy", "val_nll"]
+        if self.columns is None:  # the loss terms are known from the first step, whatever this row holds
+            self.columns = ["step", "lr", "ramp", *self._sums_names, "val_accuracy", "val_nll"]
         new = not path.exists()
         with path.open("a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
