@@ -71,6 +71,8 @@ def _check_options(cfg: DataConfig, entry: DatasetEntry | None) -> None:
         )
     if cfg.svhn_extra and (entry is None or entry.name != "svhn"):
         raise SemimixError(f"svhn_extra=true applies to the svhn dataset only, not {name}; unset it")
+    if cfg.stream is not None and entry is not _IMAGE_FOLDER:
+        raise SemimixError(f"stream={cfg.stream} applies to image folders only, not {name}; unset it (other datasets live in memory)")
 
 
 def load_dataset(cfg: DataConfig, seed: int) -> DataBundle:

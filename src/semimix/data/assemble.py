@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from semimix.data.bundle import DataBundle
+from semimix.data.streaming import FileImages
 from semimix.errors import SemimixError
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -52,8 +53,11 @@ def gather_rows(parts: list[Callable[[], np.ndarray]], total: int, index_sets: d
     return out
 
 
-def _inputs(x: np.ndarray) -> torch.Tensor:
-    """uint8 images stay uint8 (4× smaller; the trainer converts each batch), the rest become float32."""
+def _inputs(x: np.ndarray | FileImages) -> torch.Tensor | FileImages:
+    """uint8 images stay uint8 (4× smaller; the trainer converts each batch), the rest become float32;
+    image files stay files."""
+    if isinstance(x, FileImages):
+        return x
     if x.dtype == np.uint8:
         return torch.from_numpy(x if x.flags.writeable and x.flags.c_contiguous else np.array(x))
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
@@ -65,7 +69,7 @@ def _labels(y: np.ndarray) -> torch.Tensor:
 
 def make_bundle(
     name: str,
-    x_train: np.ndarray | list[Callable[[], np.ndarray]],
+    x_train: np.ndarray | list[Callable[[], np.ndarray]] | FileImages,
     y_train: np.ndarray,
     labeled_idx: np.ndarray,
     val: Split | np.ndarray,
@@ -81,7 +85,8 @@ def make_bundle(
     """Split the training pool into labeled (``labeled_idx``), validation and unlabeled (the rest) rows.
 
     ``x_train`` is one array, or functions that read its rows file by file (see ``gather_rows``;
-    ``y_train`` must then count them all, and ``normalize`` needs one array). ``val`` is
+    ``y_train`` must then count them all, and ``normalize`` needs one array), or image files read
+    batch by batch in training (``FileImages``; every ``x_*`` is then a subset of them). ``val`` is
     a separate (x, y) set or the indices of the pool rows carved out for validation. ``y_train``
     holds true labels where known and -1 elsewhere; ``y_unlabeled_true`` is filled only when every
     unlabeled sample's label is known. ``normalize`` standardises with statistics of the training
@@ -111,7 +116,10 @@ def make_bundle(
     rows = {"labeled": np.asarray(labeled_idx, dtype=np.int64), "unlabeled": unlabeled_idx.astype(np.int64)}
     if carved:
         rows["val"] = np.asarray(val, dtype=np.int64)
-    x = gather_rows(x_train if isinstance(x_train, list) else [lambda: x_train], n, rows)
+    if isinstance(x_train, FileImages):
+        x = {key: x_train.subset(idx) for key, idx in rows.items()}
+    else:
+        x = gather_rows(x_train if isinstance(x_train, list) else [lambda: x_train], n, rows)
     x_val, y_val = (x["val"], y_train[val]) if carved else val
     ids = np.arange(n, dtype=np.int64) if pool_ids is None else np.asarray(pool_ids, dtype=np.int64)
     y_unlabeled = y_train[unlabeled_idx]

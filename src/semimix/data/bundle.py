@@ -14,7 +14,8 @@ class DataBundle:
     """Labeled, unlabeled, validation and test splits of one dataset.
 
     Inputs are tensors of shape (N, *input_shape): float32 already normalised (small datasets), or
-    raw (e.g. uint8 images, 4× smaller in memory) with ``preprocess`` — a module applied to each
+    raw (e.g. uint8 images, 4× smaller in memory), or for image folders too big for memory
+    ``streaming.FileImages`` that decode on indexing; raw inputs come with ``preprocess`` — a module applied to each
     float batch on the training device after augmentation (mean/std, GCN + ZCA). Labels are int64
     in 0..num_classes-1. ``split`` holds the indices that define the split (into the dataset's
     original arrays), saved with a run so it can be checked and repeated. ``y_unlabeled_true`` holds the hidden true labels of the unlabeled

@@ -25,6 +25,10 @@ class DataConfig:
     outside the square root, diag(1/sqrt(S) + eps), as the ICT/VAT/AdvMixup code does, false inside,
     diag(1/sqrt(S + eps)), as the textbook does. ``svhn_extra`` adds SVHN's extra_32x32.mat
     (531,131 images) to the training pool.
+
+    ``stream`` (image folders) reads the images from their files batch by batch during training
+    instead of decoding them all into memory first; ``None`` streams a folder whose decoded images
+    would take more than 2 GiB (``semimix.data.streaming.STREAM_BYTES``), true or false forces it.
     """
 
     dataset: str = "digits"
@@ -40,3 +44,4 @@ class DataConfig:
     zca_epsilon: float = 1e-6
     zca_quirk: bool = True
     svhn_extra: bool = False
+    stream: bool | None = None  # image folders: None = auto (above 2 GiB decoded)

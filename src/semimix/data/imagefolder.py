@@ -20,8 +20,14 @@ default (per-channel mean/std), ``none`` (raw 0..255) when ``cfg.normalize`` is 
 Validation and test sets are carved (stratified) from the labeled images only when
 ``val_size``/``test_size`` is set, as for a user's .npz/.csv file; a fraction is of all labeled
 images. ``split`` indexes the images in reading order (class folders
-in sorted order, files sorted by path, then ``unlabeled/``). Every image is read into memory at
-once, fine for thousands of images; a folder too big for memory would need a streaming loader.
+in sorted order, files sorted by path, then ``unlabeled/``).
+
+Every image is read into memory at once, unless the folder is too big for that: with
+``cfg.stream`` true, or unset and the decoded images bigger than ``streaming.STREAM_BYTES`` (2 GiB,
+estimated from the first image's size), the bundle's inputs are ``streaming.FileImages`` that the
+trainer decodes batch by batch, and the preprocessing statistics are fitted in one chunked pass
+over the training files. A streamed folder takes its size and channels from its first image
+(see ``semimix.data.streaming``); the split is the same either way.
 """
 
 from __future__ import annotations
@@ -37,8 +43,10 @@ from semimix.data.assemble import make_bundle
 from semimix.data.bundle import DataBundle
 from semimix.data.config import DataConfig
 from semimix.data.preprocess import build_preprocess, check_preprocess
+from semimix.data import streaming
 from semimix.data.readers import check_classes
 from semimix.data.splits import balanced_labeled_subset, resolve_count, resolve_labels, stratified_split
+from semimix.data.streaming import FileImages, read_image
 from semimix.errors import SemimixError
 
 DESCRIPTION = "your image folder: one sub-folder of images per class, optional unlabeled/ sub-folder"
@@ -47,8 +55,6 @@ WHERE = "a directory path (as given, or inside data_dir)"
 UNLABELED_DIR = "unlabeled"
 UNLABELED = -1
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm")
-GRAY_MODES = ("1", "L", "LA", "La")
-DEEP_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N")  # more than 8 bits per channel
 LAYOUT = "put each class's images in its own sub-folder (folder/cat/1.png, folder/dog/2.png) and unlabeled ones in folder/unlabeled/"
 
 
@@ -89,29 +95,6 @@ def _image_files(folder: Path) -> list[Path]:
     )
 
 
-def _read_image(path: Path, size: tuple[int, int] | None) -> np.ndarray:
-    """One image as uint8 (H, W) if grayscale, else (H, W, 3); resized to ``size`` (width, height) if given."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in DEEP_MODES:
-                raise SemimixError(
-                    f"image {path} has {image.mode!r} pixels (more than 8 bits per channel); "
-                    "save the images as 8-bit grayscale or RGB"
-                )
-            image = image.convert("L" if image.mode in GRAY_MODES else "RGB")
-            if size is not None and image.size != size:
-                image = image.resize(size, Image.Resampling.BILINEAR)
-            return np.asarray(image, dtype=np.uint8)
-    except SemimixError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        reason = "not an image format Pillow can read" if isinstance(err, UnidentifiedImageError) else str(err)
-        raise SemimixError(f"cannot read image {path} ({reason}); replace or delete that file") from None
-
-
 def _check_same_size(images: list[np.ndarray], files: list[str], source: str) -> None:
     sizes = [image.shape[:2] for image in images]
     common, count = Counter(sizes).most_common(1)[0]
@@ -126,12 +109,19 @@ def _check_same_size(images: list[np.ndarray], files: list[str], source: str) ->
     )
 
 
-def read_image_folder(folder: Path, size: tuple[int, int] | None = None) -> ImageFolderData:
-    """Read and check every image of ``folder`` (layout in the module docstring).
+@dataclass
+class FolderListing:
+    """The image files of a folder in reading order, with their class ids (-1: unlabeled), class
+    names, and paths relative to the folder."""
 
-    ``size`` (width, height) resizes every image while reading; by default all images must
-    already share one size.
-    """
+    paths: list[Path]
+    y: np.ndarray
+    class_names: list[str]
+    files: list[str]
+
+
+def list_image_folder(folder: Path) -> FolderListing:
+    """Find and check the images of ``folder`` (layout in the module docstring) without reading them."""
     source = str(folder)
     entries = sorted(path for path in folder.iterdir() if _visible(path, folder))
     loose = [path.name for path in entries if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES]
@@ -160,13 +150,33 @@ def read_image_folder(folder: Path, size: tuple[int, int] | None = None) -> Imag
         paths += found
         labels += [UNLABELED] * len(found)
     files = [path.relative_to(folder).as_posix() for path in paths]
-    images = [_read_image(path, size) for path in paths]
-    _check_same_size(images, files, source)
+    return FolderListing(paths, np.array(labels, dtype=np.int64), [path.name for path in class_dirs], files)
+
+
+def read_image_folder(folder: Path, size: tuple[int, int] | None = None) -> ImageFolderData:
+    """Read and check every image of ``folder`` (layout in the module docstring).
+
+    ``size`` (width, height) resizes every image while reading; by default all images must
+    already share one size.
+    """
+    listing = list_image_folder(folder)
+    return ImageFolderData(_read_all(listing, str(folder), size), listing.y, listing.class_names, listing.files)
+
+
+def _read_all(listing: FolderListing, source: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Every image of ``listing`` decoded into one uint8 (N, C, H, W) array."""
+    images = [read_image(path, size) for path in listing.paths]
+    _check_same_size(images, listing.files, source)
     color = any(image.ndim == 3 for image in images)
     x = np.empty((len(images), 3 if color else 1, *images[0].shape[:2]), dtype=np.uint8)
     for i, image in enumerate(images):
         x[i] = image.transpose(2, 0, 1) if image.ndim == 3 else image  # a gray image fills every channel
-    return ImageFolderData(x, np.array(labels, dtype=np.int64), [path.name for path in class_dirs], files)
+    return x
+
+
+def _rows(x: np.ndarray | FileImages, rows: np.ndarray) -> np.ndarray | FileImages:
+    """Those rows of the images, decoded or (for files) still to decode."""
+    return x.subset(rows) if isinstance(x, FileImages) else x[rows]
 
 
 def _carve(y: np.ndarray, size: float | int | None, rows: np.ndarray, rng: np.random.Generator, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -192,7 +202,9 @@ def load(cfg: DataConfig, seed: int) -> DataBundle:
     folder = find_folder(cfg.dataset, cfg.data_dir)
     if folder is None:
         raise SemimixError(f"image folder {cfg.dataset!r} does not exist; check the path or data_dir")
-    data = read_image_folder(folder)
+    data = list_image_folder(folder)
+    stream = cfg.stream if cfg.stream is not None else streaming.should_stream(data.paths)
+    x = FileImages.open(data.paths) if stream else _read_all(data, str(folder))
     source = folder.name or str(folder)
     num_classes = len(data.class_names)
     labels = resolve_labels(cfg.labels, cfg.labels_per_class, num_classes, None)
@@ -205,11 +217,11 @@ def load(cfg: DataConfig, seed: int) -> DataBundle:
         labeled = labeled[balanced_labeled_subset(data.y[labeled], labels, rng)]
     bundle = make_bundle(
         source,
-        data.x[pool],
+        _rows(x, pool),
         data.y[pool],
         np.searchsorted(pool, labeled),
         np.searchsorted(pool, val),
-        (data.x[test], data.y[test]),
+        (_rows(x, test), data.y[test]),
         num_classes=num_classes,
         class_names=data.class_names,
         unlabeled_includes_labeled=cfg.unlabeled_includes_labeled,
@@ -217,5 +229,6 @@ def load(cfg: DataConfig, seed: int) -> DataBundle:
         pool_ids=pool,
         split={"test": test},
     )
-    bundle.preprocess = build_preprocess(kind, [torch.from_numpy(data.x[train])], cfg.zca_epsilon, cfg.zca_quirk)
+    train_x = _rows(x, train)  # files are decoded chunk by chunk while fitting
+    bundle.preprocess = build_preprocess(kind, [train_x if stream else torch.from_numpy(train_x)], cfg.zca_epsilon, cfg.zca_quirk)
     return bundle

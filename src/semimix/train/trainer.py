@@ -4,12 +4,13 @@ checkpoints and exact resume. Methods only say what their loss is."""
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import time
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ import semimix
 from semimix.data import load_dataset
 from semimix.data.augment import Augmenter
 from semimix.data.bundle import DataBundle
+from semimix.data.streaming import FileImages, decode_batches
 from semimix.errors import SemimixError
 from semimix.eval import evaluate
 from semimix.methods import Batch, StepContext, build_method, canonical_method_name
@@ -30,6 +32,7 @@ from semimix.train.schedules import lr_factor, ramp_factor
 from semimix.train.streams import IndexStream
 
 CHECKPOINT_DIR = "checkpoints"
+INPUTS = {"labeled": "x_labeled", "second_labeled": "x_labeled", "unlabeled": "x_unlabeled"}  # each stream's input rows
 LAST = "last.pt"
 BEST = "best.pt"
 
@@ -83,9 +86,14 @@ class Trainer:
         augment = Augmenter(cfg.augment.flip, cfg.augment.translate, cfg.augment.noise, self.data.input_shape, cfg.augment.pad_mode)
         preprocess = self.data.preprocess.to(self.device) if self.data.preprocess is not None else None
         self.view = _compose_view(augment, preprocess)
+        # In-memory inputs live on the device and batches are indexed there; image files
+        # (FileImages, a streamed folder) are decoded by a DataLoader's workers, see _next_batch.
         self.tensors = {
-            name: getattr(self.data, name).to(self.device) for name in ("x_labeled", "y_labeled", "x_unlabeled")
+            name: getattr(self.data, name).to(self.device)
+            for name in ("x_labeled", "y_labeled", "x_unlabeled")
+            if not isinstance(getattr(self.data, name), FileImages)
         }
+        self._decoded: Iterator[dict[str, torch.Tensor]] | None = None
         self.labeled_stream = IndexStream(len(self.data.x_labeled), cfg.labeled_batch_size, cfg.seed * 1000 + 1)
         self.unlabeled_stream = (
             IndexStream(len(self.data.x_unlabeled), cfg.unlabeled_batch_size, cfg.seed * 1000 + 2)
@@ -95,6 +103,9 @@ class Trainer:
         self.second_labeled_stream = (
             IndexStream(len(self.data.x_labeled), cfg.labeled_batch_size, cfg.seed * 1000 + 3) if self.method.needs_second_labeled_batch else None
         )
+        streams = {"labeled": self.labeled_stream, "second_labeled": self.second_labeled_stream, "unlabeled": self.unlabeled_stream}
+        self.streams = {name: stream for name, stream in streams.items() if stream is not None}
+        self.streamed = any(isinstance(getattr(self.data, INPUTS[name]), FileImages) for name in self.streams)
         self.class_scores = None if self.method.scores_are_logits else partial(self.method.class_scores, num_classes=self.data.num_classes)
         self.run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
         if not resuming and (self.run_dir / "config.yaml").exists():
@@ -128,14 +139,17 @@ class Trainer:
         return self.teacher if self.eval_name == "teacher" and self.teacher is not None else self.student
 
     def _next_batch(self) -> Batch:
-        idx_l = self.labeled_stream.next().to(self.device)
-        batch = Batch(self.tensors["x_labeled"][idx_l], self.tensors["y_labeled"][idx_l])
-        if self.second_labeled_stream is not None:
-            idx_l2 = self.second_labeled_stream.next().to(self.device)
-            batch.x_l2, batch.y_l2 = self.tensors["x_labeled"][idx_l2], self.tensors["y_labeled"][idx_l2]
-        if self.unlabeled_stream is not None:
-            idx_u = self.unlabeled_stream.next().to(self.device)
-            batch.x_u, batch.idx_u = self.tensors["x_unlabeled"][idx_u], idx_u
+        if self.streamed and self._decoded is None:  # (re)started where the streams stand: after a resume, where the run stopped
+            sources = {name: getattr(self.data, INPUTS[name]) for name in self.streams}
+            self._decoded = decode_batches(sources, _drawn_ahead(self.streams), self.device)
+        idx = {name: stream.next().to(self.device) for name, stream in self.streams.items()}
+        x = next(self._decoded) if self.streamed else {name: self.tensors[INPUTS[name]][i] for name, i in idx.items()}
+        y = self.tensors["y_labeled"]
+        batch = Batch(x["labeled"], y[idx["labeled"]])
+        if "second_labeled" in idx:
+            batch.x_l2, batch.y_l2 = x["second_labeled"], y[idx["second_labeled"]]
+        if "unlabeled" in idx:
+            batch.x_u, batch.idx_u = x["unlabeled"], idx["unlabeled"]
         return batch
 
     def train_step(self) -> None:
@@ -187,6 +201,7 @@ class Trainer:
                 bar.update(1)
         finally:
             bar.close()
+            self._decoded = None  # stops the decoding workers; the next step restarts them from the streams
         if self.step < cfg.steps:
             return None
         return self._finish()
@@ -237,6 +252,8 @@ class Trainer:
             writer.writerow(row)
 
     def _save_checkpoint(self) -> None:
+        # The streams stand at the next batch to train on even when a DataLoader has decoded
+        # batches ahead (it draws from copies, see _drawn_ahead), so a streamed run resumes exactly.
         state = {
             "step": self.step,
             "student": self.student.state_dict(),
@@ -264,6 +281,7 @@ class Trainer:
             self.unlabeled_stream.load_state_dict(state["unlabeled_stream"])
         if self.second_labeled_stream is not None:
             self.second_labeled_stream.load_state_dict(state["second_labeled_stream"])
+        self._decoded = None  # batches decoded ahead belong to the old position
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
@@ -297,6 +315,20 @@ class Trainer:
         }
         files.write_json(self.run_dir / "summary.json", summary)
         return summary
+
+
+def _drawn_ahead(streams: dict[str, IndexStream]) -> Iterator[dict[str, np.ndarray]]:
+    """Each step's batch indices {stream name: rows}, drawn from copies of ``streams`` taken now.
+
+    A DataLoader draws these ahead of training to decode the next batches; the trainer's own
+    streams draw the same indices only as each batch is trained on, so they always stand at the
+    next batch to train on — what a checkpoint must save — and the sample order is the in-memory one.
+    """
+    copies = {}
+    for name, stream in streams.items():
+        copies[name] = IndexStream(stream.size, stream.batch_size, seed=0)
+        copies[name].load_state_dict(stream.state_dict())
+    return ({name: copy.next().numpy() for name, copy in copies.items()} for _ in itertools.count())
 
 
 def _compose_view(augment: Augmenter, preprocess: torch.nn.Module | None) -> Callable[[torch.Tensor], torch.Tensor]:
