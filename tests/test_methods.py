@@ -68,6 +68,11 @@ BN_UPDATES = {
     "advmixup-no-teacher": 2,
     "untied-mixup": 2,
     "dat": 2,
+    # the mixed (or labeled) pass and the unlabeled pass; the meta passes run with BN frozen
+    "meta-gradient": 2,
+    "meta-gradient-no-mixup": 2,
+    "meta-gradient-mixup-only": 2,
+    "meta-gradient-neither": 2,
 }
 
 

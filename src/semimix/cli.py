@@ -186,9 +186,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 def _run_commands() -> list:
     """Commands that work on finished runs, each a module with ``add_parser(sub)`` and ``run(args)``."""
-    from semimix.commands import evaluate, plot
+    from semimix.commands import attack, evaluate, paths, plot
 
-    return [evaluate, plot]
+    return [evaluate, attack, paths, plot]
 
 
 COMMANDS = {

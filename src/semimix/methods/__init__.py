@@ -13,6 +13,7 @@ from semimix.methods.ict import ICT
 from semimix.methods.input_mixup import InputMixup
 from semimix.methods.manifold_mixup import ManifoldMixup
 from semimix.methods.mean_teacher import MeanTeacher
+from semimix.methods.meta_gradient import MetaGradient, MetaGradientMixupOnly, MetaGradientNeither, MetaGradientNoMixup
 from semimix.methods.pi_model import PiModel
 from semimix.methods.pseudo_label import PseudoLabel
 from semimix.methods.supervised import Supervised
@@ -35,6 +36,10 @@ _CLASSES: list[type[Method]] = [
     AdvMixupNoTeacher,
     UntiedMixup,
     DAT,
+    MetaGradient,
+    MetaGradientNoMixup,
+    MetaGradientMixupOnly,
+    MetaGradientNeither,
 ]
 METHODS: dict[str, type[Method]] = {cls.name: cls for cls in _CLASSES}
 ALIASES = {"mixup": "input-mixup"}

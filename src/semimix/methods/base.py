@@ -32,7 +32,8 @@ class StepContext:
     """What the trainer provides to a method for one step.
 
     ``ramp`` is the consistency ramp-up factor in [0, 1] (a method multiplies its own maximum
-    weight by it); ``augment`` draws a fresh stochastic view of a batch on its device.
+    weight by it); ``augment`` draws a fresh stochastic view of a batch on its device; ``lr`` is
+    the optimiser's learning rate this step (for methods whose inner steps follow it).
     """
 
     student: nn.Module
@@ -41,6 +42,7 @@ class StepContext:
     step: int = 0
     ramp: float = 1.0
     augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
+    lr: float | None = None
 
 
 @dataclass

@@ -3,13 +3,16 @@
 from semimix.ops.adversarial import fast_gradient, fgm, fgsm, l2_normalize, pgd, vat_perturbation
 from semimix.ops.batchnorm import frozen_batchnorm
 from semimix.ops.losses import DIVERGENCES, entropy, get_divergence, kl_divergence, soft_cross_entropy, softmax_mse
+from semimix.ops.meta import auxiliary_pass, central_difference, global_norm, perturbed_parameters, relu_renormalise, saved_parameters, virtual_sgd_step
 from semimix.ops.mixing import mix, one_hot, pair_permutation, sample_lambda, sharpen
 from semimix.ops.target_embedding import class_embedding, cosine_scores, negative_cosine
 from semimix.ops.untied import beta_cdf, gamma_function, sample_beta, sample_untied, untied_density, untied_gamma
 
 __all__ = [
     "DIVERGENCES",
+    "auxiliary_pass",
     "beta_cdf",
+    "central_difference",
     "class_embedding",
     "cosine_scores",
     "entropy",
@@ -19,20 +22,25 @@ __all__ = [
     "frozen_batchnorm",
     "gamma_function",
     "get_divergence",
+    "global_norm",
     "kl_divergence",
     "l2_normalize",
     "mix",
     "negative_cosine",
     "one_hot",
     "pair_permutation",
+    "perturbed_parameters",
     "pgd",
+    "relu_renormalise",
     "sample_beta",
     "sample_lambda",
     "sample_untied",
+    "saved_parameters",
     "sharpen",
     "soft_cross_entropy",
     "softmax_mse",
     "untied_density",
     "untied_gamma",
     "vat_perturbation",
+    "virtual_sgd_step",
 ]

@@ -161,7 +161,7 @@ class Trainer:
         self.student.train()
         if self.teacher is not None:
             self.teacher.train()
-        ctx = StepContext(self.student, self.teacher, self.data.num_classes, self.step, ramp, self.view)
+        ctx = StepContext(self.student, self.teacher, self.data.num_classes, self.step, ramp, self.view, lr)
         terms = self.method.losses(self._next_batch(), ctx)
         total = torch.stack(list(terms.values())).sum()
         self.optimizer.zero_grad(set_to_none=True)
