@@ -92,6 +92,13 @@ class Method:
     def validate(self) -> None:
         """Raise SemimixError for hyperparameters outside their valid range."""
 
+    def state_dict(self) -> dict[str, Any]:
+        """State the method keeps across steps (tensors only), saved in checkpoints; none by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned, on resume."""
+
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 

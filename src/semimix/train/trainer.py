@@ -262,6 +262,7 @@ class Trainer:
             "labeled_stream": self.labeled_stream.state_dict(),
             "unlabeled_stream": self.unlabeled_stream.state_dict() if self.unlabeled_stream else None,
             "second_labeled_stream": self.second_labeled_stream.state_dict() if self.second_labeled_stream else None,
+            "method": self.method.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "best": self.best,
@@ -281,6 +282,7 @@ class Trainer:
             self.unlabeled_stream.load_state_dict(state["unlabeled_stream"])
         if self.second_labeled_stream is not None:
             self.second_labeled_stream.load_state_dict(state["second_labeled_stream"])
+        self.method.load_state_dict(state.get("method", {}))
         self._decoded = None  # batches decoded ahead belong to the old position
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] and torch.cuda.is_available():
