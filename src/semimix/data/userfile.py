@@ -59,19 +59,25 @@ def load_user_file(cfg: DataConfig, seed: int) -> DataBundle:
     """
     path = locate(cfg.dataset, cfg.data_dir)
     data = read_npz(path) if path.suffix.lower() == ".npz" else read_csv(path, cfg.label_column)
+    return bundle_user_data(data, cfg, seed, path.name)
+
+
+def bundle_user_data(data: UserData, cfg: DataConfig, seed: int, source: str) -> DataBundle:
+    """Split checked ``data`` (from a file, or arrays handed to the scikit-learn estimator) as
+    ``load_user_file`` describes; ``source`` names it in the bundle and in error messages."""
     rng = np.random.default_rng(seed)
     train = np.arange(len(data.y))
-    test, test_rows, train = _eval_split(data, data.test, cfg.test_size, "test", train, rng, path.name)
-    val, val_rows, train = _eval_split(data, data.val, cfg.val_size, "val", train, rng, path.name)
+    test, test_rows, train = _eval_split(data, data.test, cfg.test_size, "test", train, rng, source)
+    val, val_rows, train = _eval_split(data, data.val, cfg.val_size, "val", train, rng, source)
     y_train = data.y[train]
-    check_classes(y_train, data.num_classes, data.class_names, path.name, " left for training after test_size/val_size")
+    check_classes(y_train, data.num_classes, data.class_names, source, " left for training after test_size/val_size")
     labeled = np.flatnonzero(y_train >= 0)
     labels = resolve_labels(cfg.labels, cfg.labels_per_class, data.num_classes, None)
     if labels is not None:
         labeled = labeled[balanced_labeled_subset(y_train[labeled], labels, rng)]
     carved = {name: rows for name, rows in (("val", val_rows), ("test", test_rows)) if rows is not None}
     return make_bundle(
-        path.name,
+        source,
         data.x[train],
         y_train,
         labeled,
