@@ -1,12 +1,24 @@
-"""The Python API behind the CLI: train from a config, resume a run."""
+"""The Python API behind the CLI: train from a config, resume, evaluate, attack, interpolation
+paths, open a finished run and predict with it. Each CLI command calls one of these and only
+formats what it returns; every function raises SemimixError (a ValueError) for bad input."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
+from semimix.commands.attack import attack_runs as attack
+from semimix.commands.evaluate import evaluate_run_dir as evaluate
+from semimix.commands.paths import interpolation_paths as paths
+from semimix.errors import SemimixError
+from semimix.runs import Run, load_run
 from semimix.train.config import TrainConfig, config_from_dict, load_yaml, merge, resolve_preset
 from semimix.train.trainer import Trainer, resume_trainer
+
+__all__ = ["Run", "attack", "evaluate", "load_config", "load_run", "paths", "predict", "resume", "train"]
 
 
 def load_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
@@ -31,3 +43,14 @@ def resume(run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
     trainer.cfg.progress = progress
     summary = trainer.run()
     return {**(summary or {}), "run_dir": str(trainer.run_dir)}
+
+
+def predict(run: str | Path | Run, x: np.ndarray | torch.Tensor, checkpoint: str = "best") -> np.ndarray:
+    """Class ids (0..C-1; ``run.data.class_names`` names them) that a run's model predicts for raw
+    inputs ``x`` of the run's input shape, preprocessed as in training. ``run`` is a run directory or
+    an open ``Run`` (open it once with ``load_run`` to predict many times)."""
+    loaded = run if isinstance(run, Run) else load_run(run, checkpoint)
+    x = torch.as_tensor(np.asarray(x))
+    if tuple(x.shape[1:]) != loaded.data.input_shape:
+        raise SemimixError(f"x has samples of shape {tuple(x.shape[1:])}, but the run's model takes {loaded.data.input_shape}; reshape x")
+    return loaded.class_scores(loaded.logits(x)).argmax(dim=1).numpy()

@@ -126,70 +126,95 @@ def run_label(run: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- the command
-def run(args: argparse.Namespace) -> int:
+def attack_runs(
+    run_dirs: list[str | Path],
+    attack: str = "fgm",
+    eps: list[float] | None = None,
+    norm: str | None = None,
+    steps: int | None = None,
+    step_size: float | None = None,
+    random_start: bool = True,
+    source: str | Path | None = None,
+    split: str = "test",
+    checkpoint: str = "best",
+    eps_units: str = "input",
+    batch_size: int = DEFAULT_BATCH,
+    masking_steps: int = MASKING_STEPS,
+    masking_eps: float = MASKING_EPSILON,
+    masking_norm: str = "linf",
+    masking_samples: int = MASKING_SAMPLES,
+    seed: int = 0,
+    out: str | Path | None = None,
+) -> dict[str, Any]:
+    """Attack each run (white-box, or black-box from ``source``), as the module doc says; writes each
+    run's JSON and figure, and with several runs or ``out`` the comparison table. Returns
+    ``setting``, ``runs`` (one result per run), ``table`` (markdown), ``notes`` and ``written``."""
     from semimix import plots
     from semimix.runs import load_run
     from semimix.train.files import write_json, write_text
 
     try:
-        norm = resolve_norm(args.attack, args.norm)
+        norm = resolve_norm(attack, norm)
     except ValueError as exc:
         raise SemimixError(str(exc)) from None
-    steps = args.steps if args.steps is not None else (1 if args.attack == "vat" else 10)
-    for flag, value, least in (("--batch-size", args.batch_size, 1), ("--steps", steps, 1), ("--masking-steps", args.masking_steps, 0), ("--masking-samples", args.masking_samples, 1)):
+    steps = steps if steps is not None else (1 if attack == "vat" else 10)
+    for flag, value, least in (("--batch-size", batch_size, 1), ("--steps", steps, 1), ("--masking-steps", masking_steps, 0), ("--masking-samples", masking_samples, 1)):
         if value < least:
             raise SemimixError(f"{flag} must be >= {least}, got {value}")
-    raw = args.eps_units == "pixel"
-    black = args.source is not None
-    targets = [load_run(d, args.checkpoint) for d in args.run_dirs]
-    source = load_run(args.source, args.checkpoint) if black else None
+    eps = _eps_list(DEFAULT_EPS) if eps is None else list(eps)
+    if not eps or any(not e >= 0 for e in eps):
+        raise SemimixError(f"eps must be a non-empty list of numbers >= 0, got {eps!r}")
+    raw = eps_units == "pixel"
+    black = source is not None
+    targets = [load_run(d, checkpoint) for d in ([run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs)]
+    src = load_run(source, checkpoint) if black else None
     notes: list[str] = []
     for t in targets:
         if black:
-            check_compatible(source, t, args.split, args.eps_units)
-            if source.run_dir.resolve() == t.run_dir.resolve():
+            check_compatible(src, t, split, eps_units)
+            if src.run_dir.resolve() == t.run_dir.resolve():
                 notes.append(f"{t.run_dir}: the source is the target itself, so its black-box numbers are white-box ones")
         if raw and t.data.preprocess is None:
             notes.append(f"{t.run_dir}: no preprocess module (data normalised when loaded), so pixel units = the model's input units")
-    attack_kw = dict(attack=args.attack, norm=norm, steps=steps, step_size=args.step_size, random_start=not args.no_random_start, batch_size=args.batch_size)
+    attack_kw = dict(attack=attack, norm=norm, steps=steps, step_size=step_size, random_start=random_start, batch_size=batch_size)
 
     results: list[dict] = []
     shared = None
     if black:
-        xs_raw, y = source.split(args.split)
-        x_src = xs_raw.float() if raw else model_inputs(source, xs_raw, args.batch_size)
-        torch.manual_seed(args.seed)
+        xs_raw, y = src.split(split)
+        x_src = xs_raw.float() if raw else model_inputs(src, xs_raw, batch_size)
+        torch.manual_seed(seed)
         shared = attack_errors(
-            score_model(source, raw), {str(i): score_model(t, raw) for i, t in enumerate(targets)}, x_src, y, args.eps, **attack_kw
+            score_model(src, raw), {str(i): score_model(t, raw) for i, t in enumerate(targets)}, x_src, y, eps, **attack_kw
         )
     for i, t in enumerate(targets):
-        x_raw, y = t.split(args.split)
-        x_in = model_inputs(t, x_raw, args.batch_size)
+        x_raw, y = t.split(split)
+        x_in = model_inputs(t, x_raw, batch_size)
         if black:
             key, res = str(i), shared
         else:
-            torch.manual_seed(args.seed)
-            key, res = "0", attack_errors(score_model(t, raw), {"0": score_model(t, raw)}, x_raw.float() if raw else x_in, y, args.eps, **attack_kw)
+            torch.manual_seed(seed)
+            key, res = "0", attack_errors(score_model(t, raw), {"0": score_model(t, raw)}, x_raw.float() if raw else x_in, y, eps, **attack_kw)
         masking = None
-        if args.masking_steps > 0:
-            n = min(len(x_in), args.masking_samples)
-            masking = masking_check(score_model(t, raw=False), x_in[:n], y[:n], norm=args.masking_norm, epsilon=args.masking_eps, steps=args.masking_steps, batch_size=args.batch_size)
+        if masking_steps > 0:
+            n = min(len(x_in), masking_samples)
+            masking = masking_check(score_model(t, raw=False), x_in[:n], y[:n], norm=masking_norm, epsilon=masking_eps, steps=masking_steps, batch_size=batch_size)
         results.append(
             {
                 "run_dir": str(t.run_dir),
                 "method": t.config.method,
                 "setting": "black-box" if black else "white-box",
-                "attack": args.attack,
+                "attack": attack,
                 "norm": norm,
-                "steps": steps if args.attack in ("pgd", "vat") else 1,
-                "step_size": args.step_size if args.attack == "pgd" else None,
-                "random_start": (not args.no_random_start) if args.attack == "pgd" else None,
-                "eps_units": args.eps_units,
+                "steps": steps if attack in ("pgd", "vat") else 1,
+                "step_size": step_size if attack == "pgd" else None,
+                "random_start": (random_start) if attack == "pgd" else None,
+                "eps_units": eps_units,
                 "eps_units_meaning": "raw data units (model∘preprocess attacked)" if raw else "model input units (after normalisation/ZCA)",
-                "split": args.split,
-                "checkpoint": args.checkpoint,
+                "split": split,
+                "checkpoint": checkpoint,
                 "samples": len(y),
-                "source": None if not black else {"run_dir": str(source.run_dir), "method": source.config.method,
+                "source": None if not black else {"run_dir": str(src.run_dir), "method": src.config.method,
                                                   "clean_error": res["source_clean_error"], "errors": res["source_errors"]},
                 "epsilons": res["epsilons"],
                 "clean_error": res["clean_error"][key],
@@ -198,18 +223,18 @@ def run(args: argparse.Namespace) -> int:
                 "perturbation_norms": res["perturbation"],
                 "gradient_masking_check": masking,
                 "possible_gradient_masking": None if masking is None else masking["possible_gradient_masking"],
-                "seed": args.seed,
+                "seed": seed,
             }
         )
 
-    stem = output_stem(args.attack, norm, black, args.eps_units)
+    stem = output_stem(attack, norm, black, eps_units)
     written: list[Path] = []
-    setting = f"{'black-box' if black else 'white-box'} {args.attack} ({norm}, ε in {'raw' if raw else 'input'} units), {args.split} split"
+    setting = f"{'black-box' if black else 'white-box'} {attack} ({norm}, ε in {'raw' if raw else 'input'} units), {split} split"
     for t, r in zip(targets, results):
         fig, (ax,) = plots.new_figure(1)
         curves = {run_label(t): [r["clean_error"], *r["errors"]]}
         if black:
-            curves[f"source: {source.config.method} (white-box)"] = [r["source"]["clean_error"], *r["source"]["errors"]]
+            curves[f"source: {src.config.method} (white-box)"] = [r["source"]["clean_error"], *r["source"]["errors"]]
         plots.draw_attack_curves(ax, [0.0, *r["epsilons"]], curves, title=f"{t.run_dir.name}: {setting}")
         written.append(plots.save_figure(fig, t.run_dir / f"{stem}.png"))
         r["figure"] = f"{stem}.png"
@@ -217,19 +242,31 @@ def run(args: argparse.Namespace) -> int:
         written.append(t.run_dir / f"{stem}.json")
 
     table = format_table(targets, results)
-    print(f"{setting}; error (%) on {results[0]['samples']} samples"
-          + (f"; source {source.run_dir} ({source.config.method})" if black else ""))
-    print(table)
-    for line in masking_lines(targets, results) + notes:
-        print(line)
-    if len(targets) > 1 or args.out:
-        out = Path(args.out) if args.out else targets[0].run_dir.parent
-        write_text(out / f"{stem}-table.md", f"{setting}; test error (%)\n\n{table}\n\n" + "\n".join(masking_lines(targets, results) + notes) + "\n")
-        write_json(out / f"{stem}-table.json", {"setting": setting, "runs": results})
+    notes = masking_lines(targets, results) + notes
+    if len(targets) > 1 or out:
+        folder = Path(out) if out else targets[0].run_dir.parent
+        write_text(folder / f"{stem}-table.md", f"{setting}; test error (%)\n\n{table}\n\n" + "\n".join(notes) + "\n")
+        write_json(folder / f"{stem}-table.json", {"setting": setting, "runs": results})
         fig, (ax,) = plots.new_figure(1)
-        plots.draw_attack_curves(ax, [0.0, *args.eps], {run_label(t): [r["clean_error"], *r["errors"]] for t, r in zip(targets, results)}, title=setting)
-        written += [out / f"{stem}-table.md", out / f"{stem}-table.json", plots.save_figure(fig, out / f"{stem}.png")]
-    print("wrote " + ", ".join(str(p) for p in written))
+        plots.draw_attack_curves(ax, [0.0, *eps], {run_label(t): [r["clean_error"], *r["errors"]] for t, r in zip(targets, results)}, title=setting)
+        written += [folder / f"{stem}-table.md", folder / f"{stem}-table.json", plots.save_figure(fig, folder / f"{stem}.png")]
+    return {"setting": setting, "runs": results, "table": table, "notes": notes, "written": [str(p) for p in written]}
+
+
+def run(args: argparse.Namespace) -> int:
+    result = attack_runs(
+        args.run_dirs, args.attack, args.eps, args.norm, args.steps, args.step_size, not args.no_random_start, args.source,
+        args.split, args.checkpoint, args.eps_units, args.batch_size, args.masking_steps, args.masking_eps,
+        args.masking_norm, args.masking_samples, args.seed, args.out,
+    )
+    runs = result["runs"]
+    source = runs[0]["source"]
+    print(f"{result['setting']}; error (%) on {runs[0]['samples']} samples"
+          + (f"; source {source['run_dir']} ({source['method']})" if source else ""))
+    print(result["table"])
+    for line in result["notes"]:
+        print(line)
+    print("wrote " + ", ".join(result["written"]))
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from semimix.eval.calibration import DEFAULT_BINS
 
@@ -41,26 +42,35 @@ def output_names(split: str, checkpoint: str) -> tuple[list[str], str]:
     return names, f"reliability-{tag}.png"
 
 
-def run(args: argparse.Namespace) -> int:
+def evaluate_run_dir(run_dir: str | Path, split: str = DEFAULT_SPLIT, checkpoint: str = DEFAULT_CHECKPOINT, out: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate a run's checkpoint on a split, write the JSON report(s) and the reliability diagram
+    into ``out`` (default: the run directory) and return the report, with ``written`` (the files)."""
     from semimix import plots
-    from semimix.eval.report import evaluate_run, format_report, write_figure, write_report
+    from semimix.eval.report import evaluate_run, write_figure, write_report
     from semimix.runs import load_run
 
-    loaded = load_run(args.run_dir, args.checkpoint)
-    report = evaluate_run(loaded, args.split, DEFAULT_BINS)
-    out = Path(args.out) if args.out else loaded.run_dir
-    json_names, png_name = output_names(args.split, args.checkpoint)
+    loaded = load_run(run_dir, checkpoint)
+    report = evaluate_run(loaded, split, DEFAULT_BINS)
+    folder = Path(out) if out else loaded.run_dir
+    json_names, png_name = output_names(split, checkpoint)
     rel = report["reliability"]
     figure = None
     if rel is not None:  # the diagram first, so the JSON never names a file that failed to appear
         fig, axes = plots.new_reliability_figure()
-        title = f"{loaded.run_dir.name} ({report['method']}): {args.split} split, {args.checkpoint} checkpoint (step {report['step']})"
+        title = f"{loaded.run_dir.name} ({report['method']}): {split} split, {checkpoint} checkpoint (step {report['step']})"
         plots.draw_reliability_diagram(axes, rel["edges"], rel["count"], _nan(rel["confidence"]), _nan(rel["accuracy"]), report["ece"], title)
-        figure = write_figure(fig, out / png_name)
+        figure = write_figure(fig, folder / png_name)
     report["reliability_diagram"] = png_name if figure is not None else None
-    written = [write_report(out / name, report) for name in json_names] + ([figure] if figure is not None else [])
+    written = [write_report(folder / name, report) for name in json_names] + ([figure] if figure is not None else [])
+    return {**report, "written": [str(p) for p in written]}
+
+
+def run(args: argparse.Namespace) -> int:
+    from semimix.eval.report import format_report
+
+    report = evaluate_run_dir(args.run_dir, args.split, args.checkpoint, args.out)
     print(format_report(report))
-    print("wrote " + ", ".join(str(p) for p in written))
+    print("wrote " + ", ".join(report["written"]))
     return 0
 
 

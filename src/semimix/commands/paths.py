@@ -62,52 +62,75 @@ def default_epsilon(config: Any) -> tuple[float, str]:
     return FALLBACK_EPSILON, "the fallback (no ε in the run's config)"
 
 
-def run(args: argparse.Namespace) -> int:
+def interpolation_paths(
+    run_dir: str | Path,
+    pairs: int = DEFAULT_PAIRS,
+    epsilon: float | None = None,
+    points: int = DEFAULT_GRID,
+    split: str = "test",
+    checkpoint: str = "best",
+    xi: float = 1e-6,
+    power_iterations: int = 1,
+    distinct_classes: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    seed: int = 0,
+    out: str | Path | None = None,
+) -> dict[str, Any]:
+    """The path study of one run (see the module doc); writes its JSON and figure into ``out``
+    (default: the run directory) and returns the result, with ``written`` (the files)."""
     from semimix import plots
     from semimix.commands.attack import model_inputs, score_model
-    from semimix.eval.robustness import format_percent, markdown_table
     from semimix.runs import load_run
     from semimix.train.files import write_json
 
-    for flag, value, least in (("--pairs", args.pairs, 1), ("--points", args.points, 2), ("--power-iterations", args.power_iterations, 1), ("--batch-size", args.batch_size, 1)):
+    for flag, value, least in (("pairs", pairs, 1), ("points", points, 2), ("power_iterations", power_iterations, 1), ("batch_size", batch_size, 1)):
         if value < least:
             raise SemimixError(f"{flag} must be >= {least}, got {value}")
-    loaded = load_run(args.run_dir, args.checkpoint)
-    if args.epsilon is not None:
-        if not args.epsilon >= 0:
-            raise SemimixError(f"--epsilon must be >= 0, got {args.epsilon}")
-        epsilon, origin = args.epsilon, "--epsilon"
+    loaded = load_run(run_dir, checkpoint)
+    if epsilon is not None:
+        if not epsilon >= 0:
+            raise SemimixError(f"epsilon must be >= 0, got {epsilon}")
+        origin = "--epsilon"
     else:
         epsilon, origin = default_epsilon(loaded.config)
-    x_raw, y = loaded.split(args.split)
-    x = model_inputs(loaded, x_raw, args.batch_size)
+    x_raw, y = loaded.split(split)
+    x = model_inputs(loaded, x_raw, batch_size)
     try:
         result = path_study(
-            score_model(loaded, raw=False), x, y, pairs=args.pairs, epsilon=epsilon, points=args.points, seed=args.seed,
-            xi=args.xi, power_iterations=args.power_iterations, distinct_classes=args.distinct_classes, batch_size=args.batch_size,
+            score_model(loaded, raw=False), x, y, pairs=pairs, epsilon=epsilon, points=points, seed=seed,
+            xi=xi, power_iterations=power_iterations, distinct_classes=distinct_classes, batch_size=batch_size,
         )
     except ValueError as exc:
         raise SemimixError(f"{loaded.run_dir}: {exc}") from None
-    result = {"run_dir": str(loaded.run_dir), "method": loaded.config.method, "split": args.split, "checkpoint": args.checkpoint,
+    result = {"run_dir": str(loaded.run_dir), "method": loaded.config.method, "split": split, "checkpoint": checkpoint,
               "epsilon_units": "model input units (after normalisation/ZCA)", "epsilon_from": origin, **result}
 
-    out = Path(args.out) if args.out else loaded.run_dir
-    stem = f"paths-{args.split}-{args.checkpoint}"
+    folder = Path(out) if out else loaded.run_dir
+    stem = f"paths-{split}-{checkpoint}"
     fig, (ax,) = plots.new_figure(1)
     curves = {k: (result[k]["error"], result[k]["sem"]) for k in ("real_real", "real_adversarial")}
-    plots.draw_path_errors(ax, result["lambdas"], curves, title=f"{loaded.run_dir.name} ({loaded.config.method}): {args.pairs} {args.split} pairs, ε={epsilon:g}")
-    png = plots.save_figure(fig, out / f"{stem}.png")
+    plots.draw_path_errors(ax, result["lambdas"], curves, title=f"{loaded.run_dir.name} ({loaded.config.method}): {pairs} {split} pairs, ε={epsilon:g}")
+    png = plots.save_figure(fig, folder / f"{stem}.png")
     result["figure"] = png.name
-    write_json(out / f"{stem}.json", result)
+    write_json(folder / f"{stem}.json", result)
+    return {**result, "written": [str(folder / f"{stem}.json"), str(png)]}
 
+
+def run(args: argparse.Namespace) -> int:
+    from semimix.eval.robustness import format_percent, markdown_table
+
+    result = interpolation_paths(
+        args.run_dir, args.pairs, args.epsilon, args.points, args.split, args.checkpoint, args.xi,
+        args.power_iterations, args.distinct_classes, args.batch_size, args.seed, args.out,
+    )
     lam = result["lambdas"]
     show = sorted({0, len(lam) - 1, *range(0, len(lam), max(1, (len(lam) - 1) // 10))})
     rows = [[f"{lam[k]:.2f}", format_percent(result["real_real"]["error"][k]), format_percent(result["real_adversarial"]["error"][k])] for k in show]
-    print(f"{loaded.run_dir} ({loaded.config.method}): error (%) on virtual samples, {args.pairs} random {args.split} pairs, "
-          f"ε = {epsilon:g} in input units ({origin})")
+    print(f"{result['run_dir']} ({result['method']}): error (%) on virtual samples, {args.pairs} random {args.split} pairs, "
+          f"ε = {result['epsilon']:g} in input units ({result['epsilon_from']})")
     print(markdown_table(["λ", "real–real", "real–adversarial"], rows))
     for key, name in (("real_real", "real–real"), ("real_adversarial", "real–adversarial")):
         k = max(range(len(lam)), key=lambda i: result[key]["error"][i])
         print(f"{name}: mean over λ {100 * sum(result[key]['error']) / len(lam):.2f}%, maximum {100 * result[key]['error'][k]:.2f}% at λ = {lam[k]:.2f}")
-    print(f"wrote {out / (stem + '.json')}, {png}")
+    print("wrote " + ", ".join(result["written"]))
     return 0

@@ -1,0 +1,215 @@
+"""``SemiSupervisedClassifier``: every semimix method as a scikit-learn estimator on arrays.
+
+``fit(X, y)`` marks unlabeled samples with -1 in ``y``, as ``sklearn.semi_supervised`` does. The
+arrays go through the same path as a user's .npz file (``data.userfile.bundle_user_data``) and are
+trained by the same ``Trainer``; the estimator drives its steps directly, so nothing is written to
+disk — a fitted estimator is kept the scikit-learn way, by pickling it (a run directory would hold
+a config that cannot rebuild the arrays, so it could not be reloaded anyway).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from semimix.data.preprocess import Standardize
+from semimix.data.readers import UserData, check_features
+from semimix.data.userfile import bundle_user_data
+from semimix.errors import SemimixError
+from semimix.eval import predict_logits
+from semimix.methods import canonical_method_name
+from semimix.train.config import TrainConfig, config_from_dict, load_yaml, merge, resolve_preset
+from semimix.train.trainer import Trainer
+
+UNLABELED = -1
+# Besides -1, what marks an unlabeled sample in a y of strings or objects: "-1", "" and None
+# (the empty cell of a CSV file), so a string y needs no sentinel of another type.
+UNLABELED_OBJECTS = ("-1", "", None)
+DEFAULT_PRESET = "tabular"
+HYPERPARAMETERS = ("weight", "alpha", "epsilon")  # the method hyperparameters with constructor shortcuts
+_ARRAYS = {"accept_sparse": False, "allow_nd": True, "ensure_all_finite": False, "dtype": (np.float64, np.float32)}
+
+
+def unlabeled_mask(y: np.ndarray) -> np.ndarray:
+    """True where ``y`` marks a sample unlabeled (-1; for strings or objects also "-1", "" or None)."""
+    if y.dtype.kind in "iuf":
+        return y == UNLABELED
+    return np.array([v == UNLABELED or v in UNLABELED_OBJECTS for v in y.tolist()], dtype=bool)
+
+
+class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
+    """A semimix method trained on ``X`` and ``y`` with -1 (for strings also "" or None) = unlabeled.
+
+    Settings come from ``config`` — a bundled preset name (default ``"tabular"``: settings for a few
+    labels in small standardised arrays) or YAML path; a dict of config keys (as ``semimix train
+    --set`` takes them, nested) over the tabular preset; or None for the library's defaults (the
+    papers' hyperparameters) — then from the arguments below, which win where they are not None. ``weight``, ``alpha`` and ``epsilon`` set the method's
+    hyperparameter of that name (an error for a method without it, so a grid search over methods
+    with different hyperparameters takes a list of grids); ``method_params`` sets any other one,
+    e.g. ``{"xi": 1e-6}``. The config's ``data`` section is not used: the data are ``X`` and ``y``.
+
+    ``X`` is (n_samples, n_features), or (n_samples, C, H, W) images, for which ``model="auto"``
+    picks a CNN instead of an MLP. ``standardize`` scales each feature (image: each channel) to
+    zero mean and unit variance with statistics of all of ``X``, labeled and unlabeled. The labeled
+    samples also join the unlabeled pool, so every method also trains when all of ``y`` is labeled.
+    The same ``random_state`` (an int) gives the same model on the same device; it also seeds
+    torch's global generator, and ``threads`` sets torch's global thread count.
+    """
+
+    def __init__(
+        self,
+        method: str = "advmixup",
+        model: str = "auto",
+        steps: int = 1000,
+        labeled_batch_size: int = 32,
+        unlabeled_batch_size: int = 128,
+        lr: float | None = None,
+        weight: float | None = None,
+        alpha: float | None = None,
+        epsilon: float | None = None,
+        method_params: dict[str, Any] | None = None,
+        model_params: dict[str, Any] | None = None,
+        config: str | dict[str, Any] | None = DEFAULT_PRESET,
+        standardize: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "auto",
+        threads: int | None = None,
+    ) -> None:
+        self.method = method
+        self.model = model
+        self.steps = steps
+        self.labeled_batch_size = labeled_batch_size
+        self.unlabeled_batch_size = unlabeled_batch_size
+        self.lr = lr
+        self.weight = weight
+        self.alpha = alpha
+        self.epsilon = epsilon
+        self.method_params = method_params
+        self.model_params = model_params
+        self.config = config
+        self.standardize = standardize
+        self.random_state = random_state
+        self.device = device
+        self.threads = threads
+
+    # ----------------------------------------------------------------------------- fitting
+    def fit(self, X: Any, y: Any) -> SemiSupervisedClassifier:
+        """Train on ``X``; ``y`` holds a class label per sample, or -1 for an unlabeled one."""
+        X, y = validate_data(self, X, y, **_ARRAYS)
+        x = check_features(X, "X")
+        self.classes_, codes = _encode_labels(y)
+        self.input_shape_ = x.shape[1:]
+        cfg = self._train_config()
+        data = UserData(x, codes, len(self.classes_), [str(c) for c in self.classes_])
+        bundle = bundle_user_data(data, cfg.data, cfg.seed, "X")
+        if self.standardize:
+            axes = (0, *range(2, x.ndim))  # per feature, or per channel of images
+            std = x.std(axis=axes)
+            bundle.preprocess = Standardize(torch.from_numpy(x.mean(axis=axes)), torch.from_numpy(np.where(std > 0, std, 1.0)))
+        trainer = Trainer(cfg, data=bundle)
+        while trainer.step < cfg.steps:  # the steps alone: no checkpoints, metrics or summary files
+            trainer.train_step()
+        self.model_ = trainer.eval_model.eval()
+        self.preprocess_ = bundle.preprocess
+        self.class_scores_ = trainer.class_scores
+        self.method_name_ = cfg.method
+        return self
+
+    def _train_config(self) -> TrainConfig:
+        """The run's config: ``config``, then this estimator's arguments."""
+        if isinstance(self.config, str):
+            values = load_yaml(resolve_preset(self.config))
+        elif isinstance(self.config, dict):
+            values = merge(load_yaml(resolve_preset(DEFAULT_PRESET)), self.config)
+        elif self.config is None:
+            values = {}
+        else:
+            raise SemimixError(f"config must be a preset name, a YAML path or a dict of config keys, got {type(self.config).__name__}")
+        method = canonical_method_name(self.method)
+        params = merge(values.get("method_params", {}).get(method, {}), _method_params(self))
+        seed = self.random_state if isinstance(self.random_state, Integral) else check_random_state(self.random_state).randint(2**31 - 1)
+        own = {
+            "method": method,
+            "model": self.model,
+            "steps": self.steps,
+            "labeled_batch_size": self.labeled_batch_size,
+            "unlabeled_batch_size": self.unlabeled_batch_size,
+            "method_params": {method: params},
+            "model_params": dict(self.model_params or {}),
+            "seed": int(seed),
+            "device": self.device,
+            "threads": self.threads,
+            "progress": False,
+            "data": {"dataset": "X", "normalize": False, "unlabeled_includes_labeled": True},
+        }
+        values = merge({k: v for k, v in values.items() if k != "data"}, own)
+        if self.lr is not None:
+            values = merge(values, {"optim": {"lr": self.lr}})
+        return config_from_dict(values)
+
+    # ----------------------------------------------------------------------------- predicting
+    def _scores(self, X: Any) -> torch.Tensor:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, **_ARRAYS)
+        x = check_features(X, "X")
+        if x.shape[1:] != self.input_shape_:
+            raise SemimixError(f"X has samples of shape {x.shape[1:]}, but this classifier was fitted on shape {self.input_shape_}; give X the fitted shape")
+        outputs = predict_logits(self.model_, torch.tensor(x, dtype=torch.float32), self.preprocess_)
+        return outputs if self.class_scores_ is None else self.class_scores_(outputs)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most likely class of each sample, as one of ``classes_``."""
+        best = self._scores(X).argmax(dim=1).numpy()
+        return self.classes_[best]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (n_samples, n_classes), columns in the order of ``classes_``."""
+        scores = self._scores(X)
+        if self.class_scores_ is not None:
+            raise SemimixError(f"method {self.method_name_!r} with these settings scores classes by cosine, not logits, so it has no probabilities; use predict")
+        return torch.softmax(scores.double(), dim=1).numpy()
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy on the labeled samples of ``y`` only (-1 entries are skipped), so that
+        ``cross_val_score`` and ``GridSearchCV`` can score folds of partly labeled data."""
+        y = np.asarray(y).ravel()
+        labeled = np.flatnonzero(~unlabeled_mask(y))
+        if labeled.size == 0:
+            raise SemimixError("y has no labeled samples to score (every entry is -1); score on labeled samples")
+        weight = None if sample_weight is None else _safe_indexing(sample_weight, labeled)
+        return super().score(_safe_indexing(X, labeled), y[labeled], sample_weight=weight)
+
+
+def _method_params(est: SemiSupervisedClassifier) -> dict[str, Any]:
+    """``method_params`` plus the hyperparameter shortcuts that are set; setting one twice is an error."""
+    params = dict(est.method_params or {})
+    for name in HYPERPARAMETERS:
+        value = getattr(est, name)
+        if value is None:
+            continue
+        if name in params:
+            raise SemimixError(f"{name} is set both as {name}={value!r} and in method_params; set it in one place")
+        params[name] = value
+    return params
+
+
+def _encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted labeled classes and ``y`` as their indices, -1 for unlabeled samples."""
+    unlabeled = unlabeled_mask(y)
+    labeled = y[~unlabeled]
+    if labeled.size == 0:
+        raise SemimixError("y has no labeled samples (every entry is -1, the unlabeled marker); label at least one sample of each class")
+    check_classification_targets(labeled)
+    classes, codes = np.unique(labeled, return_inverse=True)
+    if len(classes) < 2:
+        raise SemimixError(f"y has only 1 class ({classes[0]!r}) among its labeled samples; a classifier needs labeled samples of at least 2 classes")
+    out = np.full(len(y), UNLABELED, dtype=np.int64)
+    out[~unlabeled] = codes
+    return classes, out

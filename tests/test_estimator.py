@@ -1,0 +1,119 @@
+"""The scikit-learn estimator: scikit-learn's own estimator checks, model selection on partly
+labeled digits, determinism, string labels, and bad input as one clear line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import semimix
+from semimix.estimator import SemiSupervisedClassifier
+
+# Binary labels -1 and 1 cannot apply: -1 marks an unlabeled sample, the convention of
+# sklearn.semi_supervised (whose own estimators scikit-learn exempts from that part of the check).
+EXPECTED_FAILED = {"check_classifiers_classes": "-1 marks unlabeled samples, so -1/1 binary labels leave one class"}
+
+
+@parametrize_with_checks([SemiSupervisedClassifier(steps=20)], expected_failed_checks=lambda est: EXPECTED_FAILED)
+def test_scikit_learn_estimator_checks(estimator, check) -> None:
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flattened digits with 10% of the labels kept (the rest -1), and the true labels."""
+    X, y = load_digits(return_X_y=True)
+    partial = np.where(np.random.default_rng(0).random(len(y)) < 0.1, y, -1)
+    return X, y, partial
+
+
+def test_grid_search_over_method_and_weight_in_a_pipeline(digits) -> None:
+    X, y, partial = digits
+    pipe = make_pipeline(StandardScaler(), SemiSupervisedClassifier(steps=100, random_state=0))
+    grid = {"semisupervisedclassifier__method": ["ict", "advmixup"], "semisupervisedclassifier__weight": [1.0, 10.0]}
+    search = GridSearchCV(pipe, grid, cv=2).fit(X[:1200], partial[:1200])
+    assert len(search.cv_results_["params"]) == 4
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_params_["semisupervisedclassifier__method"] in ("ict", "advmixup")
+    assert search.score(X[1200:], y[1200:]) > 0.7  # 120 labels: far above the 0.1 of chance
+
+
+def test_scores_use_labeled_samples_only(digits) -> None:
+    X, y, partial = digits
+    clf = SemiSupervisedClassifier(method="supervised", steps=40, random_state=0).fit(X, partial)
+    labeled = partial != -1
+    assert clf.score(X, partial) == clf.score(X[labeled], y[labeled])
+    scores = cross_val_score(clf, X, partial, cv=3)
+    assert len(scores) == 3 and (scores > 0.3).all()
+
+
+def test_random_state_makes_fits_identical(digits) -> None:
+    X, _, partial = digits
+    fit = lambda seed: SemiSupervisedClassifier(method="mean-teacher", steps=30, random_state=seed).fit(X, partial).predict_proba(X[:50])
+    first = fit(0)
+    np.testing.assert_array_equal(first, fit(0))
+    assert not np.array_equal(first, fit(1))
+    np.testing.assert_allclose(first.sum(axis=1), 1.0)
+
+
+def test_string_labels_with_empty_or_none_as_unlabeled(digits) -> None:
+    X, y, partial = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"], dtype=object)
+    strings = names[y]
+    strings[partial == -1] = ""
+    strings[:5][partial[:5] == -1] = None
+    clf = SemiSupervisedClassifier(method="vat", steps=30, random_state=0).fit(X, strings)
+    assert list(clf.classes_) == sorted(names)
+    assert set(clf.predict(X[:100])) <= set(names)
+    assert clf.score(X, names[y]) > 0.5
+
+
+def test_model_auto_is_a_cnn_for_images_and_an_mlp_for_features(digits) -> None:
+    X, _, partial = digits
+    images = SemiSupervisedClassifier(method="supervised", steps=2, random_state=0).fit(X.reshape(-1, 1, 8, 8), partial)
+    flat = SemiSupervisedClassifier(method="supervised", steps=2, random_state=0).fit(X, partial)
+    assert type(images.model_).__name__ == "SmallCNN" and type(flat.model_).__name__ == "MLP"
+    assert images.n_features_in_ == 1 and flat.n_features_in_ == 64
+    with pytest.raises(ValueError, match=r"shape \(1, 4, 16\).*fitted on shape \(1, 8, 8\)"):
+        images.predict(X.reshape(-1, 1, 4, 16))
+
+
+def test_parameters_round_trip_through_clone() -> None:
+    clf = SemiSupervisedClassifier(method="ict", alpha=0.5, method_params={"supervised_mixup_alpha": 0.0}, config={"ema_decay": 0.9})
+    copy = clone(clf).set_params(steps=7)
+    assert copy.get_params()["method_params"] == {"supervised_mixup_alpha": 0.0} and copy.steps == 7
+    assert clf.steps == 1000 and semimix.SemiSupervisedClassifier is SemiSupervisedClassifier
+    cfg = copy._train_config()
+    assert cfg.method_params["ict"] == {"weight": 10.0, "alpha": 0.5, "supervised_mixup_alpha": 0.0}  # tabular preset, then ours
+    assert cfg.ema_decay == 0.9 and cfg.steps == 7 and not cfg.progress
+    assert clone(clf).set_params(config=None)._train_config().method_params["ict"] == {"alpha": 0.5, "supervised_mixup_alpha": 0.0}
+
+
+@pytest.mark.parametrize(
+    "params, X, y, message",
+    [
+        ({}, np.ones((6, 2)), [-1] * 6, "y has no labeled samples"),
+        ({}, [[0.0, np.nan], [1.0, 2.0], [3.0, 4.0]], [0, 1, -1], "X has NaN or Inf features in 1 rows"),
+        ({"method": "supervised", "weight": 2.0}, np.eye(4), [0, 1, 0, 1], "method 'supervised' has no parameter 'weight'"),
+        ({"weight": 2.0, "method_params": {"weight": 3.0}}, np.eye(4), [0, 1, 0, 1], "weight is set both"),
+        ({"method": "advmix"}, np.eye(4), [0, 1, 0, 1], "unknown method 'advmix'; valid methods"),
+        ({}, np.eye(4), [0.5, 1.5, 0.5, 2.5], "Unknown label type"),
+    ],
+)
+def test_bad_input_is_one_clear_line(params: dict, X, y, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as err:
+        SemiSupervisedClassifier(steps=2, **params).fit(X, y)
+    assert "\n" not in str(err.value)
+
+
+def test_wrong_number_of_features_at_predict() -> None:
+    clf = SemiSupervisedClassifier(steps=2).fit(np.eye(4), [0, 1, 0, -1])
+    with pytest.raises(ValueError, match="X has 3 features, but SemiSupervisedClassifier is expecting 4 features") as err:
+        clf.predict(np.ones((2, 3)))
+    assert "\n" not in str(err.value)
