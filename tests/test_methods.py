@@ -21,7 +21,12 @@ PARAMS = {
     "pseudo-label": {"threshold": 0.0},
     "untied-mixup": {"weight": 1.0},
     "dat": {"weight": 1.0},  # DAT's consistency has a floor: a mixed point gets opposite targets by pair order
+    "mixmatch": {"weight": 1.0},  # λ_u = 75 is sized for CIFAR's 10-class MSE; 1 keeps the terms comparable here
+    "fixmatch": {"threshold": 0.0},  # an untrained model is never 95% confident: let every pseudo-label count
+    "temporal-ensembling": {"weight": 1.0},
 }
+# Methods whose unsupervised target comes from state filled by earlier steps: one step first.
+STATEFUL = {"temporal-ensembling"}
 
 
 def tiny_setup(method_name: str, seed: int = 0):
@@ -30,7 +35,12 @@ def tiny_setup(method_name: str, seed: int = 0):
     student = build_model("mlp", (2,), 3, widths=(16, 16), batchnorm=True)
     teacher = make_teacher(student) if method.needs_teacher else None
     batch = Batch(torch.randn(12, 2), torch.arange(12) % 3, torch.randn(24, 2), torch.arange(24))
-    ctx = StepContext(student, teacher, num_classes=3, ramp=1.0, augment=lambda x: x + 0.05 * torch.randn_like(x))
+    ctx = StepContext(
+        student, teacher, num_classes=3, ramp=1.0, augment=lambda x: x + 0.05 * torch.randn_like(x),
+        strong_augment=lambda x: x + 0.3 * torch.randn_like(x), num_unlabeled=24,
+    )
+    if method_name in STATEFUL:
+        method.losses(batch, ctx)
     return method, student, teacher, batch, ctx
 
 
@@ -56,11 +66,14 @@ def test_every_term_is_finite_and_trains_the_student(name: str) -> None:
 BN_UPDATES = {
     "supervised": 1,
     "pi-model": 2,
+    "temporal-ensembling": 2,  # the labeled pass and the unlabeled pass whose predictions enter the ensemble
     "mean-teacher": 1,  # one concatenated labeled + unlabeled pass
     "vat": 1,
     "vat-entmin": 1,
     "pseudo-label": 2,
     "ict": 2,
+    "mixmatch": 1,  # the K guess passes are targets; one pass of the whole mixed labeled + unlabeled batch
+    "fixmatch": 1,  # one concatenated labeled + weak + strong pass
     "input-mixup": 2,
     "manifold-mixup": 2,
     "advmixup": 2,
@@ -109,6 +122,9 @@ class ForwardCounter:
         ("mean-teacher", 1, 1),
         ("untied-mixup", 1, 2),
         ("dat", 1, 2),
+        ("fixmatch", 0, 1),  # labeled, weak and strong views in one forward
+        ("mixmatch", 0, 2),  # one pass over the K concatenated views for the guess, one mixed pass
+        ("temporal-ensembling", 0, 2),
     ],
 )
 def test_forward_pass_counts(name: str, teacher_passes: int, student_passes: int) -> None:
@@ -157,7 +173,7 @@ def test_loss_decreases_on_a_small_problem(name: str) -> None:
         idx_l = torch.randint(0, 30, (16,))
         idx_u = torch.randint(30, 300, (64,))
         batch = Batch(x_all[idx_l], y_all[idx_l], x_all[idx_u], idx_u)
-        total = sum(method.losses(batch, StepContext(student, teacher, 3, step, 1.0)).values())
+        total = sum(method.losses(batch, StepContext(student, teacher, 3, step, 1.0, num_unlabeled=300)).values())
         opt.zero_grad()
         total.backward()
         opt.step()

@@ -186,9 +186,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 def _run_commands() -> list:
     """Commands that work on finished runs, each a module with ``add_parser(sub)`` and ``run(args)``."""
-    from semimix.commands import attack, evaluate, paths, plot
+    from semimix.commands import attack, evaluate, paths, plot, scar
 
-    return [evaluate, attack, paths, plot]
+    return [evaluate, attack, paths, plot, scar]
 
 
 COMMANDS = {

@@ -9,14 +9,17 @@ from semimix.errors import SemimixError
 from semimix.methods.advmixup import AdvAdvMixup, AdvMixup, AdvMixupNoTeacher
 from semimix.methods.base import Batch, Method, StepContext
 from semimix.methods.dat import DAT
+from semimix.methods.fixmatch import FixMatch
 from semimix.methods.ict import ICT
 from semimix.methods.input_mixup import InputMixup
 from semimix.methods.manifold_mixup import ManifoldMixup
 from semimix.methods.mean_teacher import MeanTeacher
 from semimix.methods.meta_gradient import MetaGradient, MetaGradientMixupOnly, MetaGradientNeither, MetaGradientNoMixup
+from semimix.methods.mixmatch import MixMatch
 from semimix.methods.pi_model import PiModel
 from semimix.methods.pseudo_label import PseudoLabel
 from semimix.methods.supervised import Supervised
+from semimix.methods.temporal_ensembling import TemporalEnsembling
 from semimix.methods.untied_mixup import UntiedMixup
 from semimix.methods.vat import VAT
 from semimix.methods.vat_entmin import VATEntMin
@@ -24,11 +27,14 @@ from semimix.methods.vat_entmin import VATEntMin
 _CLASSES: list[type[Method]] = [
     Supervised,
     PiModel,
+    TemporalEnsembling,
     MeanTeacher,
     VAT,
     VATEntMin,
     PseudoLabel,
     ICT,
+    MixMatch,
+    FixMatch,
     InputMixup,
     ManifoldMixup,
     AdvMixup,

@@ -33,7 +33,10 @@ class StepContext:
 
     ``ramp`` is the consistency ramp-up factor in [0, 1] (a method multiplies its own maximum
     weight by it); ``augment`` draws a fresh stochastic view of a batch on its device; ``lr`` is
-    the optimiser's learning rate this step (for methods whose inner steps follow it).
+    the optimiser's learning rate this step (for methods whose inner steps follow it);
+    ``strong_augment`` draws the strong view (RandAugment + Cutout of a weak view) for methods that
+    declare ``needs_strong_view``; ``num_unlabeled`` is the size of the unlabeled set that
+    ``Batch.idx_u`` indexes (for methods keeping per-sample state).
     """
 
     student: nn.Module
@@ -43,6 +46,8 @@ class StepContext:
     ramp: float = 1.0
     augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
     lr: float | None = None
+    strong_augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
+    num_unlabeled: int = 0
 
 
 @dataclass
@@ -69,6 +74,17 @@ class Method:
     @property
     def needs_teacher(self) -> bool:
         """Whether the trainer must keep an EMA teacher for this method."""
+        return False
+
+    @property
+    def evaluates_ema(self) -> bool:
+        """Whether the evaluated model is an EMA of the student although the loss needs no teacher
+        (MixMatch, FixMatch: their papers report the EMA model)."""
+        return False
+
+    @property
+    def needs_strong_view(self) -> bool:
+        """Whether the trainer must fill ``StepContext.strong_augment`` with the strong view."""
         return False
 
     @property

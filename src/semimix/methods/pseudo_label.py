@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from semimix.methods.base import Batch, Method, MethodParams, StepContext, check
 from semimix.methods.common import require_unlabeled, supervised_loss
+from semimix.ops import confident_pseudo_labels, masked_cross_entropy
 
 
 @dataclass
@@ -28,11 +28,8 @@ class PseudoLabel(Method):
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         x_u = require_unlabeled(batch, self.name)
         logits = ctx.student(ctx.augment(x_u))
-        confidence, pseudo = torch.softmax(logits.detach(), dim=-1).max(dim=-1)
-        mask = (confidence >= self.params.threshold).to(logits.dtype)
-        # Masked samples stay in the denominator, so the term does not jump as the mask fills.
-        per_sample = F.cross_entropy(logits, pseudo, reduction="none")
+        pseudo, mask = confident_pseudo_labels(logits, self.params.threshold)
         return {
             "supervised": supervised_loss(batch, ctx),
-            "pseudo_label": self.params.weight * ctx.ramp * (per_sample * mask).mean(),
+            "pseudo_label": self.params.weight * ctx.ramp * masked_cross_entropy(logits, pseudo, mask),
         }

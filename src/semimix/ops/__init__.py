@@ -2,9 +2,9 @@
 
 from semimix.ops.adversarial import fast_gradient, fgm, fgsm, l2_normalize, pgd, vat_perturbation
 from semimix.ops.batchnorm import frozen_batchnorm
-from semimix.ops.losses import DIVERGENCES, entropy, get_divergence, kl_divergence, soft_cross_entropy, softmax_mse
+from semimix.ops.losses import DIVERGENCES, confident_pseudo_labels, entropy, get_divergence, kl_divergence, masked_cross_entropy, soft_cross_entropy, softmax_mse
 from semimix.ops.meta import auxiliary_pass, central_difference, global_norm, perturbed_parameters, relu_renormalise, saved_parameters, virtual_sgd_step
-from semimix.ops.mixing import mix, one_hot, pair_permutation, sample_lambda, sharpen
+from semimix.ops.mixing import dominant_lambda, mix, one_hot, pair_permutation, sample_lambda, sharpen
 from semimix.ops.target_embedding import class_embedding, cosine_scores, negative_cosine
 from semimix.ops.untied import beta_cdf, gamma_function, sample_beta, sample_untied, untied_density, untied_gamma
 
@@ -14,7 +14,9 @@ __all__ = [
     "beta_cdf",
     "central_difference",
     "class_embedding",
+    "confident_pseudo_labels",
     "cosine_scores",
+    "dominant_lambda",
     "entropy",
     "fast_gradient",
     "fgm",
@@ -25,6 +27,7 @@ __all__ = [
     "global_norm",
     "kl_divergence",
     "l2_normalize",
+    "masked_cross_entropy",
     "mix",
     "negative_cosine",
     "one_hot",

@@ -32,6 +32,19 @@ def entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(log_p.exp() * log_p).sum(dim=-1).mean()
 
 
+def confident_pseudo_labels(logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(hard labels, mask): argmax of softmax(logits) without gradient, and 1 where its maximum is
+    ≥ ``threshold`` (Pseudo-Label, FixMatch's official ``>=``), else 0."""
+    confidence, labels = torch.softmax(logits.detach(), dim=-1).max(dim=-1)
+    return labels, (confidence >= threshold).to(logits.dtype)
+
+
+def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Σ mask·CE / N over all N rows: masked rows stay in the denominator (FixMatch's μB), so the
+    term does not jump as the mask fills."""
+    return (F.cross_entropy(logits, labels, reduction="none") * mask).mean()
+
+
 DIVERGENCES: dict[str, Divergence] = {
     "mse": softmax_mse,
     "kl": kl_divergence,

@@ -18,6 +18,12 @@ def sample_lambda(alpha: float, batch_size: int | None = None, *, device: torch.
     return torch.distributions.Beta(concentration, concentration).sample()
 
 
+def dominant_lambda(lam: torch.Tensor) -> torch.Tensor:
+    """λ' = max(λ, 1−λ) (MixMatch eq. 9): each mixed sample stays closer to its first source, so a
+    mixed labeled sample still counts as labeled and a mixed unlabeled one as unlabeled."""
+    return torch.maximum(lam, 1 - lam)
+
+
 def pair_permutation(batch_size: int, *, device: torch.device | str = "cpu") -> torch.Tensor:
     """A random permutation pairing sample i with sample perm[i] of the same batch."""
     return torch.randperm(batch_size, device=device)

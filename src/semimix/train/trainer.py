@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 import semimix
 from semimix.data import load_dataset
-from semimix.data.augment import Augmenter
+from semimix.data.augment import Augmenter, StrongAugmenter
 from semimix.data.bundle import DataBundle
 from semimix.data.streaming import FileImages, decode_batches
 from semimix.errors import SemimixError
@@ -26,7 +26,7 @@ from semimix.eval import evaluate
 from semimix.methods import Batch, StepContext, build_method, canonical_method_name
 from semimix.models import build_model, resolve_model_name
 from semimix.train import files
-from semimix.train.config import TrainConfig, config_from_dict, load_yaml
+from semimix.train.config import AugmentConfig, TrainConfig, config_from_dict, load_yaml
 from semimix.train.ema import ema_update, make_teacher
 from semimix.train.schedules import lr_factor, ramp_factor
 from semimix.train.streams import IndexStream
@@ -76,8 +76,9 @@ class Trainer:
             raise SemimixError(f"method {cfg.method!r} needs unlabeled samples, but {self.data.name} has none; use 'supervised' or add unlabeled data")
         self.model_name = resolve_model_name(cfg.model, self.data.input_shape)
         self.student = self._build_model().to(self.device)
-        # A teacher only makes targets for unlabeled data: supervised use of the mixup family needs none.
-        method_teacher = self.method.needs_teacher and len(self.data.x_unlabeled) > 0
+        # A teacher only makes targets for unlabeled data (or is the EMA model MixMatch/FixMatch
+        # evaluate): supervised use of the mixup family needs none.
+        method_teacher = (self.method.needs_teacher or self.method.evaluates_ema) and len(self.data.x_unlabeled) > 0
         self.teacher = make_teacher(self.student) if method_teacher or cfg.eval_model == "teacher" else None
         if cfg.eval_model not in ("auto", "student", "teacher"):
             raise SemimixError(f"eval_model must be auto, student or teacher, got {cfg.eval_model!r}")
@@ -86,6 +87,7 @@ class Trainer:
         augment = Augmenter(cfg.augment.flip, cfg.augment.translate, cfg.augment.noise, self.data.input_shape, cfg.augment.pad_mode)
         preprocess = self.data.preprocess.to(self.device) if self.data.preprocess is not None else None
         self.view = _compose_view(augment, preprocess)
+        self.strong_view = _compose_view(_strong_augment(augment, cfg.augment, self.data), preprocess) if self.method.needs_strong_view else self.view
         # In-memory inputs live on the device and batches are indexed there; image files
         # (FileImages, a streamed folder) are decoded by a DataLoader's workers, see _next_batch.
         self.tensors = {
@@ -161,7 +163,10 @@ class Trainer:
         self.student.train()
         if self.teacher is not None:
             self.teacher.train()
-        ctx = StepContext(self.student, self.teacher, self.data.num_classes, self.step, ramp, self.view, lr)
+        ctx = StepContext(
+            self.student, self.teacher, self.data.num_classes, self.step, ramp, self.view, lr,
+            strong_augment=self.strong_view, num_unlabeled=len(self.data.x_unlabeled),
+        )
         terms = self.method.losses(self._next_batch(), ctx)
         total = torch.stack(list(terms.values())).sum()
         self.optimizer.zero_grad(set_to_none=True)
@@ -333,7 +338,7 @@ def _drawn_ahead(streams: dict[str, IndexStream]) -> Iterator[dict[str, np.ndarr
     return ({name: copy.next().numpy() for name, copy in copies.items()} for _ in itertools.count())
 
 
-def _compose_view(augment: Augmenter, preprocess: torch.nn.Module | None) -> Callable[[torch.Tensor], torch.Tensor]:
+def _compose_view(augment: Callable[[torch.Tensor], torch.Tensor], preprocess: torch.nn.Module | None) -> Callable[[torch.Tensor], torch.Tensor]:
     """A stochastic training view of a raw batch: to float, augment, then preprocess (the order of
     ICT's pipeline: flip/translate on images, then normalisation and ZCA)."""
 
@@ -342,6 +347,18 @@ def _compose_view(augment: Augmenter, preprocess: torch.nn.Module | None) -> Cal
         return preprocess(x) if preprocess is not None else x
 
     return view
+
+
+def _strong_augment(weak: Augmenter, cfg: AugmentConfig, data: DataBundle) -> Callable[[torch.Tensor], torch.Tensor]:
+    """FixMatch's strong view strong(weak(x)): RandAugment works on PIL's 0..255 levels, so only raw
+    uint8 images (the image benchmarks, image folders) have one."""
+    if data.x_labeled.dtype != torch.uint8:
+        raise SemimixError(
+            f"the strong view (RandAugment + Cutout) needs raw 0..255 images, but {data.name} is stored normalised; "
+            "use an image benchmark (mnist, cifar10, svhn, ...) or an image folder"
+        )
+    strong = StrongAugmenter.from_config(cfg, data.input_shape)
+    return lambda x: strong(weak(x))
 
 
 def _finite(value: float) -> float | None:

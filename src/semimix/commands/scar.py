@@ -1,0 +1,227 @@
+"""``semimix scar RUN_DIR``: SCAR (Yang, Kim & Kim 2023) as a stage after any finished run — select the
+unlabeled samples whose predicted class survives an FGSM (or PGD) attack on the frozen model, add them
+as labeled with that class, and fine-tune with the run's own method (Algorithm 1).
+
+Algorithm 1 attacks the frozen pre-trained model f_θ̃ in every epoch, so with FGSM (deterministic) its
+selection is the same throughout one fine-tuning: that is one round here. ``--rounds R`` > 1 (an
+extension) re-selects with the fine-tuned model, frozen, at the start of each later round; every
+round's labeled set is D_l ∪ (that round's selection), as D_{l,t} in Algorithm 1, not the union
+over rounds. Each round is an ordinary run directory (``round-<r>/``: ``semimix eval`` and
+``attack`` work on it), started from the attacked model's weights with a fresh optimiser; being
+trained on pseudo-labels that its config.yaml cannot rebuild, it is not one to ``--resume``.
+
+Outputs, in ``--out`` (default ``RUN_DIR/scar-<attack>-eps<ε>``, or ``RUN_DIR`` for
+``--select-only``): ``scar.json`` / ``scar-selection-<attack>.json`` with the settings and, per
+round or ε, the selection counts and — when the unlabeled samples' true labels are known
+(benchmarks) — the paper's sensitivity and specificity (eqs. 5-6) with their counts, as its Table 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from semimix.commands.attack import model_inputs
+from semimix.data.bundle import DataBundle
+from semimix.errors import SemimixError
+from semimix.eval.robustness import DEFAULT_BATCH, ScoreModel, format_percent, markdown_table
+from semimix.eval.selection import Selection, robust_selection, selection_stats
+
+NAME = "scar"
+ATTACKS = ("fgsm", "pgd")
+# Built-in settings; a --config file's ``scar:`` section replaces them, flags replace both.
+DEFAULTS: dict[str, Any] = {
+    "eps": [1.0], "attack": "fgsm", "norm": "linf", "pgd_steps": 10, "rounds": 1, "steps": None,
+    "checkpoint": "last", "batch_size": DEFAULT_BATCH,
+}
+
+
+def _eps_list(value: str) -> list[float]:
+    try:
+        eps = [float(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0.1,0.2,0.3; got {value!r}") from None
+    if not eps or any(not e > 0 for e in eps):
+        raise argparse.ArgumentTypeError(f"ε must be > 0 (an unattacked sample always keeps its class), got {value!r}")
+    return eps
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        NAME,
+        help="SCAR: add the unlabeled samples whose prediction survives an adversarial attack as labeled, fine-tune the run",
+        description="SCAR (Yang, Kim & Kim 2023) on a finished run: attack every unlabeled sample at its predicted class "
+        "with FGSM (x + ε·sign ∇CE, the paper) or PGD against the frozen model, add the samples whose predicted class "
+        "survives as labeled with that class, and fine-tune with the run's method, re-selecting each round (Algorithm 1). "
+        "ε is in the units of the model's input, i.e. after the run's normalisation/ZCA (for a standardised MNIST run, "
+        "1 unit ≈ 0.31 of the [0, 1] pixel range). Attacks run in eval mode and never update BatchNorm statistics. "
+        "Prints and writes per round the number selected and, when the unlabeled samples' true labels are known, the "
+        "paper's sensitivity (selected samples whose pseudo-label is right) and specificity (rejected samples whose "
+        "pseudo-label was wrong) with their counts. --select-only gives that table for several ε without training.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory written by 'semimix train'")
+    p.add_argument("--config", metavar="SCAR.yaml", help="settings file: a 'scar:' section (these options) and a 'train:' section (fine-tuning config overrides)")
+    p.add_argument("--eps", type=_eps_list, help="perturbation size ε in the model's input units (after normalisation); several, comma-separated, with --select-only (default 1)")
+    p.add_argument("--attack", choices=ATTACKS, help="fgsm (one signed step, the paper) or pgd (default fgsm)")
+    p.add_argument("--norm", choices=("linf", "l2"), help="attack norm (default linf, the paper's sign step)")
+    p.add_argument("--pgd-steps", type=int, help="pgd iterations (default 10; step 2.5ε/steps, random start)")
+    p.add_argument("--rounds", type=int, help="select-and-fine-tune rounds (default 1, Algorithm 1)")
+    p.add_argument("--steps", type=int, help="fine-tuning steps per round (default: the run's own steps, as the paper's 'same epochs more')")
+    p.add_argument("--checkpoint", choices=("best", "last"), help="model attacked and fine-tuned from: last (default, the paper) or best-on-validation")
+    p.add_argument("--select-only", action="store_true", help="only the selection table for each --eps; no fine-tuning")
+    p.add_argument("--split", choices=("unlabeled", "test", "val"), default="unlabeled",
+                   help="--select-only: the samples to select from: unlabeled (default, what fine-tuning uses) or test/val (the paper's Table 2 is on the test set)")
+    p.add_argument("--batch-size", type=int, help=f"samples per attack batch (default {DEFAULT_BATCH})")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a fine-tuning config key, e.g. optim.lr=0.01")
+    p.add_argument("--seed", type=int, default=0, help="seed of the attack's random start (pgd)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default RUN_DIR/scar-<attack>-eps<ε>; RUN_DIR with --select-only)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar while fine-tuning")
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(SCAR settings, fine-tuning config overrides): built-in defaults, then --config, then flags."""
+    from semimix.train.config import load_yaml
+
+    values = load_yaml(args.config) if args.config else {}
+    unknown = sorted(set(values) - {"scar", "train"})
+    scar = dict(values.get("scar") or {})
+    bad = sorted(set(scar) - set(DEFAULTS))
+    if unknown or bad:
+        raise SemimixError(f"{args.config}: unknown {'section' if unknown else 'scar key'} {(unknown or bad)[0]!r}; sections are scar, train; scar keys: {', '.join(DEFAULTS)}")
+    if "eps" in scar:
+        try:
+            scar["eps"] = _eps_list(",".join(map(str, scar["eps"])) if isinstance(scar["eps"], list) else scar["eps"])
+        except argparse.ArgumentTypeError as exc:
+            raise SemimixError(f"{args.config}: scar.eps: {exc}") from None
+    flags = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
+    settings = {**DEFAULTS, **scar, **flags}
+    if settings["attack"] not in ATTACKS:
+        raise SemimixError(f"scar.attack must be one of {', '.join(ATTACKS)}, got {settings['attack']!r}")
+    for key in ("pgd_steps", "rounds", "batch_size", "steps"):
+        if settings[key] is not None and (not isinstance(settings[key], int) or settings[key] < 1):
+            raise SemimixError(f"--{key.replace('_', '-')} must be a positive integer, got {settings[key]!r}")
+    if not args.select_only and len(settings["eps"]) != 1:
+        raise SemimixError(f"fine-tuning takes one ε, got {len(settings['eps'])}; give several only with --select-only")
+    return settings, dict(values.get("train") or {})
+
+
+# ----------------------------------------------------------------------------- selection and data
+def select(model: torch.nn.Module, class_scores: Any, x: torch.Tensor, epsilon: float, settings: dict[str, Any], seed: int) -> Selection:
+    """The selection of the model (eval mode) on model inputs ``x``, seeded for PGD's random start."""
+    torch.manual_seed(seed)
+    scores = ScoreModel(model, class_scores).eval()
+    return robust_selection(scores, x, epsilon, attack=settings["attack"], norm=settings["norm"], steps=settings["pgd_steps"], batch_size=settings["batch_size"])
+
+
+def with_pseudo_labels(data: DataBundle, selection: Selection) -> DataBundle:
+    """D_l ∪ {(x_j, ỹ_j) : j selected}; the unlabeled set, splits and preprocess are unchanged."""
+    keep = selection.selected
+    return dataclasses.replace(
+        data,
+        x_labeled=torch.cat([data.x_labeled, data.x_unlabeled[keep]]),
+        y_labeled=torch.cat([data.y_labeled, selection.pseudo[keep].to(data.y_labeled.dtype)]),
+    )
+
+
+def check_run(run: Any) -> None:
+    """SCAR needs a finished run with in-memory unlabeled samples to select from."""
+    if run.summary is None:
+        raise SemimixError(f"{run.run_dir} has not finished training (no summary.json); finish it first with 'semimix train --resume {run.run_dir}'")
+    if len(run.data.x_unlabeled) == 0:
+        raise SemimixError(f"{run.run_dir} was trained without unlabeled samples, so SCAR has nothing to select; train with fewer labels than 'all'")
+    if not isinstance(run.data.x_unlabeled, torch.Tensor):
+        raise SemimixError(f"{run.run_dir} streams its images from files; SCAR needs them in memory (set data.stream=false)")
+
+
+# ----------------------------------------------------------------------------- tables
+def stats_row(label: str, stats: dict[str, Any]) -> list[str]:
+    """Counts always; the ratios (with their counts, as the paper's Table 2) only with true labels."""
+    if "sensitivity" not in stats:
+        return [label, f"{stats['selected']}/{stats['samples']}", "n/a", "n/a", "n/a"]
+    return [
+        label,
+        f"{stats['selected']}/{stats['samples']}",
+        f"{format_percent(stats['sensitivity'])} ({stats['selected_correct']}/{stats['selected']})",
+        f"{format_percent(stats['specificity'])} ({stats['rejected_wrong']}/{stats['rejected']})",
+        format_percent(stats["pseudo_label_accuracy"]),
+    ]
+
+
+HEADER = ["", "selected", "sensitivity % (eq. 5)", "specificity % (eq. 6)", "pseudo-label acc. %"]
+
+
+# ----------------------------------------------------------------------------- the command
+def run(args: argparse.Namespace) -> int:
+    from semimix.runs import load_run
+    from semimix.train.files import write_json
+
+    settings, train_overrides = settings_from(args)
+    src = load_run(args.run_dir, settings["checkpoint"])
+    check_run(src)
+    if args.split != "unlabeled" and not args.select_only:
+        raise SemimixError("fine-tuning selects from the unlabeled samples; --split test/val goes with --select-only")
+    x_raw, y_true = (src.data.x_unlabeled, src.data.y_unlabeled_true) if args.split == "unlabeled" else src.split(args.split)
+    x_in = model_inputs(src, x_raw, settings["batch_size"])
+    setting = (f"SCAR selection by {settings['attack']} ({settings['norm']}, ε in model input units) on the {args.split} samples, "
+               f"{src.config.method} ({src.run_dir}, {settings['checkpoint']} checkpoint)")
+    if args.select_only:
+        results = []
+        for eps in settings["eps"]:
+            stats = selection_stats(select(src.model, src.trainer.class_scores, x_in, eps, settings, args.seed), y_true)
+            results.append({"epsilon": eps, **stats})
+        out = Path(args.out) if args.out else src.run_dir
+        path = out / f"scar-selection-{settings['attack']}-{args.split}.json"
+        write_json(path, {"setting": setting, "settings": settings, "run_dir": str(src.run_dir), "results": results})
+        print(setting)
+        print(markdown_table(HEADER, [stats_row(f"ε={r['epsilon']:g}", r) for r in results]))
+        print(f"wrote {path}")
+        return 0
+    return _finetune(args, src, x_in, y_true, settings, train_overrides, setting)
+
+
+def _finetune(args: argparse.Namespace, src: Any, x_in: torch.Tensor, y_true: torch.Tensor | None, settings: dict[str, Any],
+              train_overrides: dict[str, Any], setting: str) -> int:
+    from semimix.train.config import apply_override, config_from_dict, merge
+    from semimix.train.files import write_json
+    from semimix.train.trainer import Trainer
+
+    eps = settings["eps"][0]
+    out = Path(args.out) if args.out else src.run_dir / f"scar-{settings['attack']}-eps{eps:g}"
+    if (out / "scar.json").exists() or (out / "round-1").exists():
+        raise SemimixError(f"{out} already holds SCAR results; choose another --out")
+    base = merge(src.config.to_dict(), train_overrides)
+    base["steps"] = settings["steps"] or src.config.steps
+    base["progress"] = not args.quiet and base.get("progress", True)
+    for assignment in args.set:
+        apply_override(base, assignment)
+    pretrained = src.evaluate("test") if len(src.data.x_test) else {}
+    report: dict[str, Any] = {"setting": setting, "settings": settings, "run_dir": str(src.run_dir), "method": src.config.method,
+                              "pretrained_test_accuracy": pretrained.get("accuracy"), "rounds": []}
+    model, class_scores, method_state = src.model, src.trainer.class_scores, src.trainer.method.state_dict()
+    for r in range(1, settings["rounds"] + 1):
+        selection = select(model, class_scores, x_in, eps, settings, args.seed)
+        stats = selection_stats(selection, y_true)
+        cfg = config_from_dict({**base, "out": str(out / f"round-{r}")})
+        trainer = Trainer(cfg, data=with_pseudo_labels(src.data, selection))
+        weights = model.state_dict()  # θ_0 = θ̃: the attacked model's weights start student and teacher
+        trainer.student.load_state_dict(weights)
+        if trainer.teacher is not None:
+            trainer.teacher.load_state_dict(weights)
+        trainer.method.load_state_dict(method_state)
+        summary = trainer.run()
+        report["rounds"].append({"round": r, "epsilon": eps, **stats, "run_dir": str(trainer.run_dir),
+                                 "test_accuracy": summary["test_accuracy"], "test_accuracy_at_best_val": summary["test_accuracy_at_best_val"]})
+        write_json(out / "scar.json", report)
+        model = (trainer.best_model() if settings["checkpoint"] == "best" else trainer.eval_model).eval()
+        class_scores, method_state = trainer.class_scores, trainer.method.state_dict()
+    print(setting + f"; pre-trained test accuracy {format_percent(report['pretrained_test_accuracy'])}%")
+    rows = [stats_row(f"round {x['round']} (ε={eps:g})", x) + [format_percent(x["test_accuracy"]), format_percent(x["test_accuracy_at_best_val"])]
+            for x in report["rounds"]]
+    print(markdown_table([*HEADER, "test acc. % (final)", "test acc. % (best val)"], rows))
+    print(f"wrote {out / 'scar.json'} and the round directories")
+    return 0

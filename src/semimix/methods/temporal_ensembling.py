@@ -1,0 +1,78 @@
+"""Temporal Ensembling (Laine & Aila 2017): the target of each unlabeled sample is an exponential
+moving average Z of the network's past predictions on it, bias-corrected as z̃ = Z / (1 − α^t)
+after t updates, so early targets are not shrunk towards zero.
+
+The ensemble is kept per sample, indexed by ``Batch.idx_u``, and updated each time the sample is
+trained on; the trainer's unlabeled stream visits every sample once per epoch, so this is the
+paper's once-per-epoch update. It travels in checkpoints (``state_dict``), so a resumed run
+continues with the same targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from semimix.methods.base import Batch, Method, MethodParams, StepContext, check
+from semimix.methods.common import require_unlabeled, supervised_loss
+
+
+@dataclass
+class TemporalEnsemblingParams(MethodParams):
+    weight: float = 30.0  # w_max of the paper's ramped unsupervised weight
+    alpha: float = 0.6  # ensemble momentum α (the paper's value)
+
+
+def corrected_targets(ensemble: torch.Tensor, updates: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z̃, mask): Z / (1 − α^t) per row, and 1 for rows updated at least once (t = 0 has no target yet)."""
+    seen = updates > 0
+    correction = 1 - torch.pow(torch.full_like(ensemble[:, 0], alpha), updates.to(ensemble.dtype))
+    return ensemble / torch.where(seen, correction, 1.0).unsqueeze(1), seen.to(ensemble.dtype)
+
+
+class TemporalEnsembling(Method):
+    name = "temporal-ensembling"
+    summary = "Temporal Ensembling: per-sample EMA of past predictions as targets (Laine & Aila 2017)"
+    Params = TemporalEnsemblingParams
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.ensemble: torch.Tensor | None = None  # Z, (num_unlabeled, C)
+        self.updates: torch.Tensor | None = None  # t per sample
+
+    @property
+    def evaluates_ema(self) -> bool:
+        return True
+
+    def validate(self) -> None:
+        check(0 <= self.params.alpha < 1, f"{self.name}: alpha must be in [0, 1), got {self.params.alpha}")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self.ensemble is None else {"ensemble": self.ensemble, "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.ensemble, self.updates = state.get("ensemble"), state.get("updates")
+
+    def _state_on(self, device: torch.device, num_unlabeled: int, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ensemble on ``device``: created empty on the first step, moved there after a resume."""
+        if self.ensemble is None:
+            check(num_unlabeled > 0, f"{self.name} keeps a target per unlabeled sample, so StepContext.num_unlabeled must be set")
+            self.ensemble = torch.zeros(num_unlabeled, num_classes, device=device)
+            self.updates = torch.zeros(num_unlabeled, dtype=torch.long, device=device)
+        self.ensemble, self.updates = self.ensemble.to(device), self.updates.to(device)
+        return self.ensemble, self.updates
+
+    def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+        x_u = require_unlabeled(batch, self.name)
+        check(batch.idx_u is not None, f"{self.name} needs the unlabeled samples' indices (Batch.idx_u)")
+        p = self.params
+        ensemble, updates = self._state_on(x_u.device, ctx.num_unlabeled, ctx.num_classes)
+        idx = batch.idx_u
+        target, seen = corrected_targets(ensemble[idx], updates[idx], p.alpha)
+        probs = torch.softmax(ctx.student(ctx.augment(x_u)), dim=-1)
+        # MSE averaged over classes; samples without a target yet stay in the batch mean with 0.
+        consistency = ((probs - target).pow(2).mean(dim=1) * seen).mean()
+        ensemble[idx] = p.alpha * ensemble[idx] + (1 - p.alpha) * probs.detach()
+        updates[idx] += 1
+        return {"supervised": supervised_loss(batch, ctx), "consistency": p.weight * ctx.ramp * consistency}
