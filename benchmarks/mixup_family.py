@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import time
 from pathlib import Path
@@ -56,7 +57,7 @@ def main() -> None:
     started = time.perf_counter()
     for name, method, params in ROWS:
         for seed in (int(s) for s in args.seeds.split(",")):
-            out = Path(args.out) / f"{method}-{abs(hash(name)) % 10**6}-seed{seed}"
+            out = Path(args.out) / f"{re.sub(r'[^A-Za-z0-9.]+', '-', name).strip('-')}-seed{seed}"
             cfg = load_config(
                 None,
                 method=method,
