@@ -88,6 +88,7 @@ def test_finetune_rounds_write_runs_and_stats(finished_run: Path, tmp_path: Path
         (["--eps", "1,2"], "fine-tuning takes one ε"),
         (["--split", "test"], "--split test/val goes with --select-only"),
         (["--rounds", "0"], "--rounds must be a positive integer"),
+        (["--config", "MISSING.yaml"], "config file MISSING.yaml not found"),
     ],
 )
 def test_bad_settings_are_one_line_errors(finished_run: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture) -> None:

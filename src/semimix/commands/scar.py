@@ -25,14 +25,16 @@ from typing import Any
 
 import torch
 
+from semimix.commands.attack import _eps_list as nonnegative_eps_list
 from semimix.commands.attack import model_inputs
 from semimix.data.bundle import DataBundle
 from semimix.errors import SemimixError
-from semimix.eval.robustness import DEFAULT_BATCH, ScoreModel, format_percent, markdown_table
+from semimix.eval.robustness import DEFAULT_BATCH, NORMS, ScoreModel, format_percent, markdown_table
 from semimix.eval.selection import Selection, robust_selection, selection_stats
 
 NAME = "scar"
 ATTACKS = ("fgsm", "pgd")
+CHECKPOINTS = ("best", "last")
 # Built-in settings; a --config file's ``scar:`` section replaces them, flags replace both.
 DEFAULTS: dict[str, Any] = {
     "eps": [1.0], "attack": "fgsm", "norm": "linf", "pgd_steps": 10, "rounds": 1, "steps": None,
@@ -41,11 +43,9 @@ DEFAULTS: dict[str, Any] = {
 
 
 def _eps_list(value: str) -> list[float]:
-    try:
-        eps = [float(v) for v in str(value).split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0.1,0.2,0.3; got {value!r}") from None
-    if not eps or any(not e > 0 for e in eps):
+    """``semimix attack``'s ε list, without 0: an unattacked sample always keeps its class."""
+    eps = nonnegative_eps_list(str(value))
+    if any(e == 0 for e in eps):
         raise argparse.ArgumentTypeError(f"ε must be > 0 (an unattacked sample always keeps its class), got {value!r}")
     return eps
 
@@ -67,11 +67,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="SCAR.yaml", help="settings file: a 'scar:' section (these options) and a 'train:' section (fine-tuning config overrides)")
     p.add_argument("--eps", type=_eps_list, help="perturbation size ε in the model's input units (after normalisation); several, comma-separated, with --select-only (default 1)")
     p.add_argument("--attack", choices=ATTACKS, help="fgsm (one signed step, the paper) or pgd (default fgsm)")
-    p.add_argument("--norm", choices=("linf", "l2"), help="attack norm (default linf, the paper's sign step)")
+    p.add_argument("--norm", choices=NORMS, help="attack norm (default linf, the paper's sign step)")
     p.add_argument("--pgd-steps", type=int, help="pgd iterations (default 10; step 2.5ε/steps, random start)")
     p.add_argument("--rounds", type=int, help="select-and-fine-tune rounds (default 1, Algorithm 1)")
     p.add_argument("--steps", type=int, help="fine-tuning steps per round (default: the run's own steps, as the paper's 'same epochs more')")
-    p.add_argument("--checkpoint", choices=("best", "last"), help="model attacked and fine-tuned from: last (default, the paper) or best-on-validation")
+    p.add_argument("--checkpoint", choices=CHECKPOINTS, help="model attacked and fine-tuned from: last (default, the paper) or best-on-validation")
     p.add_argument("--select-only", action="store_true", help="only the selection table for each --eps; no fine-tuning")
     p.add_argument("--split", choices=("unlabeled", "test", "val"), default="unlabeled",
                    help="--select-only: the samples to select from: unlabeled (default, what fine-tuning uses) or test/val (the paper's Table 2 is on the test set)")
@@ -100,8 +100,9 @@ def settings_from(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
             raise SemimixError(f"{args.config}: scar.eps: {exc}") from None
     flags = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
     settings = {**DEFAULTS, **scar, **flags}
-    if settings["attack"] not in ATTACKS:
-        raise SemimixError(f"scar.attack must be one of {', '.join(ATTACKS)}, got {settings['attack']!r}")
+    for key, valid in (("attack", ATTACKS), ("norm", NORMS), ("checkpoint", CHECKPOINTS)):
+        if settings[key] not in valid:
+            raise SemimixError(f"scar.{key} must be one of {', '.join(valid)}, got {settings[key]!r}")
     for key in ("pgd_steps", "rounds", "batch_size", "steps"):
         if settings[key] is not None and (not isinstance(settings[key], int) or settings[key] < 1):
             raise SemimixError(f"--{key.replace('_', '-')} must be a positive integer, got {settings[key]!r}")
