@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import Batch, Method, MethodParams, StepContext, check
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, power_iterations, trained
 from semimix.methods.common import require_unlabeled, soft_targets, supervised_loss, target_logits
 from semimix.ops import get_divergence, mix, pair_permutation, sample_lambda, vat_perturbation
 
@@ -51,6 +51,11 @@ class AdvMixup(Method):
         get_divergence(p.divergence)
         get_divergence(p.perturbation_divergence)
         check(p.perturbation_target in ("teacher", "student"), f"{self.name}: perturbation_target must be teacher or student, got {p.perturbation_target!r}")
+
+    def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
+        p = self.params
+        targets = 2 if p.perturbation_target == "student" and p.use_teacher else 1  # the perturbation's own student target
+        return [*trained(labeled), *[(NO_GRAD, unlabeled)] * targets, *power_iterations(unlabeled, p.power_iterations), *trained(unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         x_u = ctx.augment(require_unlabeled(batch, self.name))

@@ -50,6 +50,25 @@ class StepContext:
     num_unlabeled: int = 0
 
 
+# One pass of a step, by kind and batch size: what its cost is predicted from (see ``Method.passes``).
+Pass = tuple[str, int]
+FORWARD = "forward"  # with autograd recording, for a later backward
+NO_GRAD = "forward-no-grad"  # a target pass
+BACKWARD = "backward"  # to the parameters, through one FORWARD of that batch size
+INPUT_BACKWARD = "input-backward"  # to the input only (VAT's power iteration), through one FORWARD
+PASS_KINDS = (FORWARD, NO_GRAD, BACKWARD, INPUT_BACKWARD)
+
+
+def trained(batch_size: int) -> list[Pass]:
+    """A pass that the loss trains the student through: forward with grad, then its backward."""
+    return [(FORWARD, batch_size), (BACKWARD, batch_size)]
+
+
+def power_iterations(batch_size: int, iterations: int) -> list[Pass]:
+    """VAT's power iteration: each a forward and a backward to the perturbation only."""
+    return [(FORWARD, batch_size), (INPUT_BACKWARD, batch_size)] * iterations
+
+
 @dataclass
 class MethodParams:
     """Base of each method's hyperparameters; subclasses add fields with the papers' defaults."""
@@ -114,6 +133,12 @@ class Method:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned, on resume."""
+
+    def passes(self, labeled: int, unlabeled: int) -> list[Pass] | None:
+        """The model passes one step of the algorithm needs at these batch sizes (an instance
+        method, since hyperparameters change them), so a benchmark can predict the step's cost
+        from single-pass costs; None where a method has not declared them."""
+        return None
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         raise NotImplementedError

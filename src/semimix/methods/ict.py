@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import Batch, Method, MethodParams, StepContext
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, trained
 from semimix.methods.common import mixup_consistency, require_unlabeled, supervised_loss, target_logits
 from semimix.ops import get_divergence
 
@@ -30,6 +30,9 @@ class ICT(Method):
     @property
     def needs_teacher(self) -> bool:
         return True
+
+    def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
+        return [*trained(labeled), (NO_GRAD, unlabeled), *trained(unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         x_u = ctx.augment(require_unlabeled(batch, self.name))

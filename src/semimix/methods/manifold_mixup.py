@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import Batch, Method, MethodParams, StepContext, check
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, trained
 from semimix.methods.common import mixup_consistency, supervised_loss, target_logits
 from semimix.ops import get_divergence
 
@@ -40,6 +40,9 @@ class ManifoldMixup(Method):
         choice = self.params.layers
         layers = (0,) if choice == "input" else model.all_mixable_layers if choice == "all" else model.mixable_layers
         return layers[int(torch.randint(len(layers), ()))]  # drawn on the CPU: no device sync
+
+    def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
+        return [*trained(labeled), *([(NO_GRAD, unlabeled), *trained(unlabeled)] if unlabeled else [])]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         p = self.params

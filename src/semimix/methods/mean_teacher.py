@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from semimix.methods.base import Batch, Method, MethodParams, StepContext
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, trained
 from semimix.methods.common import require_unlabeled, target_logits
 from semimix.ops import get_divergence
 
@@ -28,6 +28,9 @@ class MeanTeacher(Method):
     @property
     def needs_teacher(self) -> bool:
         return True
+
+    def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
+        return [*trained(labeled + unlabeled), (NO_GRAD, labeled + unlabeled if self.params.include_labeled else unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         x_u = require_unlabeled(batch, self.name)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import Batch, Method, MethodParams, StepContext
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, trained
 from semimix.methods.common import require_unlabeled, supervised_loss, target_logits
 from semimix.ops import get_divergence
 
@@ -22,6 +22,9 @@ class PiModel(Method):
     name = "pi-model"
     summary = 'Π-model: two stochastic views agree (Laine & Aila 2017)'
     Params = PiModelParams
+
+    def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
+        return [*trained(labeled), (NO_GRAD, unlabeled), *trained(unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         x_u = require_unlabeled(batch, self.name)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import Batch, Method, MethodParams, StepContext
+from semimix.methods.base import Batch, Method, MethodParams, Pass, StepContext, trained
 from semimix.methods.common import supervised_loss
 
 
@@ -20,6 +20,9 @@ class Supervised(Method):
     summary = 'Cross-entropy on the labeled samples only (optionally input mixup)'
     Params = SupervisedParams
     unlabeled = "unused"
+
+    def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
+        return trained(labeled)
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         return {"supervised": supervised_loss(batch, ctx, self.params.mixup_alpha)}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import Batch, Method, MethodParams, StepContext, check
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, power_iterations, trained
 from semimix.methods.common import require_unlabeled, supervised_loss, target_logits
 from semimix.ops import entropy, frozen_batchnorm, get_divergence, vat_perturbation
 
@@ -32,6 +32,10 @@ class VAT(Method):
         check(p.epsilon > 0, f"{self.name}: epsilon must be > 0, got {p.epsilon}")
         check(p.power_iterations >= 1, f"{self.name}: power_iterations must be >= 1")
         get_divergence(p.divergence)
+
+    def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
+        clean = trained(unlabeled) if self.params.entmin_weight > 0 else [(NO_GRAD, unlabeled)]
+        return [*trained(labeled), *clean, *power_iterations(unlabeled, self.params.power_iterations), *trained(unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         x_u = ctx.augment(require_unlabeled(batch, self.name))
