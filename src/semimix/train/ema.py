@@ -24,5 +24,4 @@ def ema_update(teacher: nn.Module, student: nn.Module, decay: float, step: int) 
     t_params = list(teacher.parameters())
     s_params = list(student.parameters())
     torch._foreach_lerp_(t_params, s_params, 1.0 - d)
-    for t_buf, s_buf in zip(teacher.buffers(), student.buffers()):
-        t_buf.copy_(s_buf)
+    torch._foreach_copy_(list(teacher.buffers()), list(student.buffers()))

@@ -1,0 +1,1 @@
+"""Benchmarks that build trainers (so they sit above ``semimix.train``, which ``semimix.eval`` must not import)."""

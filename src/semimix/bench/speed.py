@@ -1,0 +1,242 @@
+"""Training-step speed of several methods on one model, in one process so ratios between methods
+are fair: full trainer steps (batch indexing and augmentation included) on synthetic in-memory
+data, the methods interleaved round by round so that load from other processes hits all alike.
+
+Each method's declared pass count (``Method.passes``) predicts its step time from single-pass costs
+measured once on the same model: forward without grad, forward with grad, and the backward to the
+parameters or to the input (each the difference of a forward+backward and a forward). Measured /
+predicted near 1 means the step runs no pass it does not need and waits on little else.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from semimix.data.bundle import DataBundle
+from semimix.errors import SemimixError
+from semimix.methods import build_method, canonical_method_name
+from semimix.methods.base import BACKWARD, FORWARD, INPUT_BACKWARD, NO_GRAD, Pass
+from semimix.eval.robustness import markdown_table
+from semimix.models import resolve_model_name
+from semimix.train.config import AugmentConfig, TrainConfig
+from semimix.train.trainer import Trainer, resolve_device
+
+REFERENCES = ("supervised", "ict")
+CLASSES = 10
+SAMPLES = 1024  # rows of the synthetic set: enough for any batch, small enough to live on the device
+
+
+@dataclass
+class SpeedOptions:
+    methods: list[str]
+    model: str = "convlarge"
+    image_size: int = 32
+    labeled_batch: int = 32
+    unlabeled_batch: int = 128
+    steps: int = 10
+    warmup: int = 2
+    device: str = "cpu"
+    compile: bool = False
+    amp: bool = False
+
+    def validate(self) -> None:
+        """Bad input as one SemimixError before anything is built."""
+        self.methods = [canonical_method_name(m) for m in self.methods]
+        if not self.methods:
+            raise SemimixError("--methods needs at least one method name (see 'semimix methods')")
+        resolve_model_name(self.model, (3, self.image_size, self.image_size))
+        for key in ("image_size", "labeled_batch", "unlabeled_batch", "steps"):
+            if getattr(self, key) <= 0:
+                raise SemimixError(f"--{key.replace('_', '-')} must be a positive integer, got {getattr(self, key)}")
+        if self.warmup < 0:
+            raise SemimixError(f"--warmup must be >= 0, got {self.warmup}")
+        resolve_device(self.device)
+
+
+def synthetic_bundle(shape: tuple[int, ...], classes: int = CLASSES, n: int = SAMPLES) -> DataBundle:
+    """Random inputs, every row both labeled and unlabeled: speed does not depend on the pixels."""
+    x = torch.randn(n, *shape)
+    y = torch.arange(n) % classes
+    empty_x, empty_y = x[:0], y[:0]
+    return DataBundle("synthetic", x, y, x, empty_x, empty_y, empty_x, empty_y, classes)
+
+
+def build_trainer(method: str, opts: SpeedOptions, data: DataBundle) -> Trainer:
+    """A real trainer with CIFAR-10's weak augmentation (flip, translate 2) for images, as ICT trains."""
+    image = len(data.input_shape) == 3
+    cfg = TrainConfig(
+        method=method, model=opts.model, steps=10**9, device=opts.device, progress=False, out=os.devnull,
+        labeled_batch_size=opts.labeled_batch, unlabeled_batch_size=opts.unlabeled_batch,
+        augment=AugmentConfig(flip=image, translate=2 if image else 0), amp=opts.amp, compile=opts.compile,
+    )
+    return Trainer(cfg, data=data)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], Any], device: torch.device) -> float:
+    """Wall seconds of ``fn`` with the device's queue drained before and after."""
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def peak_step_memory_mb(trainer: Trainer) -> float:
+    """Peak memory of one step above what was held before it. CUDA: ``max_memory_allocated``;
+    CPU: resident set size sampled every millisecond by a thread (``/proc/self/statm``), since
+    PyTorch keeps no CPU allocator statistics and tracemalloc does not see its tensors."""
+    if trainer.device.type == "cuda":
+        _sync(trainer.device)
+        torch.cuda.reset_peak_memory_stats(trainer.device)
+        before = torch.cuda.memory_allocated(trainer.device)
+        trainer.train_step()
+        _sync(trainer.device)
+        return (torch.cuda.max_memory_allocated(trainer.device) - before) / 2**20
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * page
+
+    before, peak, done = rss(), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    trainer.train_step()
+    done.set()
+    thread.join()
+    return max(0, max(peak[0], rss()) - before) / 2**20
+
+
+def pass_costs(trainer: Trainer, sizes: set[int], rounds: int) -> dict[Pass, float]:
+    """Median seconds of each pass kind at each batch size on the trainer's student (train mode,
+    its autocast setting); the backward costs are (forward + backward) − forward."""
+    model, device, shape = trainer.student, trainer.device, trainer.data.input_shape
+    model.train()
+    samples: dict[Pass, list[float]] = {}
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=trainer.cfg.amp)
+
+    def params_backward(x: torch.Tensor) -> None:
+        model(x).float().sum().backward()
+        model.zero_grad(set_to_none=True)
+
+    def input_backward(x: torch.Tensor) -> None:
+        x = x.requires_grad_(True)
+        torch.autograd.grad(model(x).float().sum(), x)
+
+    def no_grad(x: torch.Tensor) -> None:
+        with torch.no_grad():
+            model(x)
+
+    kinds = {NO_GRAD: no_grad, FORWARD: model, BACKWARD: params_backward, INPUT_BACKWARD: input_backward}
+    with autocast:
+        for _ in range(rounds + 1):  # the first round warms up
+            for n in sorted(sizes):
+                for kind, fn in kinds.items():
+                    x = torch.randn(n, *shape, device=device)
+                    samples.setdefault((kind, n), []).append(timed(lambda: fn(x), device))
+    costs = {key: statistics.median(times[1:]) for key, times in samples.items()}
+    for n in sizes:
+        for kind in (BACKWARD, INPUT_BACKWARD):
+            costs[(kind, n)] = max(0.0, costs[(kind, n)] - costs[(FORWARD, n)])
+    return costs
+
+
+def predicted_time(passes: list[Pass], costs: dict[Pass, float]) -> float:
+    return sum(costs[p] for p in passes)
+
+
+def measure(opts: SpeedOptions) -> dict[str, Any]:
+    """The benchmark: per method step time (median, spread = max − min), samples/s, predicted
+    step time from its pass count, peak step memory, and ratios to supervised and ICT."""
+    opts.validate()
+    shape = (3, opts.image_size, opts.image_size)
+    data = synthetic_bundle(shape)
+    trainers = {m: build_trainer(m, opts, data) for m in opts.methods}
+    device = next(iter(trainers.values())).device
+    for trainer in trainers.values():
+        for _ in range(opts.warmup):
+            trainer.train_step()
+    memory = {m: peak_step_memory_mb(t) for m, t in trainers.items()}
+    times: dict[str, list[float]] = {m: [] for m in trainers}
+    order = list(trainers)
+    for r in range(opts.steps):  # interleaved, the order rotated each round
+        for m in order[r % len(order):] + order[: r % len(order)]:
+            times[m].append(timed(trainers[m].train_step, device))
+    declared = {m: build_method(m, t.cfg.params_for_method()).passes(opts.labeled_batch, opts.unlabeled_batch) for m, t in trainers.items()}
+    sizes = {n for passes in declared.values() if passes for _, n in passes}
+    costs = pass_costs(next(iter(trainers.values())), sizes, max(3, opts.steps // 2)) if sizes else {}
+    results: dict[str, dict[str, Any]] = {}
+    for m, trainer in trainers.items():
+        median = statistics.median(times[m])
+        per_step = opts.labeled_batch + (opts.unlabeled_batch if trainer.unlabeled_stream else 0)
+        predicted = predicted_time(declared[m], costs) if declared[m] else None
+        results[m] = {
+            "step_time_s": median,
+            "step_time_spread_s": max(times[m]) - min(times[m]),
+            "samples_per_s": per_step / median,
+            "predicted_step_time_s": predicted,
+            "measured_over_predicted": median / predicted if predicted else None,
+            "peak_memory_mb": memory[m],
+            "passes": [list(p) for p in declared[m]] if declared[m] else None,
+            "step_times_s": times[m],
+        }
+    for m, r in results.items():
+        for ref in REFERENCES:
+            r[f"ratio_to_{ref}"] = r["step_time_s"] / results[ref]["step_time_s"] if ref in results else None
+    return {
+        "device": str(device), "model": opts.model, "input_shape": list(shape),
+        "labeled_batch": opts.labeled_batch, "unlabeled_batch": opts.unlabeled_batch, "steps": opts.steps,
+        "warmup": opts.warmup, "amp": opts.amp, "compile": opts.compile, "torch_threads": torch.get_num_threads(),
+        "memory": "CUDA max_memory_allocated above the step's start" if device.type == "cuda" else "peak RSS growth during one step (sampled every 1 ms)",
+        "pass_costs_s": {f"{kind}@{n}": c for (kind, n), c in sorted(costs.items())},
+        "methods": results,
+    }
+
+
+def pass_summary(passes: list[list[Any]] | None) -> str:
+    """Passes as e.g. 'F 32+128, B 32+128, N 128' (F forward, N no-grad, B backward, I input backward)."""
+    if not passes:
+        return "not declared"
+    letters = {FORWARD: "F", NO_GRAD: "N", BACKWARD: "B", INPUT_BACKWARD: "I"}
+    by_kind: dict[str, list[str]] = {}
+    for kind, n in passes:
+        by_kind.setdefault(letters[kind], []).append(str(n))
+    return ", ".join(f"{k} {'+'.join(v)}" for k, v in by_kind.items())
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The result as a markdown table, one row per method."""
+
+    def num(value: float | None, fmt: str) -> str:
+        return "—" if value is None else format(value, fmt)
+
+    head = ["method", "step ms (median)", "spread ms", "samples/s", "× supervised", "× ict", "predicted ms", "measured/predicted", "peak MB", "passes"]
+    rows = [
+        [m, num(r["step_time_s"] * 1e3, ".1f"), num(r["step_time_spread_s"] * 1e3, ".1f"), num(r["samples_per_s"], ".1f"),
+         num(r["ratio_to_supervised"], ".2f"), num(r["ratio_to_ict"], ".2f"),
+         num(r["predicted_step_time_s"] and r["predicted_step_time_s"] * 1e3, ".1f"), num(r["measured_over_predicted"], ".2f"),
+         num(r["peak_memory_mb"], ".0f"), pass_summary(r["passes"])]
+        for m, r in result["methods"].items()
+    ]
+    title = (f"{result['model']} on {result['device']}, input {'×'.join(map(str, result['input_shape']))}, batch "
+             f"{result['labeled_batch']}+{result['unlabeled_batch']}, {result['steps']} timed steps after {result['warmup']} warm-up, "
+             f"amp={result['amp']}, compile={result['compile']}, torch threads {result['torch_threads']}")
+    return title + "\n" + markdown_table(head, rows)
