@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from typing import Any, Sequence
 
@@ -40,6 +42,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key, e.g. optim.lr=0.05 or epsilon=2.0 (a hyperparameter of the chosen method)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--nproc", type=int, metavar="N", help="data-parallel over N processes on this machine (torchrun --standalone --nproc_per_node N); batch sizes stay global")
 
 
 def build_config_dict(args: argparse.Namespace) -> dict[str, Any]:
@@ -68,18 +71,38 @@ def build_config_dict(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def _launch(args: argparse.Namespace) -> int:
+    """``--nproc N``: the same command under torchrun's launcher, one worker per process."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun
+
+    if args.nproc <= 0:
+        raise SemimixError(f"--nproc must be a positive number of processes, got {args.nproc}")
+    rest = [a for i, a in enumerate(args.argv) if a != "--nproc" and not (i and args.argv[i - 1] == "--nproc") and not a.startswith("--nproc=")]
+    try:
+        torchrun(["--standalone", "--nproc_per_node", str(args.nproc), "-m", "semimix", *rest])
+    except ChildFailedError:
+        return 1  # each worker has printed its own error
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from semimix.api import resume, train
+    from semimix.train import distributed
     from semimix.train.config import config_from_dict
 
+    if args.nproc not in (None, 1) and "WORLD_SIZE" not in os.environ:
+        return _launch(args)
     if args.resume:
         ignored = [f for f in ("config", "method", "dataset", "labels", "model", "steps", "seed", "out") if getattr(args, f)]
         if ignored or args.set:
             raise SemimixError(f"--resume continues a run with its saved config.yaml; drop {', '.join('--' + f for f in ignored) or '--set'}")
-        summary = resume(args.resume, progress=not args.quiet)
-    else:
-        summary = train(config_from_dict(build_config_dict(args)))
-    _print_summary(summary)
+    try:
+        summary = resume(args.resume, progress=not args.quiet) if args.resume else train(config_from_dict(build_config_dict(args)))
+    finally:
+        distributed.shutdown()
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary for the job
+        _print_summary(summary)
     return 0
 
 
@@ -186,9 +209,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 def _run_commands() -> list:
     """Commands that work on finished runs, each a module with ``add_parser(sub)`` and ``run(args)``."""
-    from semimix.commands import attack, evaluate, paths, plot, scar
+    from semimix.commands import attack, bench, evaluate, paths, plot, scar
 
-    return [evaluate, attack, paths, plot, scar]
+    return [evaluate, attack, paths, plot, scar, bench]
 
 
 COMMANDS = {
@@ -207,16 +230,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv or ["train"])
     if args.command is None:
-        args = parser.parse_args(["train", *argv])
+        argv = ["train", *argv]
+        args = parser.parse_args(argv)
+    args.argv = argv
     try:
         handler = getattr(args, "handler", None) or COMMANDS[args.command]
         return handler(args)
     except SemimixError as exc:
         print(f"semimix: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("semimix: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # TrainingStopped says which signal and where the checkpoint is
+        print(f"semimix: {exc or 'interrupted'}", file=sys.stderr)
+        return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
 if __name__ == "__main__":

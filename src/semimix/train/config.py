@@ -75,11 +75,16 @@ class TrainConfig:
     eval_model: str = "auto"  # auto (teacher if the method has one) | student | teacher
     eval_every: int = 200
     log_every: int = 50
+    checkpoint_every: int | None = None  # steps between checkpoints (last.pt); None: at every evaluation
+    nonfinite: str = "stop"  # a NaN/Inf loss: stop (keep the last good checkpoint) | skip the step (reads a flag every step)
+    sync_batchnorm: bool = False  # under torchrun on GPUs: BatchNorm statistics over the global batch
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int | None = None  # CPU threads for torch; None = torch's default (all cores)
     out: str | None = None  # run directory; default runs/<dataset>-<method>-<time>
     progress: bool = True
+    amp: bool = False  # bf16 autocast of the step's passes (CPU and CUDA); the update stays fp32
+    compile: bool = False  # torch.compile the student and teacher in place (state dict keys unchanged)
 
     def params_for_method(self) -> dict[str, Any]:
         return dict(self.method_params.get(self.method, {}))
@@ -181,7 +186,10 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
         from semimix.methods import build_method, canonical_method_name
 
         method = canonical_method_name(values.get("method", TrainConfig.method))
-        build_method(method, {parts[0]: value} if len(parts) == 1 else {".".join(parts): value})  # validates
+        try:
+            build_method(method, {parts[0]: value} if len(parts) == 1 else {".".join(parts): value})  # validates
+        except SemimixError as exc:
+            raise SemimixError(f"--set {key}: not a config key (config keys: {', '.join(sorted(top_level))}), and {exc}") from None
         parts = ["method_params", method, *parts]
     node = values
     for part in parts[:-1]:

@@ -24,4 +24,6 @@ def ema_update(teacher: nn.Module, student: nn.Module, decay: float, step: int) 
     t_params = list(teacher.parameters())
     s_params = list(student.parameters())
     torch._foreach_lerp_(t_params, s_params, 1.0 - d)
-    torch._foreach_copy_(list(teacher.buffers()), list(student.buffers()))
+    t_bufs = list(teacher.buffers())
+    if t_bufs:  # an MLP without BatchNorm has none, and foreach ops refuse empty lists
+        torch._foreach_copy_(t_bufs, list(student.buffers()))

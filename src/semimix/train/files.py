@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
+import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, IO
 
 import torch
 import yaml
+
+from semimix.errors import SemimixError
+
+LOCK = ".lock"
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -44,5 +52,65 @@ def save_torch(path: Path, obj: Any) -> None:
 
 
 def load_torch(path: Path) -> Any:
-    """Checkpoints hold tensors and plain containers only, so weights_only loading suffices."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Checkpoints hold tensors and plain containers only, so weights_only loading suffices: a
+    pickle that names any other callable (e.g. ``os.system``) is refused before anything runs."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        forbidden = re.search(r"GLOBAL (\S+)", str(exc))
+        if forbidden is None:
+            raise SemimixError(f"cannot read {path} (not a checkpoint pickle); the checkpoint is damaged, replace it with one semimix wrote") from None
+        raise SemimixError(
+            f"refused to load {path}: it refers to {forbidden.group(1)}, which no semimix checkpoint holds; "
+            "nothing in it was run (a pickle can run code) — replace it with a checkpoint semimix wrote"
+        ) from None
+    except (OSError, EOFError, RuntimeError) as exc:
+        raise SemimixError(f"cannot read {path} ({type(exc).__name__}); the checkpoint is damaged, replace it with one semimix wrote") from None
+
+
+def remove_stale_temps(run_dir: Path) -> None:
+    """Delete the temp files of writes a kill interrupted (never renamed, so never trusted); call
+    only while holding the run's lock, when no write of this run is in flight."""
+    for tmp in run_dir.rglob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def check_writable(run_dir: Path, needed_bytes: int) -> None:
+    """Fail before training, not at the first checkpoint, when the run directory cannot be created
+    or written or its disk lacks room for the checkpoints (a write needs the old and the new copy)."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=run_dir) as probe:
+            probe.write(b"probe")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        raise SemimixError(f"cannot write to run directory {run_dir} ({exc.strerror or exc}); choose a writable --out") from None
+    free = shutil.disk_usage(run_dir).free
+    if free < needed_bytes:
+        raise SemimixError(
+            f"run directory {run_dir} has {free / 2**20:.1f} MiB free but its checkpoints need about "
+            f"{needed_bytes / 2**20:.1f} MiB; free disk space or choose another --out"
+        )
+
+
+def lock_run_dir(run_dir: Path) -> int:
+    """Hold an exclusive lock on ``run_dir`` (its ``.lock`` file, which names the owner) until the
+    returned descriptor is closed; a second run pointed at the same directory is refused.
+
+    ``flock`` locks die with their process, so the lock of a killed run is never stale: its file
+    remains but nobody holds it, and the next run takes it over.
+    """
+    import fcntl  # POSIX only, like the rest of the crash-safety guarantees
+
+    path = run_dir / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        owner = path.read_text().strip() or "another process"
+        raise SemimixError(f"run directory {run_dir} is in use by {owner}; wait for that run to end or stop it, or choose another --out") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+    return fd

@@ -6,7 +6,11 @@ from __future__ import annotations
 import csv
 import itertools
 import math
+import os
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -14,6 +18,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
+import yaml
 from tqdm import tqdm
 
 import semimix
@@ -25,7 +30,7 @@ from semimix.errors import SemimixError
 from semimix.eval import evaluate
 from semimix.methods import Batch, StepContext, build_method, canonical_method_name
 from semimix.models import build_model, resolve_model_name
-from semimix.train import files
+from semimix.train import distributed, files
 from semimix.train.config import AugmentConfig, TrainConfig, config_from_dict, load_yaml
 from semimix.train.ema import ema_update, make_teacher
 from semimix.train.schedules import lr_factor, ramp_factor
@@ -35,6 +40,15 @@ CHECKPOINT_DIR = "checkpoints"
 INPUTS = {"labeled": "x_labeled", "second_labeled": "x_labeled", "unlabeled": "x_unlabeled"}  # each stream's input rows
 LAST = "last.pt"
 BEST = "best.pt"
+NONFINITE = ("stop", "skip")
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """SIGTERM or Ctrl-C ended training cleanly after a checkpoint; ``signum`` says which."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
 
 
 def resolve_device(name: str) -> torch.device:
@@ -65,9 +79,10 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, data: DataBundle | None = None, resuming: bool = False) -> None:
         cfg.method = canonical_method_name(cfg.method)
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
+        self.dist, self.device = distributed.setup(resolve_device(cfg.device))
         self.method = build_method(cfg.method, cfg.params_for_method())
         _check_positive(cfg)
+        _check_faults_and_scale(cfg, self.dist, self.device)
         if cfg.threads is not None:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -76,10 +91,18 @@ class Trainer:
             raise SemimixError(f"method {cfg.method!r} needs unlabeled samples, but {self.data.name} has none; use 'supervised' or add unlabeled data")
         self.model_name = resolve_model_name(cfg.model, self.data.input_shape)
         self.student = self._build_model().to(self.device)
+        if cfg.sync_batchnorm and self.dist.active:
+            self.student = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.student)
+        if self.dist.rank > 0:  # the same initial weights everywhere, then each rank's own augmentations and λ
+            torch.manual_seed(cfg.seed + 1_000_003 * self.dist.rank)
         # A teacher only makes targets for unlabeled data (or is the EMA model MixMatch/FixMatch
         # evaluate): supervised use of the mixup family needs none.
         method_teacher = (self.method.needs_teacher or self.method.evaluates_ema) and len(self.data.x_unlabeled) > 0
         self.teacher = make_teacher(self.student) if method_teacher or cfg.eval_model == "teacher" else None
+        if cfg.compile:
+            for model in (self.student, self.teacher):
+                if model is not None:
+                    model.compile()
         if cfg.eval_model not in ("auto", "student", "teacher"):
             raise SemimixError(f"eval_model must be auto, student or teacher, got {cfg.eval_model!r}")
         self.eval_name = "teacher" if (cfg.eval_model == "teacher" or (cfg.eval_model == "auto" and method_teacher)) else "student"
@@ -109,19 +132,39 @@ class Trainer:
         self.streams = {name: stream for name, stream in streams.items() if stream is not None}
         self.streamed = any(isinstance(getattr(self.data, INPUTS[name]), FileImages) for name in self.streams)
         self.class_scores = None if self.method.scores_are_logits else partial(self.method.class_scores, num_classes=self.data.num_classes)
-        self.run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
-        if not resuming and (self.run_dir / "config.yaml").exists():
-            raise SemimixError(f"{self.run_dir} already holds a run; choose another --out, or continue it with --resume {self.run_dir}")
+        self.run_dir = Path(cfg.out) if cfg.out else Path(self.dist.broadcast_object(str(default_run_dir(cfg))))
         self.step = 0
         self.best = {"val_accuracy": -math.inf, "step": 0}
         self.train_time = 0.0
         self.columns: list[str] | None = None
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
+        self._first_nonfinite: torch.Tensor | None = None  # per loss term: the first step it was NaN/Inf, or -1
+        self.skipped_steps = 0
+        self._signal: int | None = None
+        if not resuming and (self.run_dir / "config.yaml").exists():
+            self._continue_restarted_run()
+        self.dist.barrier()  # every rank has looked at the run directory before rank 0 writes to it
 
     def _build_model(self) -> torch.nn.Module:
         outputs = self.method.output_dim(self.data.num_classes)
         return build_model(self.model_name, self.data.input_shape, outputs, **self.cfg.model_params)
+
+    def _continue_restarted_run(self) -> None:
+        """A new run never writes into an existing one, except when torchrun restarted this job after
+        a worker failed: then the directory holds this very run (same config), which continues from
+        its last checkpoint without a person."""
+        if not self.dist.restarted:
+            raise SemimixError(f"{self.run_dir} already holds a run; choose another --out, or continue it with --resume {self.run_dir}")
+        if load_yaml(self.run_dir / "config.yaml") != yaml.safe_load(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False)):
+            raise SemimixError(f"torchrun restarted this job, but {self.run_dir} holds a run with another config; give this run its own --out")
+        self.load_last()
+
+    def load_last(self) -> None:
+        """Continue from ``checkpoints/last.pt``; a run killed before its first checkpoint starts again at step 0."""
+        path = self.run_dir / CHECKPOINT_DIR / LAST
+        if path.exists():
+            self.load_checkpoint(files.load_torch(path))
 
     def best_model(self) -> torch.nn.Module:
         """The best-on-validation weights (the evaluated model itself when there was no validation)."""
@@ -132,8 +175,16 @@ class Trainer:
         model.load_state_dict(files.load_torch(best_path)["model"])
         return model
 
-    def _evaluate(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        return evaluate(model, x, y, self.data.preprocess, self.class_scores)
+    def _evaluate(self, model: torch.nn.Module, x: torch.Tensor | FileImages, y: torch.Tensor) -> dict[str, float]:
+        """Accuracy and NLL; under torchrun each rank evaluates its slice and the sums are reduced."""
+        if not self.dist.active:
+            return evaluate(model, x, y, self.data.preprocess, self.class_scores)
+        lo, hi = (len(x) * self.dist.rank) // self.dist.world_size, (len(x) * (self.dist.rank + 1)) // self.dist.world_size
+        part = x[lo:hi] if isinstance(x, torch.Tensor) else x.subset(slice(lo, hi))
+        n = hi - lo
+        result = evaluate(model, part, y[lo:hi], self.data.preprocess, self.class_scores) if n else {"accuracy": 0.0, "nll": 0.0}
+        correct, nll, total = self.dist.sum([round(result["accuracy"] * n), result["nll"] * n, n])
+        return {"accuracy": correct / total, "nll": nll / total} if total else {"accuracy": math.nan, "nll": math.nan}
 
     # ----------------------------------------------------------------------------- the step
     @property
@@ -143,8 +194,8 @@ class Trainer:
     def _next_batch(self) -> Batch:
         if self.streamed and self._decoded is None:  # (re)started where the streams stand: after a resume, where the run stopped
             sources = {name: getattr(self.data, INPUTS[name]) for name in self.streams}
-            self._decoded = decode_batches(sources, _drawn_ahead(self.streams), self.device)
-        idx = {name: stream.next().to(self.device) for name, stream in self.streams.items()}
+            self._decoded = decode_batches(sources, _drawn_ahead(self.streams, self.dist.shard), self.device)
+        idx = {name: self.dist.shard(stream.next()).to(self.device) for name, stream in self.streams.items()}
         x = next(self._decoded) if self.streamed else {name: self.tensors[INPUTS[name]][i] for name, i in idx.items()}
         y = self.tensors["y_labeled"]
         batch = Batch(x["labeled"], y[idx["labeled"]])
@@ -167,53 +218,142 @@ class Trainer:
             self.student, self.teacher, self.data.num_classes, self.step, ramp, self.view, lr,
             strong_augment=self.strong_view, num_unlabeled=len(self.data.x_unlabeled),
         )
-        terms = self.method.losses(self._next_batch(), ctx)
-        total = torch.stack(list(terms.values())).sum()
+        sample_state = {k: v.clone() for k, v in self.method.state_dict().items()} if self.dist.active else {}
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+            terms = self.method.losses(self._next_batch(), ctx)
+        values = torch.stack(list(terms.values()))
+        total = values.sum()
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
-        self.optimizer.step()
-        if self.teacher is not None:
-            ema_update(self.teacher, self.student, cfg.ema_decay, self.step)
-        with torch.no_grad():  # accumulate on the device; read only when logged
-            for name, value in {"loss": total, **terms}.items():
-                self._sums[name] = self._sums.get(name, 0) + value.detach()
+        # Which terms were NaN/Inf on any rank: summed with the gradients, read only when logging
+        # or checkpointing (or, with nonfinite=skip, now: skipping needs the answer before the update).
+        nonfinite = self.dist.average_gradients(list(self.student.parameters()), (~torch.isfinite(values.detach())).float())
         self._sums_names = ["loss", *terms]
-        self._count += 1
+        if cfg.nonfinite == "skip" and bool(nonfinite.any()):
+            self.skipped_steps += 1
+        else:
+            self._apply_update(nonfinite, sample_state)
+            with torch.no_grad():  # accumulate on the device; read only when logged
+                for name, value in {"loss": total, **terms}.items():
+                    self._sums[name] = self._sums.get(name, 0) + value.detach()
+            self._count += 1
         self.step += 1
         self._last_lr, self._last_ramp = lr, ramp
 
+    def _apply_update(self, nonfinite: torch.Tensor, sample_state: dict[str, torch.Tensor]) -> None:
+        """Optimiser step, then what keeps every rank identical: rank 0's BatchNorm statistics, the
+        merged per-sample method state, and the EMA teacher (of identical weights, so identical)."""
+        self.optimizer.step()
+        if not self.cfg.sync_batchnorm:
+            self.dist.broadcast_buffers(self.student)
+        if self.dist.active and self.method.state_dict():
+            self.method.load_state_dict(self.dist.merge_sample_state(sample_state, self.method.state_dict(), len(self.data.x_unlabeled)))
+        if self.teacher is not None:
+            ema_update(self.teacher, self.student, self.cfg.ema_decay, self.step)
+        if self._first_nonfinite is None or len(self._first_nonfinite) != len(nonfinite):
+            self._first_nonfinite = torch.full(nonfinite.shape, -1, dtype=torch.long, device=nonfinite.device)
+        first = (nonfinite > 0) & (self._first_nonfinite < 0)
+        self._first_nonfinite = torch.where(first, self.step + 1, self._first_nonfinite)
+
     # ----------------------------------------------------------------------------- the loop
     def run(self, until_step: int | None = None) -> dict[str, Any] | None:
-        """Train to ``cfg.steps`` (or stop after ``until_step`` with a checkpoint) and return the summary."""
+        """Train to ``cfg.steps`` (or stop after ``until_step`` with a checkpoint) and return the summary.
+
+        SIGTERM or Ctrl-C lets the step in progress finish, saves a checkpoint and raises
+        ``TrainingStopped``; a second one stops at once, keeping the last checkpoint.
+        """
         cfg = self.cfg
         stop = min(cfg.steps, until_step) if until_step is not None else cfg.steps
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress, desc=f"{cfg.method} on {self.data.name}", unit="step", dynamic_ncols=True)
-        postfix: dict[str, str] = {}
+        every = cfg.checkpoint_every or cfg.eval_every
+        with self._owned_run_dir(), _stop_signals(self._request_stop):
+            bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.dist.is_main), desc=f"{cfg.method} on {self.data.name}", unit="step", dynamic_ncols=True)
+            postfix: dict[str, str] = {}
+            try:
+                while self.step < stop:
+                    started = time.perf_counter()
+                    self.train_step()
+                    self.train_time += time.perf_counter() - started
+                    stopping = self.dist.any(self._signal is not None)  # every rank stops after the same step
+                    logging = self.step % cfg.log_every == 0 or self.step == cfg.steps
+                    evaluating = self.step % cfg.eval_every == 0 or self.step == stop
+                    saving = self.step % every == 0 or self.step == stop or stopping
+                    if logging or evaluating or saving:
+                        self._check_finite()
+                    row = {**(self._read_losses() if logging else {}), **(self._validate() if evaluating else {})}
+                    if row:
+                        self._log(row)
+                        postfix.update({k: f"{row[k]:.3f}" for k in ("loss", "val_accuracy") if k in row})
+                        bar.set_postfix(postfix)
+                    if saving:  # after the metrics row, so a resume never lacks the row of its checkpoint's step
+                        self._save_checkpoint()
+                    bar.update(1)
+                    if stopping:
+                        name = signal.Signals(self._signal or signal.SIGTERM).name
+                        raise TrainingStopped(f"stopped by {name} at step {self.step}, checkpoint saved; continue with: semimix train --resume {self.run_dir}", self._signal or signal.SIGTERM)
+            finally:
+                bar.close()
+                self._decoded = None  # stops the decoding workers; the next step restarts them from the streams
+            if self.step < cfg.steps:
+                return None
+            return self._finish()
+
+    def _request_stop(self, signum: int, _frame: Any) -> None:
+        if self._signal is not None:
+            raise KeyboardInterrupt  # a second signal: stop now; the last checkpoint stays intact
+        self._signal = signum
+
+    @contextmanager
+    def _owned_run_dir(self) -> Iterator[None]:
+        """Rank 0 holds the run directory's lock while training, after checking it can be written
+        (before the first step, not at the first checkpoint), and drops what a killed run left
+        after the checkpoint it continues from: temp files, metric rows. A directory it created but
+        never filled goes again."""
+        if not self.dist.is_main:
+            yield
+            return
+        created, lock = not self.run_dir.exists(), None
         try:
-            while self.step < stop:
-                started = time.perf_counter()
-                self.train_step()
-                self.train_time += time.perf_counter() - started
-                row: dict[str, Any] = {}
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                    row.update(self._read_losses())
-                if self.step % cfg.eval_every == 0 or self.step == stop:
-                    row.update(self._validate())
-                if row:
-                    self._log(row)
-                    postfix.update({k: f"{row[k]:.3f}" for k in ("loss", "val_accuracy") if k in row})
-                    bar.set_postfix(postfix)
-                bar.update(1)
+            files.check_writable(self.run_dir, self._checkpoint_bytes())
+            lock = files.lock_run_dir(self.run_dir)
+            files.remove_stale_temps(self.run_dir)
+            with _writing(self.run_dir / "metrics.csv", self.run_dir):
+                _truncate_metrics(self.run_dir / "metrics.csv", self.step)
+            yield
         finally:
-            bar.close()
-            self._decoded = None  # stops the decoding workers; the next step restarts them from the streams
-        if self.step < cfg.steps:
-            return None
-        return self._finish()
+            if lock is not None:
+                os.close(lock)
+            left = [p.name for p in self.run_dir.iterdir()] if created and self.run_dir.is_dir() else None
+            if left == [] or (lock is not None and left == [files.LOCK]):
+                (self.run_dir / files.LOCK).unlink(missing_ok=True)
+                self.run_dir.rmdir()
+
+    def _checkpoint_bytes(self) -> int:
+        """About what checkpoints take on disk: last.pt (weights, teacher, optimiser slots) twice
+        while it is replaced, plus best.pt."""
+        weights = sum(t.numel() * t.element_size() for t in self.student.state_dict().values())
+        slots = 2 if self.cfg.optim.name == "adam" else int(self.cfg.optim.momentum > 0)
+        last = weights * (1 + (self.teacher is not None) + slots)
+        return 2 * last + weights
+
+    def _check_finite(self) -> None:
+        """Stop at the first NaN/Inf loss term, before anything of that step or later is saved."""
+        if self._first_nonfinite is None:
+            return
+        first = dict(zip(self._sums_names[1:], self._first_nonfinite.tolist()))
+        bad = {name: step for name, step in first.items() if step >= 0}
+        if bad:
+            step = min(bad.values())
+            names = ", ".join(name for name, at in bad.items() if at == step)
+            raise SemimixError(
+                f"loss term {names} became NaN or Inf at step {step}; stopped without saving it, so {self.run_dir / CHECKPOINT_DIR / LAST} "
+                "(if any) still holds the last good state — lower optim.lr, check the data, or --set nonfinite=skip to skip such steps"
+            )
 
     def _read_losses(self) -> dict[str, float]:
+        """Mean loss terms since the last row, averaged over ranks (their shards weigh the same)."""
         row = {"lr": self._last_lr, "ramp": self._last_ramp}
-        row.update({name: (value / self._count).item() for name, value in self._sums.items()})
+        means = self.dist.sum([(value / self._count).item() for value in self._sums.values()])
+        row.update({name: mean / self.dist.world_size for name, mean in zip(self._sums, means)})
         self._sums, self._count = {}, 0
         return row
 
@@ -224,8 +364,8 @@ class Trainer:
             row = {"val_accuracy": result["accuracy"], "val_nll": result["nll"]}
             if result["accuracy"] > self.best["val_accuracy"]:
                 self.best = {"val_accuracy": result["accuracy"], "step": self.step}
-                files.save_torch(self._ckpt(BEST), {"model": self.eval_model.state_dict(), **self.best})
-        self._save_checkpoint()
+                if self.dist.is_main:
+                    self._save(BEST, {"model": self.eval_model.state_dict(), **self.best})
         return row
 
     # ----------------------------------------------------------------------------- files
@@ -238,19 +378,27 @@ class Trainer:
         succeeded, so bad input never leaves an empty or half-made run behind."""
         if (self.run_dir / "config.yaml").exists():
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.data.split:
-            files.atomic_write(self.run_dir / "split.npz", lambda f: np.savez_compressed(f, **self.data.split))
-        files.write_yaml(self.run_dir / "config.yaml", self.cfg.to_dict())
+        with _writing(self.run_dir, self.run_dir):
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if self.data.split:
+                files.atomic_write(self.run_dir / "split.npz", lambda f: np.savez_compressed(f, **self.data.split))
+            files.write_yaml(self.run_dir / "config.yaml", self.cfg.to_dict())
+
+    def _save(self, name: str, state: dict[str, Any]) -> None:
+        path = self._ckpt(name)
+        with _writing(path, self.run_dir):
+            files.save_torch(path, state)
 
     def _log(self, row: dict[str, Any]) -> None:
+        if self.columns is None:  # the loss terms are known from the first step, whatever this row holds
+            self.columns = ["step", "lr", "ramp", *self._sums_names, "val_accuracy", "val_nll"]
+        if not self.dist.is_main:
+            return
         self._ensure_run_dir()
         row = {"step": self.step, **row}
         path = self.run_dir / "metrics.csv"
-        if self.columns is None:  # the loss terms are known from the first step, whatever this row holds
-            self.columns = ["step", "lr", "ramp", *self._sums_names, "val_accuracy", "val_nll"]
         new = not path.exists()
-        with path.open("a", newline="") as f:
+        with _writing(path, self.run_dir), path.open("a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
@@ -259,7 +407,18 @@ class Trainer:
     def _save_checkpoint(self) -> None:
         # The streams stand at the next batch to train on even when a DataLoader has decoded
         # batches ahead (it draws from copies, see _drawn_ahead), so a streamed run resumes exactly.
-        state = {
+        # Every rank's RNG states travel, since each rank draws its own augmentations and λ.
+        cpu = torch.get_rng_state()
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else cpu[:0]
+        rng = [{"cpu": both[: len(cpu)], "cuda": both[len(cpu):]} for both in self.dist.gather(torch.cat([cpu, cuda]))]
+        # The metrics row in progress: each rank's step count and loss sums since the last row.
+        sums = self.dist.gather(torch.tensor([float(self._count), *(value.item() for value in self._sums.values())]))
+        if self.dist.is_main:
+            self._save(LAST, {**self._state(rng), "loss_sums": {"names": list(self._sums), "per_rank": sums}})
+        self.dist.barrier()  # no rank reads a checkpoint (best.pt at the end) before it is written
+
+    def _state(self, rng: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
+        return {
             "step": self.step,
             "student": self.student.state_dict(),
             "teacher": self.teacher.state_dict() if self.teacher is not None else None,
@@ -268,15 +427,18 @@ class Trainer:
             "unlabeled_stream": self.unlabeled_stream.state_dict() if self.unlabeled_stream else None,
             "second_labeled_stream": self.second_labeled_stream.state_dict() if self.second_labeled_stream else None,
             "method": self.method.state_dict(),
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "world_size": self.dist.world_size,
+            "rng": rng,
             "best": self.best,
             "train_time": self.train_time,
+            "skipped_steps": self.skipped_steps,
             "columns": self.columns,
         }
-        files.save_torch(self._ckpt(LAST), state)
 
     def load_checkpoint(self, state: dict[str, Any]) -> None:
+        if state["world_size"] != self.dist.world_size:
+            n = state["world_size"]
+            raise SemimixError(f"{self.run_dir} was trained by {n} process(es) but is resumed by {self.dist.world_size}; resume it with {n} (torchrun --nproc_per_node {n}, or --nproc {n})")
         self.step = state["step"]
         self.student.load_state_dict(state["student"])
         if self.teacher is not None:
@@ -289,12 +451,17 @@ class Trainer:
             self.second_labeled_stream.load_state_dict(state["second_labeled_stream"])
         self.method.load_state_dict(state.get("method", {}))
         self._decoded = None  # batches decoded ahead belong to the old position
-        torch.set_rng_state(state["rng_cpu"])
-        if state["rng_cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        rng = state["rng"][self.dist.rank]
+        torch.set_rng_state(rng["cpu"])
+        if self.device.type == "cuda" and len(rng["cuda"]):
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
         self.best = state["best"]
         self.train_time = state["train_time"]
+        self.skipped_steps = state["skipped_steps"]
         self.columns = state["columns"]
+        count, *sums = state["loss_sums"]["per_rank"][self.dist.rank].tolist()
+        self._count = int(count)
+        self._sums = {name: torch.tensor(value, device=self.device) for name, value in zip(state["loss_sums"]["names"], sums)}
 
     def _finish(self) -> dict[str, Any]:
         final = self._evaluate(self.eval_model, self.data.x_test, self.data.y_test)
@@ -318,14 +485,18 @@ class Trainer:
             "wall_time_s": round(self.train_time, 3),
             "train_samples_per_s": round(n_per_step * self.step / max(self.train_time, 1e-9), 1),
             "device": str(self.device),
+            "processes": self.dist.world_size,
+            "skipped_steps": self.skipped_steps,
             "semimix_version": semimix.__version__,
         }
-        files.write_json(self.run_dir / "summary.json", summary)
+        if self.dist.is_main:
+            with _writing(self.run_dir / "summary.json", self.run_dir):
+                files.write_json(self.run_dir / "summary.json", summary)
         return summary
 
 
-def _drawn_ahead(streams: dict[str, IndexStream]) -> Iterator[dict[str, np.ndarray]]:
-    """Each step's batch indices {stream name: rows}, drawn from copies of ``streams`` taken now.
+def _drawn_ahead(streams: dict[str, IndexStream], shard: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[dict[str, np.ndarray]]:
+    """Each step's batch indices {stream name: rows} (this rank's ``shard``), drawn from copies of ``streams`` taken now.
 
     A DataLoader draws these ahead of training to decode the next batches; the trainer's own
     streams draw the same indices only as each batch is trained on, so they always stand at the
@@ -335,7 +506,7 @@ def _drawn_ahead(streams: dict[str, IndexStream]) -> Iterator[dict[str, np.ndarr
     for name, stream in streams.items():
         copies[name] = IndexStream(stream.size, stream.batch_size, seed=0)
         copies[name].load_state_dict(stream.state_dict())
-    return ({name: copy.next().numpy() for name, copy in copies.items()} for _ in itertools.count())
+    return ({name: shard(copy.next()).numpy() for name, copy in copies.items()} for _ in itertools.count())
 
 
 def _compose_view(augment: Callable[[torch.Tensor], torch.Tensor], preprocess: torch.nn.Module | None) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -371,8 +542,52 @@ def _truncate_metrics(path: Path, step: int) -> None:
         return
     with path.open(newline="") as f:
         rows = list(csv.reader(f))
-    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    kept = rows[:1] + [r for r in rows[1:] if len(r) == len(rows[0]) and int(r[0]) <= step]
     files.write_text(path, "".join(",".join(r) + "\n" for r in kept))
+
+
+@contextmanager
+def _writing(path: Path, run_dir: Path) -> Iterator[None]:
+    """A failed write (full disk, lost permission) as one line; atomic writes keep the old file."""
+    try:
+        yield
+    except OSError as exc:
+        raise SemimixError(
+            f"cannot write {path} ({exc.strerror or exc}); the files already there are intact — free disk space or fix "
+            f"permissions, then continue with: semimix train --resume {run_dir}"
+        ) from None
+
+
+@contextmanager
+def _stop_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """SIGTERM and SIGINT call ``handler`` instead of killing the process (main thread only,
+    where Python delivers signals); the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _check_faults_and_scale(cfg: TrainConfig, job: distributed.Dist, device: torch.device) -> None:
+    """Options of the fault handling and of torchrun jobs, checked before anything is built."""
+    if cfg.checkpoint_every is not None and cfg.checkpoint_every <= 0:
+        raise SemimixError(f"checkpoint_every must be a positive integer or null (at every evaluation), got {cfg.checkpoint_every}")
+    if cfg.nonfinite not in NONFINITE:
+        raise SemimixError(f"nonfinite must be {' or '.join(NONFINITE)}, got {cfg.nonfinite!r}")
+    if not job.active:
+        return
+    for key in ("labeled_batch_size", "unlabeled_batch_size"):
+        if getattr(cfg, key) % job.world_size:
+            raise SemimixError(f"{key}={getattr(cfg, key)} is the global batch, split evenly over {job.world_size} processes; make it a multiple of {job.world_size}")
+    if cfg.sync_batchnorm and device.type != "cuda":
+        raise SemimixError("sync_batchnorm needs GPUs (PyTorch's SyncBatchNorm has no CPU kernel); drop it on the CPU")
+    if cfg.out is None and job.may_restart:
+        raise SemimixError("torchrun --max-restarts needs a fixed run directory to continue in; give --out DIR")
 
 
 def _check_positive(cfg: TrainConfig) -> None:
@@ -395,26 +610,22 @@ def _make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opt
 
 
 def resume_trainer(run_dir: str | Path) -> Trainer:
-    """The trainer of an interrupted run, restored from its last checkpoint, ready to continue."""
-    trainer = open_run(run_dir, "--resume")
-    _truncate_metrics(trainer.run_dir / "metrics.csv", trainer.step)
-    return trainer
+    """The trainer of an interrupted run, restored from its last checkpoint (or at step 0 if it was
+    killed before its first one), ready to continue; ``run`` drops metric rows logged after it."""
+    return open_run(run_dir, "--resume", started=True)
 
 
-def open_run(run_dir: str | Path, what: str = "run directory") -> Trainer:
-    """A run's trainer (config, data split, models, optimiser) at its last checkpoint; writes nothing."""
+def open_run(run_dir: str | Path, what: str = "run directory", started: bool = False) -> Trainer:
+    """A run's trainer (config, data split, models, optimiser) at its last checkpoint; writes nothing.
+    ``started`` also accepts a run that has its config but no checkpoint yet."""
     run_dir = Path(run_dir)
     config_path, ckpt_path = run_dir / "config.yaml", run_dir / CHECKPOINT_DIR / LAST
     if not run_dir.is_dir():
         raise SemimixError(f"{what} {run_dir}: no such directory; give the run directory that 'semimix train' printed")
-    if not config_path.exists() or not ckpt_path.exists():
+    if not config_path.exists() or not (started or ckpt_path.exists()):
         raise SemimixError(f"{what} {run_dir}: not a semimix run (needs config.yaml and {CHECKPOINT_DIR}/{LAST}); give the directory that 'semimix train' printed")
     cfg = config_from_dict(load_yaml(config_path))
     cfg.out = str(run_dir)
     trainer = Trainer(cfg, resuming=True)
-    try:
-        state = files.load_torch(ckpt_path)
-    except Exception as exc:  # a damaged file must not become a deep traceback
-        raise SemimixError(f"{what} {run_dir}: cannot read {ckpt_path.name} ({type(exc).__name__}); the checkpoint is damaged") from None
-    trainer.load_checkpoint(state)
+    trainer.load_last()
     return trainer
