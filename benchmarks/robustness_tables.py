@@ -20,17 +20,17 @@ from semimix.api import load_config, train
 from semimix.cli import main as cli
 
 TARGETS = ("supervised", "ict", "advmixup")
-SOURCE_SEED_OFFSET = 100
 
 
-def train_run(method: str, seed: int, args: argparse.Namespace) -> Path:
-    out = Path(args.out) / f"{method}-seed{seed}"
+def train_run(method: str, model_name: str, args: argparse.Namespace) -> Path:
+    seed = args.seed
+    out = Path(args.out) / f"{method}-{model_name}-seed{seed}"
     if not (out / "summary.json").exists():  # a half-finished study resumes where it stopped
-        model = {"model": args.model, "model_params": {"widths": [1200, 1200], "batchnorm": True}} if args.model == "mlp" else {"model": args.model}
+        model = {"model": model_name, "model_params": {"widths": [1200, 1200], "batchnorm": True}} if model_name == "mlp" else {"model": model_name}
         cfg = load_config("mnist", method=method, data={"dataset": "mnist", "data_dir": args.data_dir, "labels": args.labels},
                           steps=args.steps, seed=seed, threads=args.threads, progress=False, out=str(out), **model)
         summary = train(cfg)
-        print(f"{method} seed {seed}: test accuracy {summary['test_accuracy']:.4f} ({summary['wall_time_s']:.0f} s)", flush=True)
+        print(f"{method} ({model_name}) seed {seed}: test accuracy {summary['test_accuracy']:.4f} ({summary['wall_time_s']:.0f} s)", flush=True)
     return out
 
 
@@ -40,14 +40,17 @@ def main() -> None:
     p.add_argument("--labels", type=int, default=100)
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--model", default="mlp")
+    p.add_argument("--source-model", default="cnn-small", help="architecture of the black-box source (default cnn-small)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eps", default="1,2,3,5,8")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default="runs/robustness")
     args = p.parse_args()
     started = time.perf_counter()
-    targets = [str(train_run(method, args.seed, args)) for method in TARGETS]
-    source = str(train_run("supervised", args.seed + SOURCE_SEED_OFFSET, args))
+    if args.source_model == args.model:
+        p.error("--source-model must differ from --model: with the same seed it would be the supervised target itself")
+    targets = [str(train_run(method, args.model, args)) for method in TARGETS]
+    source = str(train_run("supervised", args.source_model, args))
     common = ["--attack", "fgm", "--eps", args.eps]
     print("\n## White-box (each model attacks itself)")
     cli(["attack", *targets, *common, "--out", str(Path(args.out) / "white-box")])
