@@ -1,5 +1,7 @@
 """``semimix bench speed``: step time of several methods on one model and synthetic data, with each
-method's pass count and the time that count predicts (see ``semimix.bench.speed``)."""
+method's pass count and the time that count predicts (see ``semimix.bench.speed``).
+``semimix bench grid`` / ``bench table``: a resumable methods × datasets × labels × seeds grid and
+its CSV and Markdown table (see ``semimix.bench.grid``)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ def _methods(value: str) -> list[str]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(NAME, help="benchmarks: 'bench speed' times training steps of several methods")
+    p = sub.add_parser(NAME, help="benchmarks: 'bench speed' times training steps of several methods; 'bench grid' runs a paper-style grid, 'bench table' tabulates it")
     kinds = p.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
     s = kinds.add_parser(
         "speed",
@@ -34,10 +36,54 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     s.add_argument("--compile", action="store_true", help="torch.compile the models")
     s.add_argument("--amp", action="store_true", help="bf16 autocast (CPU and CUDA)")
     s.add_argument("--json", metavar="FILE", help="also write the results to this JSON file")
+    g = kinds.add_parser(
+        "grid",
+        help="train methods × datasets × label counts × seeds from a grid YAML, resumably; writes runs.csv and table.md",
+        description="Runs every cell of the grid in turn, one run directory each under OUT/<dataset>-<labels>/<row>/seed<k>: "
+        "finished cells are skipped, interrupted ones resumed. Every cell's config is validated before anything trains. "
+        "After each cell OUT/runs.csv and OUT/table.md are rewritten.",
+    )
+    g.add_argument("grid", metavar="GRID.yaml", help="the grid file (see README: Benchmark grids)")
+    g.add_argument("--out", help="grid directory (default runs/grids/<name>)")
+    g.add_argument("--data-dir", help="data.data_dir of every cell")
+    g.add_argument("--dry-run", action="store_true", help="list the cells and their status (done / partial / todo); train nothing")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key of every cell, after the grid's own (e.g. steps=5)")
+    t = kinds.add_parser("table", help="rewrite runs.csv and table.md of a grid directory from its run directories; never trains")
+    t.add_argument("dir", metavar="DIR", help="the grid directory")
+    t.add_argument("--grid", metavar="GRID.yaml", help="the grid file (default: the DIR/grid.yaml the grid saved)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    return {"speed": _speed, "grid": _grid, "table": _table}[args.bench](args)
+
+
+def _grid(args: argparse.Namespace) -> int:
+    from semimix.bench.grid import check_cell_config, load_grid, run_grid
+
+    grid = load_grid(args.grid, args.out, args.set, args.data_dir)
+    if not args.dry_run:
+        run_grid(grid)
+        print(f"wrote {grid.out / 'runs.csv'} and {grid.out / 'table.md'}")
+        return 0
+    for cell in grid.cells:
+        status = cell.status()
+        if status != "todo":
+            check_cell_config(cell)
+        print(f"{status:8} {cell.run_dir}")
+    return 0
+
+
+def _table(args: argparse.Namespace) -> int:
+    from semimix.bench.grid import load_grid_dir, write_outputs
+
+    csv_path, table_path = write_outputs(load_grid_dir(args.dir, args.grid))
+    print(table_path.read_text(), end="")
+    print(f"wrote {csv_path} and {table_path}")
+    return 0
+
+
+def _speed(args: argparse.Namespace) -> int:
     from semimix.bench.speed import SpeedOptions, format_table, measure
     from semimix.train.files import write_json
 

@@ -1,0 +1,324 @@
+"""``semimix bench grid`` / ``bench table``: methods × datasets × label counts × seeds, one run
+directory per cell, resumable, summarised as a CSV of every run and a paper-style Markdown table.
+
+Every cell's TrainConfig is built (and validated) when the grid is loaded, so a typo fails before
+the first hour of training. The table is made from the run directories alone and never trains, so
+``bench table`` after a grid gives exactly the table the grid wrote."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import platform
+import re
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import yaml
+
+from semimix.errors import SemimixError
+from semimix.train import files
+from semimix.train.config import apply_override, config_from_dict, load_yaml, merge, resolve_preset
+
+GRID_KEYS = ("name", "config", "methods", "datasets", "labels", "seeds", "set", "cells", "paper", "metric")
+ROW_KEYS = ("label", "method", "set")
+# metric -> (summary field holding an accuracy, what the table header says the number is)
+METRICS = {
+    "test_error": ("test_accuracy", "final model (the EMA teacher where the method has one, else the student; eval_model in runs.csv)"),
+    "test_error_at_best_val": ("test_accuracy_at_best_val", "best-on-validation checkpoint"),
+}
+# Keys that say where a run lives or how it reports, not what it computes: a finished run counts
+# as this cell's even if they differ (another --out, --data-dir or progress setting).
+LOCATION_KEYS = (("out",), ("progress",), ("data", "data_dir"))
+CSV_COLUMNS = ("row", "method", "dataset", "labels", "seed", "steps", "status", "eval_model", "test_error", "test_accuracy",
+               "test_error_at_best_val", "test_accuracy_at_best_val", "best_val_accuracy", "wall_s", "device", "run_dir")
+
+
+@dataclass
+class Cell:
+    row: str
+    slug: str
+    column: str
+    seed: int
+    values: dict[str, Any]  # the cell's full config dict, out included
+    run_dir: Path
+
+    def status(self) -> str:
+        """done (summary written), partial (started, resumable) or todo."""
+        if (self.run_dir / "summary.json").exists():
+            return "done"
+        return "partial" if (self.run_dir / "config.yaml").exists() else "todo"
+
+
+@dataclass
+class Grid:
+    name: str
+    config: str
+    rows: list[str]
+    columns: list[str]
+    seeds: list[int]
+    metric: str
+    paper: dict[str, dict[str, str]]
+    out: Path
+    cells: list[Cell] = field(default_factory=list)
+    spec: dict[str, Any] = field(default_factory=dict)  # the grid file with its config path made absolute
+
+
+def _set(values: dict[str, Any], overrides: dict[str, Any], where: str) -> None:
+    """Grid ``set:`` mappings go through the CLI's ``--set`` parser, so keys are checked the same way."""
+    if not isinstance(overrides, dict):
+        raise SemimixError(f"{where}: 'set' must be a mapping of dotted config keys to values, got {overrides!r}")
+    for key, value in overrides.items():
+        try:
+            apply_override(values, f"{key}={yaml.safe_dump(value, default_flow_style=True)}")
+        except SemimixError as exc:
+            raise SemimixError(f"{where}: {exc}") from None
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "row"
+
+
+def _rows(methods: Any, where: str) -> list[tuple[str, str, dict[str, Any]]]:
+    from semimix.methods import canonical_method_name
+
+    if not isinstance(methods, list) or not methods:
+        raise SemimixError(f"{where}: 'methods' must be a non-empty list of method names or {{label, method, set}} mappings")
+    rows = []
+    for entry in methods:
+        entry = {"method": entry} if isinstance(entry, str) else entry
+        if not isinstance(entry, dict) or "method" not in entry:
+            raise SemimixError(f"{where}: methods entry {entry!r} must be a method name or a mapping with 'method'")
+        unknown = sorted(set(entry) - set(ROW_KEYS))
+        if unknown:
+            raise SemimixError(f"{where}: methods entry has unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(ROW_KEYS)}")
+        try:
+            method = canonical_method_name(str(entry["method"]))
+        except SemimixError as exc:
+            raise SemimixError(f"{where}: {exc}") from None
+        rows.append((str(entry.get("label", entry["method"])), method, entry.get("set", {})))
+    labels = [label for label, _, _ in rows]
+    slugs = [_slug(label) for label in labels]
+    if len(set(slugs)) < len(slugs):
+        raise SemimixError(f"{where}: row labels {labels} do not give distinct directory names; give each row its own label")
+    return rows
+
+
+def _column(dataset: str, labels: Any) -> str:
+    return f"{dataset}/{labels}"
+
+
+def _column_dir(column: str) -> str:
+    dataset, _, labels = column.rpartition("/")
+    name = Path(dataset).stem if dataset.endswith((".npz", ".csv")) else Path(dataset).name
+    return f"{name}-{labels}"
+
+
+def load_grid(path: str | Path, out: str | Path | None = None, cli_sets: list[str] = (), data_dir: str | None = None) -> Grid:
+    """Read and validate a grid file and build every cell's config; trains nothing."""
+    path = Path(path)
+    if not path.is_file():
+        raise SemimixError(f"grid file {path}: no such file")
+    spec = load_yaml(path)
+    where = str(path)
+    unknown = sorted(set(spec) - set(GRID_KEYS))
+    if unknown:
+        raise SemimixError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(GRID_KEYS)}")
+    if "config" not in spec:
+        raise SemimixError(f"{where}: 'config' (a base config YAML or preset name) is required")
+    config = str(spec["config"])
+    relative = path.parent / config
+    config_path = relative.resolve() if config.endswith((".yaml", ".yml")) or relative.exists() else resolve_preset(config)
+    if not Path(config_path).exists():
+        raise SemimixError(f"{where}: config {config!r}: no such file ({config_path})")
+    base = load_yaml(config_path)
+    defaults = config_from_dict(dict(base)).data
+    metric = spec.get("metric", "test_error")
+    if metric not in METRICS:
+        raise SemimixError(f"{where}: unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+    rows = _rows(spec.get("methods"), where)
+    datasets = spec.get("datasets", [defaults.dataset])
+    label_counts = spec.get("labels", [defaults.labels])
+    seeds = spec.get("seeds", [0])
+    for key, value in (("datasets", datasets), ("labels", label_counts), ("seeds", seeds)):
+        if not isinstance(value, list) or not value:
+            raise SemimixError(f"{where}: {key!r} must be a non-empty list, got {value!r}")
+    columns = [_column(d, n) for d in datasets for n in label_counts]
+    cells_spec = spec.get("cells", {}) or {}
+    paper = spec.get("paper", {}) or {}
+    for key, valid, what in ((cells_spec, columns, "cells"), (paper, [label for label, _, _ in rows], "paper")):
+        bad = sorted(set(map(str, key)) - set(valid))
+        if bad:
+            raise SemimixError(f"{where}: {what} key(s) {', '.join(bad)} match no {'column' if what == 'cells' else 'row'}; valid: {', '.join(valid)}")
+    name = str(spec.get("name", path.stem))
+    out_dir = Path(out) if out else Path("runs") / "grids" / name
+    grid = Grid(name, str(config_path), [label for label, _, _ in rows], columns, [int(s) for s in seeds], metric,
+                {str(k): {str(c): str(v) for c, v in (cols or {}).items()} for k, cols in paper.items()}, out_dir,
+                spec={**spec, "name": name, "config": str(config_path)})
+    for dataset in datasets:
+        for labels in label_counts:
+            column = _column(dataset, labels)
+            for label, method, row_set in rows:
+                for seed in grid.seeds:
+                    run_dir = out_dir / _column_dir(column) / _slug(label) / f"seed{seed}"
+                    values = merge(copy.deepcopy(base), {"method": method, "data": {"dataset": dataset, "labels": labels}, "seed": seed})
+                    _set(values, spec.get("set", {}) or {}, f"{where}: set")
+                    _set(values, (cells_spec.get(column) or {}).get("set", {}), f"{where}: cells {column}")
+                    _set(values, row_set, f"{where}: row {label!r}")
+                    for assignment in cli_sets:
+                        apply_override(values, assignment)
+                    if data_dir is not None:
+                        values["data"]["data_dir"] = data_dir
+                    values["out"] = str(run_dir)
+                    config_from_dict(dict(values))  # validates keys and types now, not hours in
+                    grid.cells.append(Cell(label, _slug(label), column, seed, values, run_dir))
+    return grid
+
+
+def _comparable(values: dict[str, Any]) -> dict[str, Any]:
+    values = yaml.safe_load(yaml.safe_dump(config_from_dict(dict(values)).to_dict(), sort_keys=False))
+    for *section, key in LOCATION_KEYS:
+        node = values
+        for part in section:
+            node = node.get(part, {})
+        node.pop(key, None)
+    return values
+
+
+def check_cell_config(cell: Cell) -> None:
+    """A started cell must hold this cell's run: a smoke run (``--set steps=5``) into the same
+    directory would otherwise be counted as the real result."""
+    saved = _comparable(load_yaml(cell.run_dir / "config.yaml"))
+    wanted = _comparable(cell.values)
+    if saved != wanted:
+        differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        raise SemimixError(f"{cell.run_dir} holds a run with another config (differs in: {', '.join(differ)}); "
+                           "delete that directory or give the grid another --out")
+
+
+def run_grid(grid: Grid, log: Callable[[str], None] = print) -> None:
+    """Train the cells that are not done (resuming partial ones), rewriting runs.csv and table.md after each."""
+    from semimix import api
+
+    for cell in grid.cells:
+        if cell.status() != "todo":
+            check_cell_config(cell)
+    files.write_yaml(grid.out / "grid.yaml", grid.spec)
+    write_outputs(grid)
+    for i, cell in enumerate(grid.cells, 1):
+        status = cell.status()
+        where = f"[{i}/{len(grid.cells)}] {cell.column} {cell.row} seed {cell.seed}"
+        if status == "done":
+            log(f"{where}: done, skipped")
+            continue
+        log(f"{where}: {'resuming' if status == 'partial' else 'training'} in {cell.run_dir}")
+        cfg = config_from_dict(dict(cell.values))
+        summary = api.resume(cell.run_dir, progress=cfg.progress) if status == "partial" else api.train(cfg)
+        log(f"{where}: test error {_error(summary['test_accuracy']):.2f}% ({_seconds(summary['wall_time_s'])})")
+        write_outputs(grid)
+
+
+def _error(accuracy: float | None) -> float | None:
+    return None if accuracy is None else round(100.0 * (1.0 - accuracy), 4)
+
+
+def _seconds(wall: float) -> str:
+    return f"{wall:.0f} s" if wall >= 100 else f"{wall:.3g} s"
+
+
+def _last_step(run_dir: Path) -> int | None:
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        return None
+    rows = list(csv.DictReader(path.read_text().splitlines()))
+    return int(rows[-1]["step"]) if rows else None
+
+
+def collect(grid: Grid) -> list[dict[str, Any]]:
+    """One record per cell from its run directory (summary.json, else metrics.csv for the step reached)."""
+    records = []
+    for cell in grid.cells:
+        dataset, _, labels = cell.column.rpartition("/")
+        record: dict[str, Any] = {"row": cell.row, "method": cell.values["method"], "dataset": dataset, "labels": labels,
+                                  "seed": cell.seed, "status": cell.status(), "run_dir": str(cell.run_dir)}
+        if record["status"] == "done":
+            summary = json.loads((cell.run_dir / "summary.json").read_text())
+            record.update({k: summary.get(k) for k in ("steps", "eval_model", "test_accuracy", "test_accuracy_at_best_val", "best_val_accuracy")})
+            record.update(test_error=_error(summary.get("test_accuracy")), test_error_at_best_val=_error(summary.get("test_accuracy_at_best_val")),
+                          wall_s=summary.get("wall_time_s"), device=summary.get("device"))
+        else:
+            record["steps"] = _last_step(cell.run_dir)
+        records.append(record)
+    return records
+
+
+def format_csv(records: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in records)
+    return buffer.getvalue()
+
+
+def _summarise(values: list[float], walls: list[float], expected: int) -> str:
+    if not values:
+        return "—"
+    n = f"n={len(values)}" if len(values) == expected else f"n={len(values)}/{expected}"
+    spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.2f}{spread} ({n}, {_seconds(statistics.mean(walls))})"
+
+
+def format_table(grid: Grid, records: list[dict[str, Any]]) -> str:
+    """Rows = row labels, columns = dataset/labels, cells ``mean ± sample std (n, mean wall time)``;
+    a ``(paper)`` line under each row that ``paper:`` gives numbers for."""
+    done = [r for r in records if r["status"] == "done"]
+    # the newest summary's time, not now: regenerating the table from the same runs gives the same file
+    finished = [(Path(r["run_dir"]) / "summary.json").stat().st_mtime for r in done]
+    date = datetime.fromtimestamp(max(finished), timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if finished else "no finished runs"
+    devices = ", ".join(sorted({str(r["device"]) for r in done})) or "—"
+    lines = [
+        f"# {grid.name}",
+        "",
+        f"- base config: `{grid.config}`",
+        f"- number: test error % (mean ± sample std over seeds) of the {METRICS[grid.metric][1]}; in brackets: "
+        "finished runs (n=finished/planned while incomplete) and mean training wall time per run",
+        f"- machine: {platform.platform()}, torch {torch.__version__}, run device(s): {devices}",
+        f"- last run finished: {date}; {len(done)}/{len(records)} runs done",
+        "",
+        "| method | " + " | ".join(grid.columns) + " |",
+        "|---" * (len(grid.columns) + 1) + "|",
+    ]
+    for row in grid.rows:
+        cells = []
+        for column in grid.columns:
+            mine = [r for r in done if r["row"] == row and f"{r['dataset']}/{r['labels']}" == column and r[grid.metric] is not None]
+            cells.append(_summarise([r[grid.metric] for r in mine], [r["wall_s"] for r in mine], len(grid.seeds)))
+        label = row.replace("|", "\\|")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        if row in grid.paper:
+            lines.append(f"| {label} (paper) | " + " | ".join(grid.paper[row].get(c, "—") for c in grid.columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(grid: Grid) -> tuple[Path, Path]:
+    """Rewrite ``runs.csv`` and ``table.md`` (atomically, so a killed grid leaves valid files)."""
+    records = collect(grid)
+    csv_path, table_path = grid.out / "runs.csv", grid.out / "table.md"
+    files.write_text(csv_path, format_csv(records))
+    files.write_text(table_path, format_table(grid, records))
+    return csv_path, table_path
+
+
+def load_grid_dir(out: str | Path, grid_file: str | Path | None = None) -> Grid:
+    """The grid a directory was run from: ``--grid`` if given, else the ``grid.yaml`` the grid saved there."""
+    out = Path(out)
+    path = Path(grid_file) if grid_file else out / "grid.yaml"
+    if not path.exists():
+        raise SemimixError(f"{out} has no grid.yaml (written by 'semimix bench grid'); give the grid file with --grid GRID.yaml")
+    return load_grid(path, out=out)

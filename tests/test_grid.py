@@ -1,0 +1,126 @@
+"""``semimix bench grid`` / ``bench table``: validation before training, the CSV and table from
+run directories, reproducible cells, and resuming a half-finished grid without retraining."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from semimix import api
+from semimix.bench.grid import load_grid, write_outputs
+from semimix.cli import main
+from semimix.train.config import config_from_dict
+
+TINY = {"steps": 5, "eval_every": 5, "progress": False, "threads": 1}
+
+
+def _grid_file(tmp_path: Path, **spec) -> Path:
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump({"name": "tiny", "config": "two-moons", "methods": ["supervised"], "labels": [10],
+                                    "seeds": [0, 1], "set": TINY, **spec}))
+    return path
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.read_text().splitlines()))
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"method": ["vat"]}, "unknown key(s) method; valid keys: name, config, methods"),
+        ({"methods": ["supervised", "nope"]}, "unknown method 'nope'"),
+        ({"methods": [{"method": "vat", "lable": "x"}]}, "unknown key(s) lable; valid keys: label, method, set"),
+        ({"set": {"stpes": 5}}, "set: --set stpes: not a config key"),
+        ({"set": {"steps": "many"}}, "steps"),
+        ({"cells": {"two-moons/40": {"set": {"steps": 1}}}}, "cells key(s) two-moons/40 match no column; valid: two-moons/10"),
+        ({"metric": "accuracy"}, "unknown metric 'accuracy'; valid metrics: test_error, test_error_at_best_val"),
+    ],
+)
+def test_bad_grid_fails_before_training(tmp_path: Path, spec: dict, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "grid", str(_grid_file(tmp_path, **spec)), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def _fake_run(run_dir: Path, accuracy: float, wall: float) -> None:
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("{}")
+    (run_dir / "summary.json").write_text(json.dumps({"steps": 5, "eval_model": "teacher", "test_accuracy": accuracy,
+                                                      "test_accuracy_at_best_val": accuracy - 0.1, "best_val_accuracy": 0.5,
+                                                      "wall_time_s": wall, "device": "cpu"}))
+
+
+def test_csv_and_table_from_hand_made_run_dirs(tmp_path: Path) -> None:
+    path = _grid_file(tmp_path, methods=["supervised", {"label": "VAT (ε=1)", "method": "vat"}], labels=[10, 20],
+                      paper={"VAT (ε=1)": {"two-moons/20": "12.5 ± 0.3"}})
+    out = tmp_path / "out"
+    _fake_run(out / "two-moons-10/supervised/seed0", 0.9, 10)
+    _fake_run(out / "two-moons-10/supervised/seed1", 0.8, 20)
+    _fake_run(out / "two-moons-20/vat-1/seed1", 0.95, 3)
+    (out / "two-moons-20/vat-1/seed0").mkdir(parents=True)
+    (out / "two-moons-20/vat-1/seed0/config.yaml").write_text("{}")
+    (out / "two-moons-20/vat-1/seed0/metrics.csv").write_text("step,loss\n2,0.5\n4,0.4\n")
+    csv_path, table_path = write_outputs(load_grid(path, out=out))
+    rows = _csv(csv_path)
+    assert [(r["row"], r["labels"], r["seed"], r["status"], r["steps"]) for r in rows] == [
+        ("supervised", "10", "0", "done", "5"), ("supervised", "10", "1", "done", "5"),
+        ("VAT (ε=1)", "10", "0", "todo", ""), ("VAT (ε=1)", "10", "1", "todo", ""),
+        ("supervised", "20", "0", "todo", ""), ("supervised", "20", "1", "todo", ""),
+        ("VAT (ε=1)", "20", "0", "partial", "4"), ("VAT (ε=1)", "20", "1", "done", "5"),
+    ]
+    assert float(rows[0]["test_error"]) == pytest.approx(10) and float(rows[0]["test_error_at_best_val"]) == pytest.approx(20)
+    assert rows[0]["wall_s"] == "10" and rows[0]["eval_model"] == "teacher" and rows[0]["method"] == "supervised"
+    table = table_path.read_text()
+    assert "| method | two-moons/10 | two-moons/20 |" in table
+    # errors 10 and 20: mean 15, sample std sqrt((25 + 25) / 1) = 7.07; walls 10 and 20 s
+    assert "| supervised | 15.00 ± 7.07 (n=2, 15 s) | — |" in table
+    assert "| VAT (ε=1) | — | 5.00 (n=1/2, 3 s) |" in table
+    assert "| VAT (ε=1) (paper) | — | 12.5 ± 0.3 |" in table
+    assert "final model" in table and "3/8 runs done" in table
+
+
+def test_grid_reproducible_resumable_and_table_regenerates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = _grid_file(tmp_path)
+    first, second = tmp_path / "first", tmp_path / "second"
+    for out in (first, second):
+        assert main(["bench", "grid", str(path), "--out", str(out)]) == 0
+    errors = [r["test_error"] for r in _csv(first / "runs.csv")]
+    assert errors == [r["test_error"] for r in _csv(second / "runs.csv")] and all(errors)
+
+    written = {name: (first / name).read_text() for name in ("runs.csv", "table.md")}
+    (first / "runs.csv").unlink()
+    assert main(["bench", "table", str(first)]) == 0
+    assert {name: (first / name).read_text() for name in written} == written
+
+    # half-finished: seed 0 done, seed 1 stopped at step 2 with a checkpoint
+    done_mtime = (first / "two-moons-10/supervised/seed0/summary.json").stat().st_mtime_ns
+    seed1 = first / "two-moons-10/supervised/seed1"
+    shutil.rmtree(seed1)
+    api.train(config_from_dict(load_grid(path, out=first).cells[1].values), until_step=2)
+    calls: list[str] = []
+    monkeypatch.setattr(api, "train", lambda cfg, *a: calls.append("train") or pytest.fail("trained a cell"))
+    real_resume = api.resume
+    monkeypatch.setattr(api, "resume", lambda run_dir, **kw: calls.append("resume") or real_resume(run_dir, **kw))
+    capsys.readouterr()
+    assert main(["bench", "grid", str(path), "--out", str(first), "--dry-run"]) == 0
+    assert capsys.readouterr().out.split() == ["done", str(first / "two-moons-10/supervised/seed0"), "partial", str(seed1)]
+    assert main(["bench", "grid", str(path), "--out", str(first)]) == 0
+    assert calls == ["resume"]
+    assert (first / "two-moons-10/supervised/seed0/summary.json").stat().st_mtime_ns == done_mtime
+    assert [r["test_error"] for r in _csv(first / "runs.csv")] == errors  # the resumed run ends as the uninterrupted one
+
+
+def test_smoke_run_is_not_taken_for_the_real_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _grid_file(tmp_path, seeds=[0])
+    out = str(tmp_path / "out")
+    assert main(["bench", "grid", str(path), "--out", out, "--set", "steps=2"]) == 0
+    assert main(["bench", "grid", str(path), "--out", out]) == 2
+    assert "holds a run with another config (differs in: steps)" in capsys.readouterr().err
