@@ -124,3 +124,15 @@ def test_smoke_run_is_not_taken_for_the_real_one(tmp_path: Path, capsys: pytest.
     assert main(["bench", "grid", str(path), "--out", out, "--set", "steps=2"]) == 0
     assert main(["bench", "grid", str(path), "--out", out]) == 2
     assert "holds a run with another config (differs in: steps)" in capsys.readouterr().err
+
+
+GRIDS = sorted((Path(__file__).resolve().parent.parent / "benchmarks" / "grids").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", GRIDS, ids=lambda p: p.stem)
+def test_repository_grids_validate(path: Path, tmp_path: Path) -> None:
+    """Every grid under benchmarks/grids builds all its cells' configs (a typo fails here, not hours into a grid)."""
+    from semimix.bench.grid import load_grid
+
+    grid = load_grid(path, out=tmp_path)
+    assert grid.cells and path.read_text().startswith("#"), "a grid has cells and a leading comment citing its source"
