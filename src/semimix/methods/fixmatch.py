@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from semimix.methods.base import Batch, Method, MethodParams, StepContext, check
+from semimix.methods.base import Batch, Method, MethodParams, Pass, StepContext, check, trained
 from semimix.methods.common import require_unlabeled
 from semimix.ops import confident_pseudo_labels, masked_cross_entropy
 
@@ -34,6 +34,9 @@ class FixMatch(Method):
 
     def validate(self) -> None:
         check(0 <= self.params.threshold <= 1, f"{self.name}: threshold must be in [0, 1], got {self.params.threshold}")
+
+    def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
+        return trained(labeled + 2 * unlabeled)  # labeled, weak and strong views in one forward
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         x_u = require_unlabeled(batch, self.name)

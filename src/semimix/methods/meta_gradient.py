@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from semimix.errors import SemimixError
-from semimix.methods.base import Batch, Method, MethodParams, StepContext, check
+from semimix.methods.base import BACKWARD, FORWARD, NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, trained
 from semimix.methods.common import require_unlabeled
 from semimix.ops import mix, one_hot, sample_lambda
 from semimix.ops.meta import auxiliary_pass, central_difference, global_norm, relu_renormalise, virtual_sgd_step
@@ -71,6 +71,23 @@ class MetaGradient(Method):
         check(p.epsilon_scale > 0, f"{self.name}: epsilon_scale must be > 0, got {p.epsilon_scale}")
         check(p.gamma > 0 or not p.mixup, f"{self.name}: gamma must be > 0 with mixup, got {p.gamma}")
         check(not (p.reference_divisor and p.algorithm == "exact"), f"{self.name}: reference_divisor is a finite-difference option; it does not apply to algorithm 'exact'")
+
+    def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
+        """The meta step, then the training passes. First-order: ∇θ L_l (a forward and a backward of
+        the labeled batch), ỹ and f(θ ± εg) (three no-grad passes). Exact: the unlabeled forward and
+        its create-graph backward (eq. 3), the labeled forward at θ̃ and its backward (eq. 5), and the
+        double backward through the virtual step, a Hessian-vector product counted as one more
+        forward + backward of the unlabeled batch (Pearlmutter: about the cost of a gradient)."""
+        p = self.params
+        if not p.meta:
+            meta = [(NO_GRAD, unlabeled)]
+        elif p.algorithm == "exact":
+            meta = [*trained(unlabeled), *trained(labeled), *trained(unlabeled)]
+        else:
+            meta = [(FORWARD, labeled), (BACKWARD, labeled), *[(NO_GRAD, unlabeled)] * 3]
+        mixed = max(labeled, unlabeled)
+        supervised = [*trained(mixed), *(trained(labeled) if p.add_labeled_loss else [])] if p.mixup else trained(labeled)
+        return [*meta, *supervised, *trained(unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         p = self.params

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import Batch, Method, MethodParams, StepContext, check
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, trained
 from semimix.methods.common import require_unlabeled, target_logits
 from semimix.ops import dominant_lambda, mix, one_hot, pair_permutation, sample_lambda, sharpen, soft_cross_entropy, softmax_mse
 
@@ -44,6 +44,10 @@ class MixMatch(Method):
         check(p.augmentations >= 1, f"{self.name}: augmentations (K) must be >= 1, got {p.augmentations}")
         check(p.temperature > 0, f"{self.name}: temperature must be > 0, got {p.temperature}")
         check(p.alpha > 0, f"{self.name}: alpha must be > 0, got {p.alpha}")
+
+    def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
+        k = self.params.augmentations  # the K guess views in one no-grad pass, then one mixed forward
+        return [(NO_GRAD, k * unlabeled), *trained(labeled + k * unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         x_u = require_unlabeled(batch, self.name)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import Batch, Method, MethodParams, StepContext, check
+from semimix.methods.base import Batch, Method, MethodParams, Pass, StepContext, check, trained
 from semimix.methods.common import require_unlabeled, supervised_loss
 from semimix.ops import confident_pseudo_labels, masked_cross_entropy
 
@@ -24,6 +24,9 @@ class PseudoLabel(Method):
 
     def validate(self) -> None:
         check(0 <= self.params.threshold < 1, f"{self.name}: threshold must be in [0, 1), got {self.params.threshold}")
+
+    def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
+        return [*trained(labeled), *trained(unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         x_u = require_unlabeled(batch, self.name)

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from semimix.methods.base import Batch, Method, MethodParams, StepContext, check
+from semimix.methods.base import Batch, Method, MethodParams, Pass, StepContext, check, trained
 from semimix.methods.common import require_unlabeled, supervised_loss
 
 
@@ -62,6 +62,9 @@ class TemporalEnsembling(Method):
             self.updates = torch.zeros(num_unlabeled, dtype=torch.long, device=device)
         self.ensemble, self.updates = self.ensemble.to(device), self.updates.to(device)
         return self.ensemble, self.updates
+
+    def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
+        return [*trained(labeled), *trained(unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         x_u = require_unlabeled(batch, self.name)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from semimix.errors import SemimixError
-from semimix.methods.base import Batch, Method, MethodParams, StepContext, check
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, trained
 from semimix.methods.common import soft_targets, target_logits
 from semimix.ops import (
     DIVERGENCES,
@@ -143,6 +143,11 @@ class UntiedMixup(Method):
         )
 
     # ------------------------------------------------------------------ the loss
+    def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
+        # The labeled pairs are mixed before the one labeled forward; with unlabeled data, a target
+        # pass (teacher, or the student without grad) and the forward of the mixed unlabeled batch.
+        return [*trained(labeled), *([(NO_GRAD, unlabeled), *trained(unlabeled)] if unlabeled else [])]
+
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         terms = {"supervised": self.supervised(batch, ctx)}
         if batch.x_u is not None:
