@@ -191,11 +191,18 @@ class Trainer:
     def eval_model(self) -> torch.nn.Module:
         return self.teacher if self.eval_name == "teacher" and self.teacher is not None else self.student
 
+    def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        """A host tensor (the step's indices) on the training device: on CUDA copied from pinned
+        memory without blocking the host (stream-ordered, so the step's kernels still see it); as is elsewhere."""
+        if self.device.type == "cuda" and t.device.type == "cpu":
+            return t.pin_memory().to(self.device, non_blocking=True)
+        return t.to(self.device)
+
     def _next_batch(self) -> Batch:
         if self.streamed and self._decoded is None:  # (re)started where the streams stand: after a resume, where the run stopped
             sources = {name: getattr(self.data, INPUTS[name]) for name in self.streams}
             self._decoded = decode_batches(sources, _drawn_ahead(self.streams, self.dist.shard), self.device)
-        idx = {name: self.dist.shard(stream.next()).to(self.device) for name, stream in self.streams.items()}
+        idx = {name: self._to_device(self.dist.shard(stream.next())) for name, stream in self.streams.items()}
         x = next(self._decoded) if self.streamed else {name: self.tensors[INPUTS[name]][i] for name, i in idx.items()}
         y = self.tensors["y_labeled"]
         batch = Batch(x["labeled"], y[idx["labeled"]])
