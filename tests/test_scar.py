@@ -111,25 +111,3 @@ def test_runs_scar_cannot_use(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     assert "without unlabeled samples" in capsys.readouterr().err
     assert main(["scar", str(tmp_path / "nowhere")]) == 2
     assert "no such directory" in capsys.readouterr().err
-
-
-CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
-
-
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
-def test_repository_configs_load(path: Path) -> None:
-    """``semimix train --config configs/X.yaml`` and ``semimix scar RUN --config configs/X-scar-*.yaml`` accept them."""
-    from semimix.cli import build_config_dict, make_parser
-    from semimix.commands.scar import settings_from
-    from semimix.methods import build_method
-    from semimix.train.config import config_from_dict
-
-    if "-scar-" in path.stem:
-        settings, overrides = settings_from(make_parser().parse_args(["scar", "RUN", "--config", str(path)]))
-        assert settings["attack"] == "fgsm" and len(settings["eps"]) == 1 and isinstance(overrides, dict)
-        assert (path.parent / f"{path.stem.replace('-scar', '')}.yaml").exists(), "the training preset it follows"
-        return
-    cfg = config_from_dict(build_config_dict(make_parser().parse_args(["train", "--config", str(path)])))
-    build_method(cfg.method, cfg.params_for_method())
-    assert cfg.method in path.stem and cfg.data.dataset in path.stem
-    assert (cfg.data.labels, cfg.model) == ((4000, "wrn-28-2") if "cifar10" in path.stem else (100, "cnn-small"))
