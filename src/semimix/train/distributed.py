@@ -155,9 +155,33 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(minutes=10))
+        timeout = timedelta(seconds=_timeout_s())
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if "MASTER_ADDR" in os.environ:
+            # torchrun's agent keeps one TCP store for all attempts of a job (its env:// store has no
+            # per-attempt prefix), so a restarted group would read the dead group's gloo addresses
+            # and wait on them until the timeout: each attempt gets keys of its own.
+            store, _, _ = next(dist.rendezvous("env://", rank, world_size, timeout=timeout))
+            store = dist.PrefixStore(f"semimix/attempt{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
+            dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
+        else:
+            dist.init_process_group(backend, timeout=timeout)
     control = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else None
     return Dist(rank, world_size, local_rank, control), device
+
+
+def _timeout_s() -> float:
+    """How long a collective (or joining the group) may wait for a peer before failing:
+    ``SEMIMIX_DIST_TIMEOUT`` seconds, default 600. A peer that died usually fails the survivors at
+    once (its sockets close); the timeout bounds the case where it hangs instead."""
+    value = os.environ.get("SEMIMIX_DIST_TIMEOUT", "600")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise SemimixError(f"SEMIMIX_DIST_TIMEOUT must be a positive number of seconds, got {value!r}")
+    return seconds
 
 
 def shutdown() -> None:
