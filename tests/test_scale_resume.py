@@ -31,7 +31,8 @@ from semimix.train.config import apply_override, load_yaml
 from semimix.train.trainer import Trainer, resume_trainer
 
 TESTS = Path(__file__).resolve().parent
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])), "OMP_NUM_THREADS": "1"}
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])), "OMP_NUM_THREADS": "1",
+       "SEMIMIX_DIST_TIMEOUT": "60"}  # a hung collective fails the test in a minute instead of blocking CI
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 
@@ -114,7 +115,6 @@ def worker_pids(launcher: int) -> dict[int, int]:
     return workers
 
 
-@pytest.mark.skip(reason="known gap: torchrun restarts the workers and they auto-resume from last.pt, but the restarted group then hangs (rank 0 killed at step 30, see the issue 9 report); skipped so the suite does not wait for the timeout")
 def test_torchrun_restarts_a_killed_worker_from_the_last_checkpoint(ddp_runs: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     config = write_config(tmp_path / "config.yaml", out=run, checkpoint_every=10)
