@@ -29,14 +29,6 @@ DEFAULT_LABELS = 10
 VAL_PER_CLASS = 100
 TEST_PER_CLASS = 500
 CIRCLES_UNLABELED_PER_CLASS = 100
-# The training points (labeled and unlabeled) of each circle are evenly spaced, as sklearn's
-# make_circles draws them: 105 points a circle are 0.06 (outer) and 0.048 (inner) apart, well
-# under the 0.2 between the circles. Uniform random angles leave gaps of about 2π·ln(105)/105
-# ≈ 0.28 rad on every circle (0.22-0.3 in input units), wider than the gap between the circles,
-# so smoothness cannot carry 5 labels round a circle: even label spreading on such draws
-# scored 0.6-0.77 test accuracy, against 1.0 on evenly spaced ones (seeds 0-4). Validation and
-# test points keep uniform angles, i.e. the whole circle.
-CIRCLES_EVENLY_SPACED = True
 MOONS_TRAIN_PER_CLASS = 500
 # Two spirals (Manifold Mixup's Figure 1 toy; the paper gives no generator, so this is the classic
 # two-spirals problem): arms of 1.5 turns, from a quarter turn out to radius 1.
@@ -54,7 +46,12 @@ def sample_circles(counts: np.ndarray, rng: np.random.Generator, evenly_spaced: 
     """``counts[c]`` points of class c: class 0 on the inner circle, class 1 on the outer one.
 
     Angles are uniform draws, or with ``evenly_spaced`` ``counts[c]`` equal steps round the circle
-    from a random start, as sklearn's ``make_circles`` places them (see ``CIRCLES_EVENLY_SPACED``).
+    from a random start, as sklearn's ``make_circles`` places them. The case study's training rings
+    are evenly spaced: 105 points a circle are 0.06 (outer) and 0.048 (inner) apart, well under the
+    0.2 between the circles, while uniform angles leave gaps of about 2π·ln(105)/105 ≈ 0.28 rad
+    (0.22-0.3 in input units), wider than that, so smoothness cannot carry 5 labels round a circle
+    (label spreading on such draws scored 0.6-0.77 test accuracy, 1.0 on evenly spaced ones).
+    Validation and test points keep uniform angles, i.e. the whole circle.
     """
     radii = np.repeat([OUTER_RADIUS * INNER_FACTOR, OUTER_RADIUS], counts)
     if evenly_spaced:
@@ -70,7 +67,7 @@ def _sample_circles_training(labeled: np.ndarray, rng: np.random.Generator) -> t
     """The training set of the case study: per class one evenly spaced ring of ``labeled[c]`` +
     ``CIRCLES_UNLABELED_PER_CLASS`` points, ``labeled[c]`` of them (at random places) labeled."""
     pool = np.asarray(labeled) + CIRCLES_UNLABELED_PER_CLASS
-    x, y = sample_circles(pool, rng, evenly_spaced=CIRCLES_EVENLY_SPACED)
+    x, y = sample_circles(pool, rng, evenly_spaced=True)
     starts = np.concatenate([[0], np.cumsum(pool)[:-1]])
     is_labeled = np.zeros(len(y), dtype=bool)
     for start, n, k in zip(starts, pool, labeled):
