@@ -111,3 +111,14 @@ def test_runs_scar_cannot_use(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     assert "without unlabeled samples" in capsys.readouterr().err
     assert main(["scar", str(tmp_path / "nowhere")]) == 2
     assert "no such directory" in capsys.readouterr().err
+
+
+def test_known_clean_predictions_give_the_same_selection() -> None:
+    """--select-only passes the first ε's clean predictions to the next ε instead of predicting again."""
+    x = torch.tensor([[0.05, 0.0], [-0.5, 0.3], [1.0, -1.0], [-0.02, 0.4]])
+    model = boundary_model()
+    first = robust_selection(model, x, 0.1)
+    again = robust_selection(model, x, 0.1, pseudo=first.pseudo)
+    assert torch.equal(again.pseudo, first.pseudo) and torch.equal(again.attacked, first.attacked)
+    wrong = robust_selection(model, x, 0.1, pseudo=1 - first.pseudo)  # the given predictions are the ones attacked
+    assert torch.equal(wrong.pseudo, 1 - first.pseudo)

@@ -112,11 +112,14 @@ def settings_from(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
 
 
 # ----------------------------------------------------------------------------- selection and data
-def select(model: torch.nn.Module, class_scores: Any, x: torch.Tensor, epsilon: float, settings: dict[str, Any], seed: int) -> Selection:
-    """The selection of the model (eval mode) on model inputs ``x``, seeded for PGD's random start."""
+def select(model: torch.nn.Module, class_scores: Any, x: torch.Tensor, epsilon: float, settings: dict[str, Any], seed: int,
+           pseudo: torch.Tensor | None = None) -> Selection:
+    """The selection of the model (eval mode) on model inputs ``x``, seeded for PGD's random start;
+    ``pseudo``: its clean predictions on ``x`` when an earlier ε already computed them."""
     torch.manual_seed(seed)
     scores = ScoreModel(model, class_scores).eval()
-    return robust_selection(scores, x, epsilon, attack=settings["attack"], norm=settings["norm"], steps=settings["pgd_steps"], batch_size=settings["batch_size"])
+    return robust_selection(scores, x, epsilon, attack=settings["attack"], norm=settings["norm"], steps=settings["pgd_steps"],
+                            batch_size=settings["batch_size"], pseudo=pseudo)
 
 
 def with_pseudo_labels(data: DataBundle, selection: Selection) -> DataBundle:
@@ -171,10 +174,11 @@ def run(args: argparse.Namespace) -> int:
     setting = (f"SCAR selection by {settings['attack']} ({settings['norm']}, ε in model input units) on the {args.split} samples, "
                f"{src.config.method} ({src.run_dir}, {settings['checkpoint']} checkpoint)")
     if args.select_only:
-        results = []
+        results, pseudo = [], None
         for eps in settings["eps"]:
-            stats = selection_stats(select(src.model, src.trainer.class_scores, x_in, eps, settings, args.seed), y_true)
-            results.append({"epsilon": eps, **stats})
+            selection = select(src.model, src.trainer.class_scores, x_in, eps, settings, args.seed, pseudo)
+            pseudo = selection.pseudo  # the clean predictions do not depend on ε
+            results.append({"epsilon": eps, **selection_stats(selection, y_true)})
         out = Path(args.out) if args.out else src.run_dir
         path = out / f"scar-selection-{settings['attack']}-{args.split}.json"
         write_json(path, {"setting": setting, "settings": settings, "run_dir": str(src.run_dir), "results": results})

@@ -37,12 +37,14 @@ def robust_selection(
     norm: str | None = None,
     steps: int = 10,
     batch_size: int = DEFAULT_BATCH,
+    pseudo: torch.Tensor | None = None,
 ) -> Selection:
     """Attack every row of ``x`` at its own prediction (the paper's FGSM, or PGD) against the frozen
-    ``model`` (eval mode, BN untouched) and compare the predictions before and after."""
+    ``model`` (eval mode, BN untouched) and compare the predictions before and after. ``pseudo``:
+    the model's clean predictions on ``x`` when already known (several ε on the same samples)."""
     if not epsilon > 0:
         raise ValueError(f"epsilon must be > 0, got {epsilon!r}")
-    pseudo = predict(model, x, batch_size)
+    pseudo = predict(model, x, batch_size) if pseudo is None else pseudo
     x_adv = craft(model, x, pseudo, attack=attack, epsilon=epsilon, norm=norm, steps=steps, batch_size=batch_size)
     return Selection(pseudo, predict(model, x_adv, batch_size))
 
