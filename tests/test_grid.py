@@ -136,3 +136,11 @@ def test_repository_grids_validate(path: Path, tmp_path: Path) -> None:
 
     grid = load_grid(path, out=tmp_path)
     assert grid.cells and path.read_text().startswith("#"), "a grid has cells and a leading comment citing its source"
+
+
+def test_table_names_the_base_config_relative_to_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from semimix.bench.grid import _shown_path
+
+    monkeypatch.chdir(tmp_path)
+    assert _shown_path(tmp_path / "configs" / "a.yaml") == str(Path("configs") / "a.yaml")
+    assert _shown_path("/elsewhere/a.yaml") == "/elsewhere/a.yaml"  # outside it: unchanged

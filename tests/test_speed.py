@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
-from semimix.bench.speed import SpeedOptions, measure, pass_summary, predicted_time, synthetic_bundle
+from semimix.bench.speed import SpeedOptions, measure, pass_costs, pass_summary, predicted_time, synthetic_bundle
 from semimix.cli import main
-from semimix.methods.base import BACKWARD, FORWARD, NO_GRAD
+from semimix.methods.base import BACKWARD, FORWARD, NO_GRAD, PASS_KINDS
 from semimix.train.config import TrainConfig
 from semimix.train.trainer import Trainer
 
@@ -57,6 +57,15 @@ def test_prediction_sums_the_declared_passes() -> None:
     costs = {(FORWARD, 4): 1.0, (BACKWARD, 4): 2.0, (NO_GRAD, 8): 0.25}
     assert predicted_time([(FORWARD, 4), (BACKWARD, 4), (NO_GRAD, 8), (NO_GRAD, 8)], costs) == 3.5
     assert pass_summary([[FORWARD, 4], [FORWARD, 8], [NO_GRAD, 8]]) == "F 4+8, N 8"
+
+
+def test_pass_costs_time_any_logits_module() -> None:
+    """Another library's network (benchmarks/reference_floor.py costs USB's WRN) is timed like ours."""
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    costs = pass_costs(net, (3, 2, 2), torch.device("cpu"), False, {2, 5}, rounds=2)
+    assert set(costs) == {(kind, n) for kind in PASS_KINDS for n in (2, 5)}
+    assert all(c >= 0 for c in costs.values()) and costs[(FORWARD, 5)] > 0
+    assert net[1].weight.grad is None  # the parameter backward leaves no gradients behind
 
 
 def _losses(steps: int = 3, **options: bool) -> list[float]:

@@ -274,6 +274,16 @@ def _summarise(values: list[float], walls: list[float], expected: int) -> str:
     return f"{statistics.mean(values):.2f}{spread} ({n}, {_seconds(statistics.mean(walls))})"
 
 
+def _shown_path(path: str | Path) -> str:
+    """A path relative to the working directory when it lies under it: tables are read in the repo,
+    and an absolute path would name the machine that made them."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def format_table(grid: Grid, records: list[dict[str, Any]]) -> str:
     """Rows = row labels, columns = dataset/labels, cells ``mean ± sample std (n, mean wall time)``;
     a ``(paper)`` line under each row that ``paper:`` gives numbers for."""
@@ -285,7 +295,7 @@ def format_table(grid: Grid, records: list[dict[str, Any]]) -> str:
     lines = [
         f"# {grid.name}",
         "",
-        f"- base config: `{grid.config}`",
+        f"- base config: `{_shown_path(grid.config)}`",
         f"- number: test error % (mean ± sample std over seeds) of the {METRICS[grid.metric][1]}; in brackets: "
         "finished runs (n=finished/planned while incomplete) and mean training wall time per run",
         f"- machine: {platform.platform()}, torch {torch.__version__}, run device(s): {devices}",

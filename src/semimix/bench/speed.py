@@ -132,13 +132,15 @@ def peak_step_memory_mb(trainer: Trainer) -> float:
     return max(0, max(peak[0], rss()) - before) / 2**20
 
 
-def pass_costs(trainer: Trainer, sizes: set[int], rounds: int) -> dict[Pass, float]:
-    """Median seconds of each pass kind at each batch size on the trainer's student (train mode,
-    its autocast setting); the backward costs are (forward + backward) − forward."""
-    model, device, shape = trainer.student, trainer.device, trainer.data.input_shape
+def pass_costs(
+    model: torch.nn.Module, input_shape: tuple[int, ...], device: torch.device, amp: bool, sizes: set[int], rounds: int
+) -> dict[Pass, float]:
+    """Median seconds of each pass kind at each batch size on ``model`` (train mode, bf16 autocast
+    when ``amp``); the backward costs are (forward + backward) − forward. Any module that maps a
+    batch to logits works, so other libraries' networks can be costed the same way."""
     model.train()
     samples: dict[Pass, list[float]] = {}
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=trainer.cfg.amp)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
 
     def params_backward(x: torch.Tensor) -> None:
         model(x).float().sum().backward()
@@ -157,7 +159,7 @@ def pass_costs(trainer: Trainer, sizes: set[int], rounds: int) -> dict[Pass, flo
         for _ in range(rounds + 1):  # the first round warms up
             for n in sorted(sizes):
                 for kind, fn in kinds.items():
-                    x = torch.randn(n, *shape, device=device)
+                    x = torch.randn(n, *input_shape, device=device)
                     samples.setdefault((kind, n), []).append(timed(lambda: fn(x), device))
     costs = {key: statistics.median(times[1:]) for key, times in samples.items()}
     for n in sizes:
@@ -189,7 +191,9 @@ def measure(opts: SpeedOptions) -> dict[str, Any]:
             times[m].append(timed(trainers[m].train_step, device))
     declared = {m: build_method(m, t.cfg.params_for_method()).passes(opts.labeled_batch, opts.unlabeled_batch) for m, t in trainers.items()}
     sizes = {n for passes in declared.values() if passes for _, n in passes}
-    costs = pass_costs(next(iter(trainers.values())), sizes, max(3, opts.steps // 2)) if sizes else {}
+    first = next(iter(trainers.values()))
+    rounds = max(3, opts.steps // 2)
+    costs = pass_costs(first.student, first.data.input_shape, device, first.cfg.amp, sizes, rounds) if sizes else {}
     results: dict[str, dict[str, Any]] = {}
     for m, trainer in trainers.items():
         median = statistics.median(times[m])
