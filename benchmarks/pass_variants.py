@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 
 import torch
 
@@ -54,6 +53,8 @@ def main() -> None:
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         sys.exit(f"--variants: unknown {unknown}; choose from {', '.join(VARIANTS)}")
+    if args.batch < 2 or args.reps < 1:
+        sys.exit("--batch must be >= 2 (BatchNorm needs two samples) and --reps >= 1")
     device = torch.device(args.device)
     print(f"{args.model}, batch {args.batch}, 3x32x32, {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     base = None

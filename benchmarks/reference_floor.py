@@ -96,6 +96,8 @@ def main() -> None:
     if unknown:
         sys.exit(f"--methods: no reference pass list for {unknown}; choose from {sorted(QUOTED_S)}")
     b, u = args.labeled_batch, args.unlabeled_batch
+    if b < 1 or u < 1 or args.steps < 1:
+        sys.exit("--labeled-batch, --unlabeled-batch and --steps must be positive integers")
 
     torch.manual_seed(0)
     usb = load_usb_wrn(args.usb_wrn)
@@ -105,7 +107,7 @@ def main() -> None:
     ours = measure(SpeedOptions(methods=methods, model="wrn-28-2", labeled_batch=b, unlabeled_batch=u, steps=args.steps, warmup=1))
 
     rows = {}
-    print(f"| method | reference floor s (USB's WRN, its passes) | quoted s | quoted ÷ floor | semimix s | semimix ÷ floor |")
+    print("| method | reference floor s (USB's WRN, its passes) | quoted s | quoted ÷ floor | semimix s | semimix ÷ floor |")
     print("|---|---|---|---|---|---|")
     for m in methods:
         floor = predicted_time(lists[m], costs)
