@@ -3,6 +3,7 @@ tiny end-to-end run that writes every figure and the results file."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Callable
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from semimix.api import load_config
+from semimix.data import load_dataset
 from semimix.studies.two_circles import (
     METHODS,
     decision_boundary,
@@ -72,6 +74,26 @@ def test_preset_keeps_the_papers_setting() -> None:
     assert {cfg.method_params[m]["weight"] for m in METHODS} == {10.0}
 
 
+def test_preset_trains_every_method_on_plain_cross_entropy() -> None:
+    """Mixing labeled points on rings labels chords through the other ring: the study compares regularisers only."""
+    cfg = load_config("two-circles")
+    assert cfg.method_params["ict"]["supervised_mixup_alpha"] == 0.0
+
+
+def test_spread_labels_sit_evenly_round_the_same_rings() -> None:
+    cfg = load_config("two-circles").data
+    random_draw = load_dataset(cfg, 3)
+    spread = load_dataset(dataclasses.replace(cfg, dataset="two-circles-spread"), 3)
+    rings = [np.sort(torch.cat([d.x_labeled, d.x_unlabeled]).numpy(), axis=0) for d in (random_draw, spread)]
+    np.testing.assert_array_equal(rings[0], rings[1])  # same rings, other labels
+    for c in (0, 1):
+        x = spread.x_labeled[spread.y_labeled == c].numpy()
+        assert len(x) == 5
+        angles = np.sort(np.arctan2(x[:, 1], x[:, 0]))
+        gaps = np.diff(np.append(angles, angles[0] + 2 * np.pi))
+        assert gaps == pytest.approx(np.full(5, 2 * np.pi / 5), abs=np.radians(3))  # 21 ring points apart, plus noise
+
+
 def test_tiny_study_writes_figures_and_results(tmp_path) -> None:
     out = tmp_path / "circles"
     results = run_study(out, steps=20, seed=1, search=False, progress=False, resolution=150)
@@ -123,3 +145,10 @@ def test_label_spreading_separates_the_training_circles_from_ten_labels() -> Non
     y = np.concatenate([data.y_labeled.numpy(), np.full(len(data.x_unlabeled), -1)])
     spread = LabelSpreading(kernel="knn", n_neighbors=5, alpha=0.99, max_iter=5000).fit(x, y)
     assert spread.score(data.x_test.numpy(), data.y_test.numpy()) > 0.99
+
+
+def test_study_with_spread_labels_trains_on_that_draw(tmp_path) -> None:
+    results = run_study(tmp_path / "spread", steps=5, seed=0, search=False, progress=False, resolution=50, spread_labels=True)
+    assert "two-circles-spread" in json.dumps(results["dataset"])
+    for result in results["methods"].values():
+        assert load_config(f"{result['run_dir']}/config.yaml").data.dataset == "two-circles-spread"

@@ -161,7 +161,9 @@ def cmd_presets(_: argparse.Namespace) -> int:
 def cmd_two_circles(args: argparse.Namespace) -> int:
     from semimix.studies.two_circles import run_study
 
-    results = run_study(args.out, steps=args.steps, seed=args.seed, search=not args.no_search, progress=not args.quiet)
+    results = run_study(
+        args.out, steps=args.steps, seed=args.seed, search=not args.no_search, progress=not args.quiet, spread_labels=args.spread_labels
+    )
     print(json.dumps(results, indent=2))
     return 0
 
@@ -196,6 +198,7 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--steps", type=int, default=3000)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--no-search", action="store_true", help="skip the validation search over ε and α")
+    c.add_argument("--spread-labels", action="store_true", help="place each ring's 5 labels evenly round it instead of at random")
     c.add_argument("--quiet", action="store_true")
     m = sub.add_parser("manifold-figures", help="Manifold Mixup's Figs. 1-2 on two spirals (baseline, input mixup, manifold mixup)")
     m.add_argument("--out", default="runs/manifold-figures")

@@ -40,6 +40,10 @@ class DatasetEntry:
 _REGISTRY = (
     DatasetEntry("digits", "8x8 handwritten digit images, 10 classes, 1797 samples", "bundled with scikit-learn", digits.load, num_classes=10),
     DatasetEntry("two-circles", "two noisy concentric circles, 2 classes (AdvMixup case study)", "generated", toys.load_circles, ("circles",), num_classes=2),
+    DatasetEntry(
+        toys.CIRCLES_SPREAD_NAME, "two-circles with each ring's labels evenly spaced round it", "generated",
+        toys.load_circles_spread_labels, num_classes=2,
+    ),
     DatasetEntry("two-moons", "two interleaving moons, 2 classes", "generated", toys.load_moons, ("moons",), num_classes=2),
     DatasetEntry(toys.SPIRALS_NAME, toys.SPIRALS_DESCRIPTION, toys.SPIRALS_WHERE, toys.load_spirals, toys.SPIRALS_ALIASES, num_classes=2),
     DatasetEntry(mnist1d.NAME, mnist1d.DESCRIPTION, mnist1d.WHERE, mnist1d.load, mnist1d.ALIASES, num_classes=10),

@@ -29,6 +29,7 @@ DEFAULT_LABELS = 10
 VAL_PER_CLASS = 100
 TEST_PER_CLASS = 500
 CIRCLES_UNLABELED_PER_CLASS = 100
+CIRCLES_SPREAD_NAME = "two-circles-spread"
 MOONS_TRAIN_PER_CLASS = 500
 # Two spirals (Manifold Mixup's Figure 1 toy; the paper gives no generator, so this is the classic
 # two-spirals problem): arms of 1.5 turns, from a quarter turn out to radius 1.
@@ -63,15 +64,23 @@ def sample_circles(counts: np.ndarray, rng: np.random.Generator, evenly_spaced: 
     return x, np.repeat([0, 1], counts)
 
 
-def _sample_circles_training(labeled: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _sample_circles_training(
+    labeled: np.ndarray, rng: np.random.Generator, spread_labels: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The training set of the case study: per class one evenly spaced ring of ``labeled[c]`` +
-    ``CIRCLES_UNLABELED_PER_CLASS`` points, ``labeled[c]`` of them (at random places) labeled."""
+    ``CIRCLES_UNLABELED_PER_CLASS`` points, ``labeled[c]`` of them labeled: at random places, or
+    with ``spread_labels`` every ``n / labeled[c]``-th point of the ring from a random start, so the
+    labels sit evenly round it and no straight line fits both classes' labels."""
     pool = np.asarray(labeled) + CIRCLES_UNLABELED_PER_CLASS
     x, y = sample_circles(pool, rng, evenly_spaced=True)
     starts = np.concatenate([[0], np.cumsum(pool)[:-1]])
     is_labeled = np.zeros(len(y), dtype=bool)
     for start, n, k in zip(starts, pool, labeled):
-        is_labeled[start + rng.choice(n, size=int(k), replace=False)] = True
+        if spread_labels:
+            picked = (int(rng.integers(n)) + np.round(np.arange(k) * n / k).astype(np.int64)) % n
+        else:
+            picked = rng.choice(n, size=int(k), replace=False)
+        is_labeled[start + picked] = True
     return x[is_labeled], y[is_labeled], x[~is_labeled], y[~is_labeled]
 
 
@@ -113,6 +122,7 @@ def _load_toy(
     class_names: list[str],
     labeled_separate: bool,
     pool_per_class: int = MOONS_TRAIN_PER_CLASS,
+    spread_labels: bool = False,
 ) -> DataBundle:
     """Shared body: training pool, labeled subset, then separate validation and test draws.
 
@@ -124,7 +134,7 @@ def _load_toy(
     labels = resolve_labels(cfg.labels, cfg.labels_per_class, 2, DEFAULT_LABELS)
     if labeled_separate:
         check_enough_labels(labels, 2)
-        x_lab, y_lab, x_unl, y_unl = _sample_circles_training(class_quota(2, labels, rng), rng)
+        x_lab, y_lab, x_unl, y_unl = _sample_circles_training(class_quota(2, labels, rng), rng, spread_labels)
         x_train, y_train = np.concatenate([x_lab, x_unl]), np.concatenate([y_lab, y_unl])
         labeled_idx = np.arange(len(x_lab))
     else:
@@ -151,6 +161,12 @@ def load_circles(cfg: DataConfig, seed: int) -> DataBundle:
     5 labeled (``labels``, default 10 in all) and 100 unlabeled points; validation 100 and test
     500 per class at uniform random angles."""
     return _load_toy(cfg, seed, "two-circles", sample_circles, ["inner", "outer"], labeled_separate=True)
+
+
+def load_circles_spread_labels(cfg: DataConfig, seed: int) -> DataBundle:
+    """Two circles as ``load_circles`` but with each ring's labels evenly spaced round it: the
+    case study's most favourable label draw (random places often let a straight line fit all 10)."""
+    return _load_toy(cfg, seed, CIRCLES_SPREAD_NAME, sample_circles, ["inner", "outer"], labeled_separate=True, spread_labels=True)
 
 
 def load_moons(cfg: DataConfig, seed: int) -> DataBundle:

@@ -3,7 +3,8 @@ circles, with the learned decision boundaries and how close they come to the dat
 
 Every method keeps the paper's regularisation weight 10 and the MLP with hidden widths (100, 50);
 its own hyperparameters (ε for VAT, α for ICT, ε and α for AdvMixup) are chosen on the validation
-split from a small grid. The margin of a model is the smallest Euclidean distance from a point
+split from a small grid. The labels sit at random places on each ring (the preset's draw) or, with
+``spread_labels``, evenly round it (dataset ``two-circles-spread``). The margin of a model is the smallest Euclidean distance from a point
 to its p = 0.5 boundary, measured on polylines traced over a fine grid of the input plane.
 """
 
@@ -33,6 +34,7 @@ from semimix.train import files
 from semimix.train.trainer import Trainer
 
 PRESET = "two-circles"
+SPREAD_DATASET = "two-circles-spread"
 METHODS = ("vat", "ict", "advmixup")
 # Validation grids: the circles are 0.2 apart and the noise σ is 0.01, so ε runs from twice the
 # noise to half the gap; α from near-identity mixes (0.1) to uniform λ (1.0).
@@ -142,6 +144,7 @@ class _Study:
     """What every run of one study shares: the data, the plotting grid and the run settings."""
 
     data: DataBundle
+    dataset: str
     extent: tuple[float, float, float, float]
     resolution: int
     runs: Path
@@ -150,7 +153,10 @@ class _Study:
     progress: bool
 
     def train(self, method: str, overrides: dict[str, float]) -> Trainer:
-        cfg = load_config(PRESET, method=method, steps=self.steps, seed=self.seed, progress=self.progress, method_params={method: overrides})
+        cfg = load_config(
+            PRESET, method=method, steps=self.steps, seed=self.seed, progress=self.progress,
+            data={"dataset": self.dataset}, method_params={method: overrides},
+        )
         params = build_method(method, cfg.params_for_method()).params  # the preset's values under the overrides
         cfg.out = str(_fresh_run_dir(self.runs / _run_name(method, {k: getattr(params, k) for k in SEARCH_GRID[method]})))
         trainer = Trainer(cfg)
@@ -200,22 +206,29 @@ def _fmt_distance(d: float | None) -> str:
 
 
 def run_study(
-    out: str | Path, steps: int = 3000, seed: int = 0, search: bool = True, progress: bool = True, resolution: int = GRID_RESOLUTION
+    out: str | Path,
+    steps: int = 3000,
+    seed: int = 0,
+    search: bool = True,
+    progress: bool = True,
+    resolution: int = GRID_RESOLUTION,
+    spread_labels: bool = False,
 ) -> dict[str, Any]:
     """Run VAT, ICT and AdvMixup on two-circles; write ``<method>.png``, ``data.png``, ``fig4.png``
     (all panels) and ``results.json`` under ``out``, runs under ``out/runs``; return the results.
-    ``resolution`` (grid points per axis) trades the boundary's precision for speed.
+    ``resolution`` (grid points per axis) trades the boundary's precision for speed;
+    ``spread_labels`` places each ring's labels evenly round it instead of at random.
     """
-    return _run_study(Path(out), steps, seed, search, progress, resolution)
+    return _run_study(Path(out), steps, seed, search, progress, resolution, SPREAD_DATASET if spread_labels else PRESET)
 
 
-def _run_study(out: Path, steps: int, seed: int, search: bool, progress: bool, resolution: int) -> dict[str, Any]:
+def _run_study(out: Path, steps: int, seed: int, search: bool, progress: bool, resolution: int, dataset: str) -> dict[str, Any]:
     started = time.perf_counter()
-    data = load_dataset(load_config(PRESET).data, seed)  # the same seeded draw every run trains on
+    data = load_dataset(load_config(PRESET, data={"dataset": dataset}).data, seed)  # the same seeded draw every run trains on
     class_names = data.class_names or ["class 0", "class 1"]
     x_lab, x_unl, y_unl = data.x_labeled.numpy(), data.x_unlabeled.numpy(), data.y_unlabeled_true.numpy()
     extent = square_extent(np.concatenate([x_lab, x_unl, data.x_val.numpy(), data.x_test.numpy()]))
-    study = _Study(data, extent, resolution, out / "runs", steps, seed, progress)
+    study = _Study(data, dataset, extent, resolution, out / "runs", steps, seed, progress)
 
     fig, data_axes = plots.new_figure()
     plots.draw_dataset(data_axes[0], x_unl, y_unl, x_lab, extent, class_names, f"two circles: {len(x_lab)} labeled, {len(x_unl)} unlabeled")
