@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from semimix.errors import SemimixError
 from semimix.methods import METHOD_NAMES, Batch, StepContext, build_method
 from semimix.models import build_model
 from semimix.train.ema import ema_update, make_teacher
@@ -197,3 +198,18 @@ def test_unknown_method_and_parameter_errors() -> None:
     with pytest.raises(SemimixError, match="must be a float"):
         build_method("ict", {"alpha": "big"})
     assert build_method("mixup").name == "input-mixup"
+
+
+def test_manifold_mixup_supervised_alpha_zero_is_plain_cross_entropy() -> None:
+    """The paper's SSL runs mix labeled and unlabeled batches with different α; 0 turns the labeled mixup off."""
+    _, student, _, batch, ctx = tiny_setup("manifold-mixup")
+    method = build_method("manifold-mixup", {"supervised_alpha": 0.0, "alpha": 2.0})
+    ctx.augment = lambda x: x  # no noise: the term must equal CE on the labeled batch exactly
+    expected = torch.nn.functional.cross_entropy(student(batch.x_l), batch.y_l)
+    assert method.losses(batch, ctx)["supervised"].item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("bad", [-0.5, "0.1", True])
+def test_manifold_mixup_rejects_a_bad_supervised_alpha(bad) -> None:
+    with pytest.raises(SemimixError, match="supervised_alpha must be a number >= 0"):
+        build_method("manifold-mixup", {"supervised_alpha": bad})

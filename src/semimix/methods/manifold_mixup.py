@@ -20,6 +20,7 @@ LAYER_CHOICES = ("mixable", "all", "input")
 class ManifoldMixupParams(MethodParams):
     weight: float = 1.0  # alpha_max of the paper's SSL code
     alpha: float = 2.0  # Beta(α, α); the paper's supervised default
+    supervised_alpha: float | None = None  # Beta for the labeled mixup; None: alpha (the paper's SSL runs: 0.1 labeled, 2.0 unlabeled)
     layers: str = "mixable"  # mixable: the model's eligible layers; all: every stage; input: input mixup
     per_sample_lambda: bool = False  # the paper draws one λ (and one layer) per batch
     mix_logits: bool = False  # True: mix target logits (the reference SSL code)
@@ -33,7 +34,12 @@ class ManifoldMixup(Method):
     unlabeled = "optional"  # without unlabeled data it is supervised Manifold Mixup
 
     def validate(self) -> None:
-        check(self.params.layers in LAYER_CHOICES, f"{self.name}: layers must be one of {LAYER_CHOICES}, got {self.params.layers!r}")
+        p = self.params
+        check(p.layers in LAYER_CHOICES, f"{self.name}: layers must be one of {LAYER_CHOICES}, got {p.layers!r}")
+        check(
+            p.supervised_alpha is None or (isinstance(p.supervised_alpha, (int, float)) and not isinstance(p.supervised_alpha, bool) and p.supervised_alpha >= 0),
+            f"{self.name}: supervised_alpha must be a number >= 0 (0: plain cross-entropy) or null (the same as alpha), got {p.supervised_alpha!r}",
+        )
         get_divergence(self.params.divergence)
 
     def _random_layer(self, model: torch.nn.Module) -> int:
@@ -46,8 +52,9 @@ class ManifoldMixup(Method):
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         p = self.params
+        supervised_alpha = p.alpha if p.supervised_alpha is None else float(p.supervised_alpha)
         terms = {
-            "supervised": supervised_loss(batch, ctx, p.alpha, p.per_sample_lambda, self._random_layer(ctx.student))
+            "supervised": supervised_loss(batch, ctx, supervised_alpha, p.per_sample_lambda, self._random_layer(ctx.student))
         }
         if batch.x_u is not None:
             x_u = ctx.augment(batch.x_u)
