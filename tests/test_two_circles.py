@@ -16,6 +16,7 @@ from torch import nn
 from semimix.api import load_config
 from semimix.data import load_dataset
 from semimix.studies.two_circles import (
+    BASELINE,
     METHODS,
     decision_boundary,
     distances_to_polylines,
@@ -97,19 +98,19 @@ def test_spread_labels_sit_evenly_round_the_same_rings() -> None:
 def test_tiny_study_writes_figures_and_results(tmp_path) -> None:
     out = tmp_path / "circles"
     results = run_study(out, steps=20, seed=1, search=False, progress=False, resolution=150)
-    for name in ("data.png", "fig4.png", *(f"{m}.png" for m in METHODS)):
+    for name in ("data.png", "fig4.png", *(f"{m}.png" for m in (*METHODS, BASELINE))):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((out / "results.json").read_text()) == results
     assert results["grid_resolution"] == 150 and results["grid_spacing"] > 0
-    assert set(results["methods"]) == set(METHODS)
+    assert set(results["methods"]) == {*METHODS, BASELINE}
     for method, result in results["methods"].items():
         assert {"params", "test_accuracy", "min_distance_train", "min_distance_test", "run_dir", "figure", "search"} <= set(result)
-        assert result["params"]["weight"] == 10.0
+        assert result["params"] == {} if method == BASELINE else result["params"]["weight"] == 10.0
         assert 0.0 <= result["test_accuracy"] <= 1.0
         for key in ("min_distance_train", "min_distance_test"):
             assert result[key] is None or (math.isfinite(result[key]) and result[key] >= 0)
         assert (out / "runs").is_dir() and str(out / "runs" / method) in result["run_dir"]
-        assert result["eval_model"] == ("student" if method == "vat" else "teacher")
+        assert result["eval_model"] == ("teacher" if method in ("ict", "advmixup") else "student")
     rerun = run_study(out, steps=20, seed=1, search=False, progress=False, resolution=150)  # replaces its own runs
     assert rerun["methods"] == results["methods"]
 

@@ -36,16 +36,18 @@ from semimix.train.trainer import Trainer
 PRESET = "two-circles"
 SPREAD_DATASET = "two-circles-spread"
 METHODS = ("vat", "ict", "advmixup")
+BASELINE = "supervised"  # not in the paper's figure: the 10 labels alone, what each regulariser must beat
 # Validation grids: the circles are 0.2 apart and the noise σ is 0.01, so ε runs from twice the
 # noise to half the gap; α from near-identity mixes (0.1) to uniform λ (1.0).
 SEARCH_GRID: dict[str, dict[str, tuple[float, ...]]] = {
     "vat": {"epsilon": (0.02, 0.05, 0.1)},
     "ict": {"alpha": (0.1, 0.5, 1.0)},
     "advmixup": {"epsilon": (0.02, 0.05, 0.1), "alpha": (0.1, 1.0)},
+    BASELINE: {},  # nothing to choose: trained once
 }
 GRID_RESOLUTION = 800  # grid points per axis for the probability map and the boundary
 GRID_PADDING = 0.25  # margin around the data, in input units
-TITLES = {"vat": "VAT", "ict": "ICT", "advmixup": "AdvMixup"}
+TITLES = {"vat": "VAT", "ict": "ICT", "advmixup": "AdvMixup", BASELINE: "Supervised only"}
 SYMBOLS = {"weight": "w", "epsilon": "ε", "alpha": "α"}
 
 
@@ -177,7 +179,8 @@ class _Study:
             boundary = decision_boundary(grid)
             val_accuracy = evaluate(model, data.x_val, data.y_val)["accuracy"]
             val_margin = min_distance(data.x_val.numpy(), boundary)
-            params = {k: getattr(trainer.method.params, k) for k in ("weight", *SEARCH_GRID[method])}
+            shown = (*(("weight",) if method in METHODS else ()), *SEARCH_GRID[method])
+            params = {k: getattr(trainer.method.params, k) for k in shown}
             tried.append({"params": params, "val_accuracy": val_accuracy, "val_min_distance": val_margin, "run_dir": str(trainer.run_dir)})
             if self.progress:
                 print(f"{method} {params}: validation accuracy {val_accuracy:.3f}, margin {_fmt_distance(val_margin)}", file=sys.stderr)
@@ -214,7 +217,7 @@ def run_study(
     resolution: int = GRID_RESOLUTION,
     spread_labels: bool = False,
 ) -> dict[str, Any]:
-    """Run VAT, ICT and AdvMixup on two-circles; write ``<method>.png``, ``data.png``, ``fig4.png``
+    """Run VAT, ICT, AdvMixup and the supervised baseline on two-circles; write ``<method>.png``, ``data.png``, ``fig4.png``
     (all panels) and ``results.json`` under ``out``, runs under ``out/runs``; return the results.
     ``resolution`` (grid points per axis) trades the boundary's precision for speed;
     ``spread_labels`` places each ring's labels evenly round it instead of at random.
@@ -237,16 +240,18 @@ def _run_study(out: Path, steps: int, seed: int, search: bool, progress: bool, r
     plots.draw_dataset(panel_axes[0], x_unl, y_unl, x_lab, extent, class_names, "(a) dataset")
 
     results: dict[str, Any] = {}
-    for k, method in enumerate(METHODS, start=1):
+    for k, method in enumerate((*METHODS, BASELINE), start=1):
         result, grid, boundary = study.select(method, search)
         results[method] = result
+        settings = ", ".join(f"{SYMBOLS[p]}={v:g}" for p, v in result["params"].items())
         title = (
-            f"{TITLES[method]} ({', '.join(f'{SYMBOLS[p]}={v:g}' for p, v in result['params'].items())}): "
+            f"{TITLES[method]}{f' ({settings})' if settings else ''}: "
             f"test accuracy {result['test_accuracy']:.3f}\nmin distance to boundary: "
             f"train {_fmt_distance(result['min_distance_train'])}, test {_fmt_distance(result['min_distance_test'])}"
         )
         fig, axes = plots.new_figure()
-        for ax, prefix in ((axes[0], ""), (panel_axes[k], f"({'abcd'[k]}) ")):
+        figure_panels = [(axes[0], "")] + ([(panel_axes[k], f"({'abcd'[k]}) ")] if method in METHODS else [])
+        for ax, prefix in figure_panels:
             plots.draw_decision_boundary(ax, grid.xs, grid.ys, grid.prob, boundary, x_unl, y_unl, x_lab, class_names, prefix + title)
         plots.save_figure(fig, out / f"{method}.png")
         result["figure"] = str(out / f"{method}.png")
