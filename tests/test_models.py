@@ -112,6 +112,16 @@ def test_mlp_matches_the_two_circles_and_vat_architectures() -> None:
     vat = MLP((1, 28, 28), 10, widths=(1200, 1200), batchnorm=True)
     layer_types = [type(m) for m in vat.stages[1]]
     assert layer_types == [torch.nn.Linear, torch.nn.BatchNorm1d, torch.nn.ReLU]
+    assert [type(m) for m in vat.stages[-1]] == [torch.nn.Linear]
+
+
+def test_mlp_output_batchnorm_normalises_the_logits() -> None:
+    """The VAT MNIST code's last BN feeds the softmax: in train mode each logit has batch mean 0, std 1."""
+    model = MLP((1, 28, 28), 10, widths=(32,), batchnorm=True, output_batchnorm=True)
+    assert [type(m) for m in model.stages[-1]] == [torch.nn.Linear, torch.nn.BatchNorm1d]
+    logits = model.train()(torch.randn(64, 1, 28, 28) * 5 + 3).detach()
+    assert logits.mean(dim=0).abs().max() < 1e-5
+    assert logits.std(dim=0, unbiased=False).tolist() == pytest.approx([1.0] * 10, abs=1e-3)
 
 
 def test_mlp_without_hidden_layers_is_linear() -> None:

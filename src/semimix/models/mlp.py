@@ -1,7 +1,8 @@
 """Fully connected network, one stage per hidden layer so every hidden layer can be mixed.
 
 Used by the two-circles study of the AdvMixup paper (widths (100, 50), ReLU, no BatchNorm) and
-as the VAT MNIST MLP (widths (1200, 1200), ``batchnorm=True``: Linear -> BN -> ReLU).
+as the VAT MNIST MLP (widths (1200, 1200), ``batchnorm=True``: Linear -> BN -> ReLU, and
+``output_batchnorm=True``: the VAT code's BN on the logits, "the last BN feeds softmax").
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class MLP(StagedNet):
         activation: str = "relu",
         batchnorm: bool = False,
         dropout: float = 0.0,
+        output_batchnorm: bool = False,
     ) -> None:
         super().__init__()
         shape = check_input_shape(input_shape, "mlp")
@@ -54,7 +56,7 @@ class MLP(StagedNet):
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             stages.append(layers)
-        stages.append([nn.Linear(sizes[-1], num_classes)])
+        stages.append([nn.Linear(sizes[-1], num_classes), *([nn.BatchNorm1d(num_classes)] if output_batchnorm else [])])
         stages[0].insert(0, nn.Flatten())
         self.stages.extend(nn.Sequential(*layers) for layers in stages)
         self.mixable_layers = tuple(range(len(self.stages)))
