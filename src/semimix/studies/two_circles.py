@@ -27,6 +27,7 @@ from semimix import plots
 from semimix.api import load_config
 from semimix.data import load_dataset
 from semimix.data.bundle import DataBundle
+from semimix.data.toys import CIRCLES_SPREAD_NAME
 from semimix.errors import SemimixError
 from semimix.eval import evaluate, predict_logits
 from semimix.methods import build_method
@@ -34,7 +35,6 @@ from semimix.train import files
 from semimix.train.trainer import Trainer
 
 PRESET = "two-circles"
-SPREAD_DATASET = "two-circles-spread"
 METHODS = ("vat", "ict", "advmixup")
 BASELINE = "supervised"  # not in the paper's figure: the 10 labels alone, what each regulariser must beat
 # Validation grids: the circles are 0.2 apart and the noise σ is 0.01, so ε runs from twice the
@@ -146,7 +146,7 @@ class _Study:
     """What every run of one study shares: the data, the plotting grid and the run settings."""
 
     data: DataBundle
-    dataset: str
+    data_overrides: dict[str, str]  # on top of the preset's data section: the dataset of the label placement
     extent: tuple[float, float, float, float]
     resolution: int
     runs: Path
@@ -157,7 +157,7 @@ class _Study:
     def train(self, method: str, overrides: dict[str, float]) -> Trainer:
         cfg = load_config(
             PRESET, method=method, steps=self.steps, seed=self.seed, progress=self.progress,
-            data={"dataset": self.dataset}, method_params={method: overrides},
+            data=self.data_overrides, method_params={method: overrides},
         )
         params = build_method(method, cfg.params_for_method()).params  # the preset's values under the overrides
         cfg.out = str(_fresh_run_dir(self.runs / _run_name(method, {k: getattr(params, k) for k in SEARCH_GRID[method]})))
@@ -222,16 +222,19 @@ def run_study(
     ``resolution`` (grid points per axis) trades the boundary's precision for speed;
     ``spread_labels`` places each ring's labels evenly round it instead of at random.
     """
-    return _run_study(Path(out), steps, seed, search, progress, resolution, SPREAD_DATASET if spread_labels else PRESET)
+    data_overrides = {"dataset": CIRCLES_SPREAD_NAME} if spread_labels else {}
+    return _run_study(Path(out), steps, seed, search, progress, resolution, data_overrides)
 
 
-def _run_study(out: Path, steps: int, seed: int, search: bool, progress: bool, resolution: int, dataset: str) -> dict[str, Any]:
+def _run_study(
+    out: Path, steps: int, seed: int, search: bool, progress: bool, resolution: int, data_overrides: dict[str, str]
+) -> dict[str, Any]:
     started = time.perf_counter()
-    data = load_dataset(load_config(PRESET, data={"dataset": dataset}).data, seed)  # the same seeded draw every run trains on
+    data = load_dataset(load_config(PRESET, data=data_overrides).data, seed)  # the same seeded draw every run trains on
     class_names = data.class_names or ["class 0", "class 1"]
     x_lab, x_unl, y_unl = data.x_labeled.numpy(), data.x_unlabeled.numpy(), data.y_unlabeled_true.numpy()
     extent = square_extent(np.concatenate([x_lab, x_unl, data.x_val.numpy(), data.x_test.numpy()]))
-    study = _Study(data, dataset, extent, resolution, out / "runs", steps, seed, progress)
+    study = _Study(data, data_overrides, extent, resolution, out / "runs", steps, seed, progress)
 
     fig, data_axes = plots.new_figure()
     plots.draw_dataset(data_axes[0], x_unl, y_unl, x_lab, extent, class_names, f"two circles: {len(x_lab)} labeled, {len(x_unl)} unlabeled")
