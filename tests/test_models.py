@@ -20,6 +20,7 @@ from semimix.models import (
     describe_models,
     resolve_model_name,
 )
+from semimix.models.layers import GaussianNoise
 
 BATCH = 4
 
@@ -122,6 +123,23 @@ def test_mlp_output_batchnorm_normalises_the_logits() -> None:
     logits = model.train()(torch.randn(64, 1, 28, 28) * 5 + 3).detach()
     assert logits.mean(dim=0).abs().max() < 1e-5
     assert logits.std(dim=0, unbiased=False).tolist() == pytest.approx([1.0] * 10, abs=1e-3)
+
+
+def test_mlp_hidden_noise_perturbs_training_only() -> None:
+    """VAT's TPAMI MNIST MLP adds N(0, 0.5²) after each hidden ReLU in training; evaluation stays deterministic."""
+    model = MLP((4,), 3, widths=(256, 256), hidden_noise=0.5)
+    assert [type(m) for m in model.stages[1]] == [torch.nn.Linear, torch.nn.ReLU, GaussianNoise]
+    hidden = model.stages[1]
+    with torch.no_grad():
+        hidden[0].weight.zero_()
+        hidden[0].bias.fill_(-1.0)  # every ReLU output is 0, so the stage output is the noise alone
+        noise = hidden.train()(torch.randn(400, 256))
+        assert noise.std().item() == pytest.approx(0.5, rel=0.02)
+        assert noise.mean().abs().item() < 0.01
+        x = torch.randn(8, 4)
+        torch.testing.assert_close(model.eval()(x), model(x))
+    with pytest.raises(SemimixError, match="hidden_noise must be a standard deviation >= 0"):
+        MLP((4,), 3, hidden_noise=-0.1)
 
 
 def test_mlp_without_hidden_layers_is_linear() -> None:

@@ -35,7 +35,7 @@ class _Entry:
 _REGISTRY: dict[str, _Entry] = {
     "mlp": _Entry(
         MLP,
-        "fully connected net; widths (100, 50) for two circles, (1200, 1200) + batchnorm for VAT MNIST",
+        "fully connected net; widths (100, 50) for two circles, (1200, 1200) + batchnorm for VAT MNIST; hidden_noise for TPAMI VAT",
         (2,),
         2,
     ),

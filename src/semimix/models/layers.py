@@ -9,6 +9,7 @@ from __future__ import annotations
 from numbers import Integral
 from typing import Sequence
 
+import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 
@@ -51,6 +52,26 @@ def check_num_classes(num_classes: int, model: str) -> None:
 def check_dropout(p: float, model: str) -> None:
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
         raise SemimixError(f"{model}: dropout must be in [0, 1), got {p!r}")
+
+
+def check_noise_std(std: float, model: str) -> None:
+    if isinstance(std, bool) or not isinstance(std, (int, float)) or not std >= 0.0:
+        raise SemimixError(f"{model}: hidden_noise must be a standard deviation >= 0 such as 0.5, got {std!r}")
+
+
+class GaussianNoise(nn.Module):
+    """Adds N(0, std²) noise in train mode only: the hidden-layer noise of the VAT paper's MNIST MLP
+    (after Salimans et al.'s Improved-GAN discriminator); evaluation is deterministic."""
+
+    def __init__(self, std: float) -> None:
+        super().__init__()
+        self.std = float(std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.std * torch.randn_like(x) if self.training and self.std > 0 else x
+
+    def extra_repr(self) -> str:
+        return f"std={self.std}"
 
 
 def maybe_weight_norm(module: nn.Module, enabled: bool) -> nn.Module:

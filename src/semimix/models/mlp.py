@@ -3,6 +3,8 @@
 Used by the two-circles study of the AdvMixup paper (widths (100, 50), ReLU, no BatchNorm) and
 as the VAT MNIST MLP (widths (1200, 1200), ``batchnorm=True``: Linear -> BN -> ReLU, and
 ``output_batchnorm=True``: the VAT code's BN on the logits, "the last BN feeds softmax").
+The VAT paper's TPAMI MNIST result uses widths (1200, 600, 300, 150) and ``hidden_noise=0.5``:
+Gaussian noise after every hidden activation, in train mode only.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from torch import nn
 
 from semimix.errors import SemimixError
 from semimix.models.base import StagedNet
-from semimix.models.layers import check_dropout, check_input_shape, check_num_classes, is_positive_int
+from semimix.models.layers import (
+    GaussianNoise,
+    check_dropout,
+    check_input_shape,
+    check_noise_std,
+    check_num_classes,
+    is_positive_int,
+)
 
 # lrelu uses slope 0.1, like the CNNs of this library.
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "lrelu": lambda: nn.LeakyReLU(0.1)}
@@ -35,11 +44,13 @@ class MLP(StagedNet):
         batchnorm: bool = False,
         dropout: float = 0.0,
         output_batchnorm: bool = False,
+        hidden_noise: float = 0.0,
     ) -> None:
         super().__init__()
         shape = check_input_shape(input_shape, "mlp")
         check_num_classes(num_classes, "mlp")
         check_dropout(dropout, "mlp")
+        check_noise_std(hidden_noise, "mlp")
         widths = tuple(widths) if isinstance(widths, (list, tuple)) else widths
         if not isinstance(widths, tuple) or not all(is_positive_int(w) for w in widths):
             raise SemimixError(f"mlp: widths must be a list of positive ints such as [100, 50], got {widths!r}")
@@ -53,6 +64,8 @@ class MLP(StagedNet):
             if batchnorm:
                 layers.append(nn.BatchNorm1d(n_out))
             layers.append(ACTIVATIONS[activation]())
+            if hidden_noise > 0:
+                layers.append(GaussianNoise(hidden_noise))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             stages.append(layers)
