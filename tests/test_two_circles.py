@@ -142,7 +142,6 @@ def test_label_spreading_separates_the_training_circles_from_ten_labels() -> Non
     every test point (on uniform-angle training draws it scored 0.63-0.78)."""
     from sklearn.semi_supervised import LabelSpreading
 
-
     data = load_dataset(load_config("two-circles").data, 0)
     x = np.concatenate([data.x_labeled.numpy(), data.x_unlabeled.numpy()])
     y = np.concatenate([data.y_labeled.numpy(), np.full(len(data.x_unlabeled), -1)])

@@ -54,7 +54,7 @@ def check_dropout(p: float, model: str) -> None:
         raise SemimixError(f"{model}: dropout must be in [0, 1), got {p!r}")
 
 
-def check_noise_std(std: float, model: str) -> None:
+def check_hidden_noise(std: float, model: str) -> None:
     if isinstance(std, bool) or not isinstance(std, (int, float)) or not std >= 0.0:
         raise SemimixError(f"{model}: hidden_noise must be a standard deviation >= 0 such as 0.5, got {std!r}")
 

@@ -20,7 +20,7 @@ from semimix.models.layers import (
     GaussianNoise,
     check_dropout,
     check_input_shape,
-    check_noise_std,
+    check_hidden_noise,
     check_num_classes,
     is_positive_int,
 )
@@ -50,7 +50,7 @@ class MLP(StagedNet):
         shape = check_input_shape(input_shape, "mlp")
         check_num_classes(num_classes, "mlp")
         check_dropout(dropout, "mlp")
-        check_noise_std(hidden_noise, "mlp")
+        check_hidden_noise(hidden_noise, "mlp")
         widths = tuple(widths) if isinstance(widths, (list, tuple)) else widths
         if not isinstance(widths, tuple) or not all(is_positive_int(w) for w in widths):
             raise SemimixError(f"mlp: widths must be a list of positive ints such as [100, 50], got {widths!r}")
