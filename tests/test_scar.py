@@ -81,6 +81,19 @@ def test_finetune_rounds_write_runs_and_stats(finished_run: Path, tmp_path: Path
     assert main(["scar", str(finished_run), "--eps", "0.5", "--steps", "4", "--out", str(out)]) == 2  # results already there
 
 
+def test_control_finetunes_the_same_way_with_nothing_added(finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The control is SCAR's fine-tuning (same steps, same start) on the 100 original labels only."""
+    out = tmp_path / "control"
+    assert main(["scar", str(finished_run), "--control", "--steps", "3", "--quiet", "--out", str(out)]) == 0
+    report = json.loads((out / "scar.json").read_text())
+    assert report["control"] is True and len(report["rounds"]) == 1
+    round_1 = report["rounds"][0]
+    assert round_1["selected"] == 0 and round_1["samples"] == 1158 and "sensitivity" not in round_1
+    summary = json.loads((Path(round_1["run_dir"]) / "summary.json").read_text())
+    assert summary["steps"] == 3 and summary["labels"] == 100
+    assert "round 1 (control)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -88,6 +101,7 @@ def test_finetune_rounds_write_runs_and_stats(finished_run: Path, tmp_path: Path
         (["--eps", "1,2"], "fine-tuning takes one ε"),
         (["--split", "test"], "--split test/val goes with --select-only"),
         (["--rounds", "0"], "--rounds must be a positive integer"),
+        (["--control", "--select-only"], "does not go with --select-only"),
         (["--config", "MISSING.yaml"], "config file MISSING.yaml not found"),
     ],
 )

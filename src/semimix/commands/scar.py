@@ -9,6 +9,8 @@ round's labeled set is D_l ∪ (that round's selection), as D_{l,t} in Algorithm
 over rounds. Each round is an ordinary run directory (``round-<r>/``: ``semimix eval`` and
 ``attack`` work on it), started from the attacked model's weights with a fresh optimiser; being
 trained on pseudo-labels that its config.yaml cannot rebuild, it is not one to ``--resume``.
+``--control`` fine-tunes the same way with nothing added: SCAR's gain is its difference from that
+run, not from the pre-trained model, which had fewer steps.
 
 Outputs, in ``--out`` (default ``RUN_DIR/scar-<attack>-eps<ε>``, or ``RUN_DIR`` for
 ``--select-only``): ``scar.json`` / ``scar-selection-<attack>.json`` with the settings and, per
@@ -61,7 +63,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "1 unit ≈ 0.31 of the [0, 1] pixel range). Attacks run in eval mode and never update BatchNorm statistics. "
         "Prints and writes per round the number selected and, when the unlabeled samples' true labels are known, the "
         "paper's sensitivity (selected samples whose pseudo-label is right) and specificity (rejected samples whose "
-        "pseudo-label was wrong) with their counts. --select-only gives that table for several ε without training.",
+        "pseudo-label was wrong) with their counts. --select-only gives that table for several ε without training; "
+        "--control fine-tunes with nothing added, the baseline SCAR's gain is measured against.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory written by 'semimix train'")
     p.add_argument("--config", metavar="SCAR.yaml", help="settings file: a 'scar:' section (these options) and a 'train:' section (fine-tuning config overrides)")
@@ -73,6 +76,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="fine-tuning steps per round (default: the run's own steps, as the paper's 'same epochs more')")
     p.add_argument("--checkpoint", choices=CHECKPOINTS, help="model attacked and fine-tuned from: last (default, the paper) or best-on-validation")
     p.add_argument("--select-only", action="store_true", help="only the selection table for each --eps; no fine-tuning")
+    p.add_argument("--control", action="store_true",
+                   help="fine-tune exactly as SCAR would but add no samples: the ablation that tells SCAR's gain from the extra fine-tuning (no attack runs)")
     p.add_argument("--split", choices=("unlabeled", "test", "val"), default="unlabeled",
                    help="--select-only: the samples to select from: unlabeled (default, what fine-tuning uses) or test/val (the paper's Table 2 is on the test set)")
     p.add_argument("--batch-size", type=int, help=f"samples per attack batch (default {DEFAULT_BATCH})")
@@ -122,8 +127,11 @@ def select(model: torch.nn.Module, class_scores: Any, x: torch.Tensor, epsilon: 
                             batch_size=settings["batch_size"], pseudo=pseudo)
 
 
-def with_pseudo_labels(data: DataBundle, selection: Selection) -> DataBundle:
-    """D_l ∪ {(x_j, ỹ_j) : j selected}; the unlabeled set, splits and preprocess are unchanged."""
+def with_pseudo_labels(data: DataBundle, selection: Selection | None) -> DataBundle:
+    """D_l ∪ {(x_j, ỹ_j) : j selected}; the unlabeled set, splits and preprocess are unchanged.
+    No selection (the control) adds nothing."""
+    if selection is None:
+        return data
     keep = selection.selected
     return dataclasses.replace(
         data,
@@ -173,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
     x_in = model_inputs(src, x_raw, settings["batch_size"])
     setting = (f"SCAR selection by {settings['attack']} ({settings['norm']}, ε in model input units) on the {args.split} samples, "
                f"{src.config.method} ({src.run_dir}, {settings['checkpoint']} checkpoint)")
+    if args.control and args.select_only:
+        raise SemimixError("--control fine-tunes without a selection; it does not go with --select-only")
     if args.select_only:
         results, pseudo = [], None
         for eps in settings["eps"]:
@@ -196,7 +206,7 @@ def _finetune(args: argparse.Namespace, src: Any, x_in: torch.Tensor, y_true: to
     from semimix.train.trainer import Trainer
 
     eps = settings["eps"][0]
-    out = Path(args.out) if args.out else src.run_dir / f"scar-{settings['attack']}-eps{eps:g}"
+    out = Path(args.out) if args.out else src.run_dir / ("scar-control" if args.control else f"scar-{settings['attack']}-eps{eps:g}")
     if (out / "scar.json").exists() or (out / "round-1").exists():
         raise SemimixError(f"{out} already holds SCAR results; choose another --out")
     base = merge(src.config.to_dict(), train_overrides)
@@ -205,12 +215,14 @@ def _finetune(args: argparse.Namespace, src: Any, x_in: torch.Tensor, y_true: to
     for assignment in args.set:
         apply_override(base, assignment)
     pretrained = src.evaluate("test") if len(src.data.x_test) else {}
-    report: dict[str, Any] = {"setting": setting, "settings": settings, "run_dir": str(src.run_dir), "method": src.config.method,
-                              "pretrained_test_accuracy": pretrained.get("accuracy"), "rounds": []}
+    if args.control:
+        setting = f"SCAR control: fine-tuning with no samples added, {src.config.method} ({src.run_dir}, {settings['checkpoint']} checkpoint)"
+    report: dict[str, Any] = {"setting": setting, "settings": settings, "control": args.control, "run_dir": str(src.run_dir),
+                              "method": src.config.method, "pretrained_test_accuracy": pretrained.get("accuracy"), "rounds": []}
     model, class_scores, method_state = src.model, src.trainer.class_scores, src.trainer.method.state_dict()
     for r in range(1, settings["rounds"] + 1):
-        selection = select(model, class_scores, x_in, eps, settings, args.seed)
-        stats = selection_stats(selection, y_true)
+        selection = None if args.control else select(model, class_scores, x_in, eps, settings, args.seed)
+        stats = {"samples": len(x_in), "selected": 0, "rejected": len(x_in)} if selection is None else selection_stats(selection, y_true)
         cfg = config_from_dict({**base, "out": str(out / f"round-{r}")})
         trainer = Trainer(cfg, data=with_pseudo_labels(src.data, selection))
         weights = model.state_dict()  # θ_0 = θ̃: the attacked model's weights start student and teacher
@@ -225,7 +237,7 @@ def _finetune(args: argparse.Namespace, src: Any, x_in: torch.Tensor, y_true: to
         model = (trainer.best_model() if settings["checkpoint"] == "best" else trainer.eval_model).eval()
         class_scores, method_state = trainer.class_scores, trainer.method.state_dict()
     print(setting + f"; pre-trained test accuracy {format_percent(report['pretrained_test_accuracy'])}%")
-    rows = [stats_row(f"round {x['round']} (ε={eps:g})", x) + [format_percent(x["test_accuracy"]), format_percent(x["test_accuracy_at_best_val"])]
+    rows = [stats_row(f"round {x['round']} ({'control' if args.control else f'ε={eps:g}'})", x) + [format_percent(x["test_accuracy"]), format_percent(x["test_accuracy_at_best_val"])]
             for x in report["rounds"]]
     print(markdown_table([*HEADER, "test acc. % (final)", "test acc. % (best val)"], rows))
     print(f"wrote {out / 'scar.json'} and the round directories")
