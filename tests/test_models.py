@@ -142,6 +142,22 @@ def test_mlp_hidden_noise_perturbs_training_only() -> None:
         MLP((4,), 3, hidden_noise=-0.1)
 
 
+def test_mlp_lecun_normal_init_matches_the_vat_theano_code() -> None:
+    """W ~ N(0, 1/fan_in), b = 0 for every layer (torch's default: U(±1/√fan_in), std 1/√(3·fan_in))."""
+    torch.manual_seed(0)
+    model = MLP((1, 28, 28), 10, widths=(1200, 300), batchnorm=True, init="lecun-normal")
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [layer.in_features for layer in linears] == [784, 1200, 300]
+    for layer in linears:
+        assert layer.weight.std().item() == pytest.approx(layer.in_features**-0.5, rel=0.03)
+        assert layer.bias.abs().max().item() == 0.0
+    default = MLP((1, 28, 28), 10, widths=(1200, 300))
+    first = next(m for m in default.modules() if isinstance(m, torch.nn.Linear))
+    assert first.weight.std().item() == pytest.approx((3 * 784) ** -0.5, rel=0.03)
+    with pytest.raises(SemimixError, match="unknown init 'xavier'; valid inits: default, lecun-normal"):
+        MLP((4,), 3, init="xavier")
+
+
 def test_mlp_without_hidden_layers_is_linear() -> None:
     model = MLP((3, 2), 4, widths=())
     assert model.mixable_layers == (0,)

@@ -4,7 +4,9 @@ Used by the two-circles study of the AdvMixup paper (widths (100, 50), ReLU, no 
 as the VAT MNIST MLP (widths (1200, 1200), ``batchnorm=True``: Linear -> BN -> ReLU, and
 ``output_batchnorm=True``: the VAT code's BN on the logits, "the last BN feeds softmax").
 The VAT paper's TPAMI MNIST result uses widths (1200, 600, 300, 150) and ``hidden_noise=0.5``:
-Gaussian noise after every hidden activation, in train mode only.
+Gaussian noise after every hidden activation, in train mode only. ``init="lecun-normal"`` draws the
+weights from N(0, 1/fan_in) with zero biases, as the VAT Theano code does; under BatchNorm and Adam
+the weight scale sets the effective step size, so torch's default (a √3 smaller std) trains faster.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ from semimix.models.layers import (
 
 # lrelu uses slope 0.1, like the CNNs of this library.
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "lrelu": lambda: nn.LeakyReLU(0.1)}
+INITS = ("default", "lecun-normal")
+
+
+def lecun_normal_(layer: nn.Linear) -> None:
+    """W ~ N(0, 1/fan_in), b = 0: Kaiming's fan-in rule with a linear gain."""
+    nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="linear")
+    nn.init.zeros_(layer.bias)
 
 
 class MLP(StagedNet):
@@ -45,6 +54,7 @@ class MLP(StagedNet):
         dropout: float = 0.0,
         output_batchnorm: bool = False,
         hidden_noise: float = 0.0,
+        init: str = "default",
     ) -> None:
         super().__init__()
         shape = check_input_shape(input_shape, "mlp")
@@ -56,6 +66,8 @@ class MLP(StagedNet):
             raise SemimixError(f"mlp: widths must be a list of positive ints such as [100, 50], got {widths!r}")
         if activation not in ACTIVATIONS:
             raise SemimixError(f"mlp: unknown activation {activation!r}; valid activations: {', '.join(ACTIVATIONS)}")
+        if init not in INITS:
+            raise SemimixError(f"mlp: unknown init {init!r}; valid inits: {', '.join(INITS)} (default: torch's own)")
 
         sizes = (math.prod(shape), *widths)
         stages: list[list[nn.Module]] = []
@@ -73,3 +85,7 @@ class MLP(StagedNet):
         stages[0].insert(0, nn.Flatten())
         self.stages.extend(nn.Sequential(*layers) for layers in stages)
         self.mixable_layers = tuple(range(len(self.stages)))
+        if init == "lecun-normal":
+            for layer in self.modules():
+                if isinstance(layer, nn.Linear):
+                    lecun_normal_(layer)
