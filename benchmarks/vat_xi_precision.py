@@ -6,7 +6,7 @@ half a float32 step at 0.5), and a confident softmax loses the change in its top
 what that costs on a trained model: the KL reached at radius ε along the direction each precision and
 ξ finds, computed in float64, averaged over several random starts; a random direction is the floor.
 
-    python benchmarks/vat_xi_precision.py runs/vat-mnist-ulincl --epsilon 0.3
+    python benchmarks/vat_xi_precision.py runs/vat-mnist-ulincl --epsilon 0.3 [--checkpoint best]
 """
 
 from __future__ import annotations
@@ -37,14 +37,15 @@ def main() -> None:
     parser.add_argument("--xi", default="1e-6,1e-3,1e-1", help="comma-separated ξ values")
     parser.add_argument("--samples", type=int, default=250, help="unlabeled samples (one VAT batch)")
     parser.add_argument("--starts", type=int, default=5, help="random starts d per setting")
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="last", help="which of the run's models")
     args = parser.parse_args()
 
-    run = load_run(args.run_dir, "last")
+    run = load_run(args.run_dir, args.checkpoint)
     x = run.preprocess(run.data.x_unlabeled[: args.samples])
     models = {dtype: copy.deepcopy(run.model).to(dtype).train() for dtype in (torch.float32, torch.float64)}
     with torch.no_grad(), frozen_batchnorm(models[torch.float64]):  # train-mode BN, as VAT's passes
         target64 = models[torch.float64](x.double())
-    results = {"run": args.run_dir, "epsilon": args.epsilon, "samples": len(x), "starts": args.starts}
+    results = {"run": args.run_dir, "checkpoint": args.checkpoint, "epsilon": args.epsilon, "samples": len(x), "starts": args.starts}
     for dtype, model in models.items():
         xd = x.to(dtype)
         with torch.no_grad(), frozen_batchnorm(model):
