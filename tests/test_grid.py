@@ -4,6 +4,7 @@ run directories, reproducible cells, and resuming a half-finished grid without r
 from __future__ import annotations
 
 import csv
+import os
 import json
 import shutil
 from pathlib import Path
@@ -144,3 +145,65 @@ def test_table_names_the_base_config_relative_to_the_working_directory(tmp_path:
     monkeypatch.chdir(tmp_path)
     assert _shown_path(tmp_path / "configs" / "a.yaml") == str(Path("configs") / "a.yaml")
     assert _shown_path("/elsewhere/a.yaml") == "/elsewhere/a.yaml"  # outside it: unchanged
+
+
+def test_grid_processes_leave_each_other_their_cells(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A cell claimed by another grid process is left to it (and listed as running); once the claim
+    is gone — that process ended or was killed — the next grid run trains the cell."""
+    from semimix.train import files
+
+    path = _grid_file(tmp_path)
+    out = tmp_path / "out"
+    claimed = load_grid(path, out=out).cells[0]
+    claimed.claim_path.parent.mkdir(parents=True)
+    claim = files.try_lock(claimed.claim_path)  # flock: a second descriptor, even in this process, is refused
+    assert claim is not None and files.try_lock(claimed.claim_path) is None
+    try:
+        assert main(["bench", "grid", str(path), "--out", str(out)]) == 0
+        assert "seed 0: being trained by another grid process, skipped" in capsys.readouterr().out
+        assert [(r["seed"], r["status"]) for r in _csv(out / "runs.csv")] == [("0", "running"), ("1", "done")]
+        assert not claimed.run_dir.exists()
+        assert main(["bench", "grid", str(path), "--out", str(out), "--dry-run"]) == 0
+        assert capsys.readouterr().out.split()[::2] == ["running", "done"]
+    finally:
+        os.close(claim)
+    assert main(["bench", "grid", str(path), "--out", str(out)]) == 0
+    assert [(r["seed"], r["status"]) for r in _csv(out / "runs.csv")] == [("0", "done"), ("1", "done")]
+    assert files.try_lock(claimed.claim_path) is not None  # the grid let go of its claims
+
+
+def test_a_claimed_cell_finished_meanwhile_is_not_retrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Between the loop's look at a cell and its claim, another process may finish the cell: the
+    grid looks again once it holds the claim."""
+    from semimix.train import files
+
+    path = _grid_file(tmp_path, seeds=[0])
+    cell = load_grid(path, out=tmp_path / "out").cells[0]
+    real_train, real_try_lock = api.train, files.try_lock
+
+    def finished_meanwhile(lock_path: Path) -> int | None:
+        monkeypatch.setattr(files, "try_lock", real_try_lock)
+        real_train(config_from_dict(dict(cell.values)))  # the other process
+        return real_try_lock(lock_path)
+
+    monkeypatch.setattr(files, "try_lock", finished_meanwhile)
+    monkeypatch.setattr(api, "train", lambda *a, **k: pytest.fail("trained a finished cell again"))
+    assert main(["bench", "grid", str(path), "--out", str(tmp_path / "out")]) == 0
+    assert "seed 0: finished by another grid process, skipped" in capsys.readouterr().out
+    assert _csv(tmp_path / "out" / "runs.csv")[0]["status"] == "done"
+
+
+def test_cells_run_seed_by_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every row at the first seed before any at the second: a grid stopped early fills the whole table."""
+    trained: list[tuple[str, int]] = []
+
+    def fake_train(cfg, *args):
+        trained.append((cfg.method, cfg.seed))
+        return {"test_accuracy": 0.5, "wall_time_s": 1.0}
+
+    monkeypatch.setattr(api, "train", fake_train)
+    path = _grid_file(tmp_path, methods=["supervised", "vat"], labels=[10, 20])
+    assert main(["bench", "grid", str(path), "--out", str(tmp_path / "out")]) == 0
+    assert trained == [("supervised", 0), ("vat", 0), ("supervised", 0), ("vat", 0),
+                       ("supervised", 1), ("vat", 1), ("supervised", 1), ("vat", 1)]

@@ -11,6 +11,7 @@ import copy
 import csv
 import io
 import json
+import os
 import platform
 import re
 import statistics
@@ -49,11 +50,22 @@ class Cell:
     values: dict[str, Any]  # the cell's full config dict, out included
     run_dir: Path
 
-    def status(self) -> str:
-        """done (summary written), partial (started, resumable) or todo."""
+    @property
+    def claim_path(self) -> Path:
+        """The file a grid process locks while it trains this cell, so that other grid processes
+        working through the same grid leave the cell to it."""
+        return self.run_dir.parent / f"{self.run_dir.name}.claim"
+
+    def progress(self) -> str:
+        """done (summary written), partial (started, resumable) or todo, from the run directory alone."""
         if (self.run_dir / "summary.json").exists():
             return "done"
         return "partial" if (self.run_dir / "config.yaml").exists() else "todo"
+
+    def status(self) -> str:
+        """``progress()``, or running while a grid process holds the cell's claim."""
+        progress = self.progress()
+        return "running" if progress != "done" and files.is_locked(self.claim_path) else progress
 
 
 @dataclass
@@ -202,26 +214,58 @@ def check_cell_config(cell: Cell) -> None:
                            "delete that directory or give the grid another --out")
 
 
-def run_grid(grid: Grid, log: Callable[[str], None] = print) -> None:
-    """Train the cells that are not done (resuming partial ones), rewriting runs.csv and table.md after each."""
-    from semimix import api
-
+def check_started_cells(grid: Grid) -> None:
+    """Every cell with a run directory holds this grid's config (see ``check_cell_config``)."""
     for cell in grid.cells:
-        if cell.status() != "todo":
+        if cell.progress() != "todo":
             check_cell_config(cell)
+
+
+def run_grid(grid: Grid, log: Callable[[str], None] = print) -> None:
+    """Train the cells that are not done (resuming partial ones), rewriting runs.csv and table.md after each.
+
+    Several grid processes may work through one grid at once (one per core or GPU, or per machine
+    on a shared disk): each claims a cell before training it and leaves cells claimed by another.
+    Cells run seed by seed, every row and column at the first seed before any at the second, so a
+    grid stopped early still has a number in every table cell."""
+    check_started_cells(grid)
     files.write_yaml(grid.out / "grid.yaml", grid.spec)
     write_outputs(grid)
-    for i, cell in enumerate(grid.cells, 1):
-        status = cell.status()
-        where = f"[{i}/{len(grid.cells)}] {cell.column} {cell.row} seed {cell.seed}"
-        if status == "done":
+    elsewhere = 0
+    order = sorted(grid.cells, key=lambda cell: grid.seeds.index(cell.seed))  # stable: rows and columns keep their order
+    for i, cell in enumerate(order, 1):
+        where = f"[{i}/{len(order)}] {cell.column} {cell.row} seed {cell.seed}"
+        if cell.progress() == "done":
             log(f"{where}: done, skipped")
             continue
-        log(f"{where}: {'resuming' if status == 'partial' else 'training'} in {cell.run_dir}")
-        cfg = config_from_dict(dict(cell.values))
-        summary = api.resume(cell.run_dir, progress=cfg.progress) if status == "partial" else api.train(cfg)
-        log(f"{where}: test error {_error(summary['test_accuracy']):.2f}% ({_seconds(summary['wall_time_s'])})")
+        cell.claim_path.parent.mkdir(parents=True, exist_ok=True)
+        claim = files.try_lock(cell.claim_path)
+        if claim is None:
+            elsewhere += 1
+            log(f"{where}: being trained by another grid process, skipped")
+            continue
+        try:
+            _train_claimed(cell, where, log)
+        finally:
+            os.close(claim)
         write_outputs(grid)
+    if elsewhere:
+        log(f"{elsewhere} cell(s) were left to other grid processes; runs.csv and table.md take them in as they finish")
+
+
+def _train_claimed(cell: Cell, where: str, log: Callable[[str], None]) -> None:
+    from semimix import api
+
+    progress = cell.progress()  # again: another process may have finished it since the loop looked
+    if progress == "done":
+        log(f"{where}: finished by another grid process, skipped")
+        return
+    if progress == "partial":
+        check_cell_config(cell)  # started by another grid process that has since stopped
+    log(f"{where}: {'resuming' if progress == 'partial' else 'training'} in {cell.run_dir}")
+    cfg = config_from_dict(dict(cell.values))
+    summary = api.resume(cell.run_dir, progress=cfg.progress) if progress == "partial" else api.train(cfg)
+    log(f"{where}: test error {_error(summary['test_accuracy']):.2f}% ({_seconds(summary['wall_time_s'])})")
 
 
 def _error(accuracy: float | None) -> float | None:

@@ -41,12 +41,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="train methods × datasets × label counts × seeds from a grid YAML, resumably; writes runs.csv and table.md",
         description="Runs every cell of the grid in turn, one run directory each under OUT/<dataset>-<labels>/<row>/seed<k>: "
         "finished cells are skipped, interrupted ones resumed. Every cell's config is validated before anything trains. "
-        "After each cell OUT/runs.csv and OUT/table.md are rewritten.",
+        "After each cell OUT/runs.csv and OUT/table.md are rewritten. Several processes may run the same grid at once "
+        "(e.g. one per GPU, or with --set threads=1 one per core): each trains the cells no other is training.",
     )
     g.add_argument("grid", metavar="GRID.yaml", help="the grid file (see README: Benchmark grids)")
     g.add_argument("--out", help="grid directory (default runs/grids/<name>)")
     g.add_argument("--data-dir", help="data.data_dir of every cell")
-    g.add_argument("--dry-run", action="store_true", help="list the cells and their status (done / partial / todo); train nothing")
+    g.add_argument("--dry-run", action="store_true", help="list the cells and their status (done / running / partial / todo); train nothing")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key of every cell, after the grid's own (e.g. steps=5)")
     t = kinds.add_parser("table", help="rewrite runs.csv and table.md of a grid directory from its run directories; never trains")
     t.add_argument("dir", metavar="DIR", help="the grid directory")
@@ -59,18 +60,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _grid(args: argparse.Namespace) -> int:
-    from semimix.bench.grid import check_cell_config, load_grid, run_grid
+    from semimix.bench.grid import check_started_cells, load_grid, run_grid
 
     grid = load_grid(args.grid, args.out, args.set, args.data_dir)
     if not args.dry_run:
         run_grid(grid)
         print(f"wrote {grid.out / 'runs.csv'} and {grid.out / 'table.md'}")
         return 0
+    check_started_cells(grid)
     for cell in grid.cells:
-        status = cell.status()
-        if status != "todo":
-            check_cell_config(cell)
-        print(f"{status:8} {cell.run_dir}")
+        print(f"{cell.status():8} {cell.run_dir}")
     return 0
 
 

@@ -94,23 +94,43 @@ def check_writable(run_dir: Path, needed_bytes: int) -> None:
         )
 
 
-def lock_run_dir(run_dir: Path) -> int:
-    """Hold an exclusive lock on ``run_dir`` (its ``.lock`` file, which names the owner) until the
-    returned descriptor is closed; a second run pointed at the same directory is refused.
+def try_lock(path: Path) -> int | None:
+    """An exclusive ``flock`` on ``path`` (created if absent, then naming its owner), or None when
+    another process holds it. Close the returned descriptor to release it.
 
-    ``flock`` locks die with their process, so the lock of a killed run is never stale: its file
-    remains but nobody holds it, and the next run takes it over.
+    ``flock`` locks die with their process, so the lock of a killed process is never stale: its
+    file remains but nobody holds it, and the next process takes it over.
     """
     import fcntl  # POSIX only, like the rest of the crash-safety guarantees
 
-    path = run_dir / LOCK
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        owner = path.read_text().strip() or "another process"
-        raise SemimixError(f"run directory {run_dir} is in use by {owner}; wait for that run to end or stop it, or choose another --out") from None
+        return None
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+    return fd
+
+
+def is_locked(path: Path) -> bool:
+    """Whether another open descriptor (this process's or another's) holds ``try_lock(path)``."""
+    if not path.exists():
+        return False
+    fd = try_lock(path)
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+def lock_run_dir(run_dir: Path) -> int:
+    """Hold an exclusive lock on ``run_dir`` (its ``.lock`` file, which names the owner) until the
+    returned descriptor is closed; a second run pointed at the same directory is refused."""
+    path = run_dir / LOCK
+    fd = try_lock(path)
+    if fd is None:
+        owner = path.read_text().strip() or "another process"
+        raise SemimixError(f"run directory {run_dir} is in use by {owner}; wait for that run to end or stop it, or choose another --out")
     return fd
