@@ -19,6 +19,8 @@ from semimix.ops import (
     mix,
     negative_cosine,
     one_hot,
+    pair_permutation,
+    sample_lambda,
     sample_untied,
     untied_density,
     untied_gamma,
@@ -175,8 +177,9 @@ def test_negative_cosine_by_hand() -> None:
     assert torch.equal(cosine_scores(out, e).argmax(dim=1), nearest)
 
 
-def test_nc_method_loss_is_target_linear_and_scores_are_cosines() -> None:
-    method = build_method("untied-mixup", {"loss": "nc", "nc_dim": 4, "nc_seed": 7})
+@pytest.mark.parametrize("name", ["untied-mixup", "supervised"])
+def test_nc_method_loss_is_target_linear_and_scores_are_cosines(name: str) -> None:
+    method = build_method(name, {"loss": "nc", "nc_dim": 4, "nc_seed": 7})
     assert method.output_dim(3) == 4 and build_method("dat").output_dim(3) == 3
     e = method.embedding(3, torch.device("cpu"))
     assert torch.equal(e, class_embedding(3, 4, seed=7))
@@ -189,6 +192,26 @@ def test_nc_method_loss_is_target_linear_and_scores_are_cosines() -> None:
         method.target_loss(torch.randn(5, 3), t)
 
 
+@pytest.mark.parametrize("mixup_alpha", [0.0, 1.0])
+def test_supervised_nc_term_is_the_negative_cosine_to_the_class_vectors(mixup_alpha: float) -> None:
+    """baseline-NC: −mean cos(F(x_i), φ(y_i)); with input mixup, −mean ⟨F(x̃_i)/|F(x̃_i)|, λφ(y_i) + (1−λ)φ(y_perm(i))⟩."""
+    method = build_method("supervised", {"loss": "nc", "nc_dim": 4, "mixup_alpha": mixup_alpha})
+    student = build_model("mlp", (2,), 4, widths=(8,))
+    x, y = torch.randn(6, 2), torch.tensor([0, 1, 2, 0, 1, 2])
+    torch.manual_seed(3)
+    term = method.losses(Batch(x, y), StepContext(student, None, 3))["supervised"]
+    e = method.embedding(3, torch.device("cpu"))
+    if mixup_alpha == 0:
+        by_hand = -torch.nn.functional.cosine_similarity(student(x), e[y]).mean()
+    else:  # the same draws again: λ, then the partner permutation
+        torch.manual_seed(3)
+        lam, perm = sample_lambda(mixup_alpha), pair_permutation(6)
+        mixed_x, mixed_target = lam * x + (1 - lam) * x[perm], lam * e[y] + (1 - lam) * e[y[perm]]
+        # target-linear: the normalised output against the mixed vector itself (not its direction)
+        by_hand = -(torch.nn.functional.normalize(student(mixed_x), dim=1) * mixed_target).sum(dim=1).mean()
+    torch.testing.assert_close(term, by_hand)
+
+
 # ----------------------------------------------------------------------------- training
 def _blobs() -> tuple[torch.Tensor, torch.Tensor]:
     centers = torch.tensor([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]])
@@ -196,10 +219,12 @@ def _blobs() -> tuple[torch.Tensor, torch.Tensor]:
     return centers[y] + 0.3 * torch.randn(300, 2), y
 
 
-@pytest.mark.parametrize("name", ["untied-mixup", "dat"])
+@pytest.mark.parametrize("name", ["untied-mixup", "dat", "supervised"])
 @pytest.mark.parametrize("loss", ["ce", "nc"])
 def test_supervised_loss_falls_and_predictions_are_right(name: str, loss: str) -> None:
-    method = build_method(name, {"loss": loss, "nc_dim": 16, "alpha": 2.2, "beta": 0.9})
+    """The supervised method with loss nc is the paper's baseline-NC row."""
+    policy = {} if name == "supervised" else {"alpha": 2.2, "beta": 0.9}
+    method = build_method(name, {"loss": loss, "nc_dim": 16, **policy})
     x_all, y_all = _blobs()
     student = build_model("mlp", (2,), method.output_dim(3), widths=(32,))
     opt = torch.optim.Adam(student.parameters(), lr=0.01)
@@ -246,6 +271,10 @@ def test_bad_parameters_are_clear_errors() -> None:
         ]:
             with pytest.raises(SemimixError, match=message):
                 build_method(name, params)
+    for params, message in [({"loss": "mse"}, "supervised: loss must be one of"), ({"nc_dim": 0}, "nc_dim must be >= 1"),
+                            ({"mixup_alpha": -1.0}, "mixup_alpha must be >= 0")]:
+        with pytest.raises(SemimixError, match=message):
+            build_method("supervised", params)
     with pytest.raises(SemimixError, match="beta-cdf:a,b"):
         build_method("untied-mixup", {"gamma": "beta-cdf:1"})
     with pytest.raises(SemimixError, match="no parameter 'gamma'"):

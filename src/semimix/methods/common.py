@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,16 +25,19 @@ def mixed_forward(
 
 
 def supervised_loss(
-    batch: Batch, ctx: StepContext, mixup_alpha: float = 0.0, per_sample: bool = False, layer: int = 0
+    batch: Batch, ctx: StepContext, mixup_alpha: float = 0.0, per_sample: bool = False, layer: int = 0,
+    target_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Cross-entropy on the labeled batch; with ``mixup_alpha`` > 0, mixup of the labeled batch at
-    ``layer`` with soft-label CE (= λ·CE(y_a) + (1−λ)·CE(y_b)), as ICT's and Manifold Mixup's codes do."""
+    ``layer`` with soft-label CE (= λ·CE(y_a) + (1−λ)·CE(y_b)), as ICT's and Manifold Mixup's codes do.
+    ``target_loss(outputs, target_probs)`` replaces the cross-entropy (e.g. the DAT paper's NC loss)."""
     x = ctx.augment(batch.x_l)
     if mixup_alpha <= 0:
-        return F.cross_entropy(ctx.student(x), batch.y_l)
-    logits, lam, perm = mixed_forward(ctx.student, x, mixup_alpha, layer, per_sample)
+        outputs = ctx.student(x)
+        return F.cross_entropy(outputs, batch.y_l) if target_loss is None else target_loss(outputs, one_hot(batch.y_l, ctx.num_classes))
+    outputs, lam, perm = mixed_forward(ctx.student, x, mixup_alpha, layer, per_sample)
     targets = one_hot(batch.y_l, ctx.num_classes)
-    return soft_cross_entropy(logits, mix(targets, targets[perm], lam))
+    return (target_loss or soft_cross_entropy)(outputs, mix(targets, targets[perm], lam))
 
 
 @torch.no_grad()

@@ -22,10 +22,9 @@ import torch.nn.functional as F
 from semimix.errors import SemimixError
 from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, trained
 from semimix.methods.common import soft_targets, target_logits
+from semimix.methods.target_linear import TargetLinearLoss, TargetLinearParams
 from semimix.ops import (
     DIVERGENCES,
-    class_embedding,
-    cosine_scores,
     gamma_function,
     get_divergence,
     mix,
@@ -34,24 +33,19 @@ from semimix.ops import (
     pair_permutation,
     sample_beta,
     sample_untied,
-    soft_cross_entropy,
 )
 
-LOSSES = ("ce", "nc")
 PAIRINGS = ("permutation", "independent")
 
 
 @dataclass
-class TargetMixParams(MethodParams):
-    """What DAT and Untied MixUp share."""
+class TargetMixParams(TargetLinearParams, MethodParams):
+    """What DAT and Untied MixUp share (ℓ_b's loss, nc_dim and nc_seed from TargetLinearParams)."""
 
     alpha: float = 2.0  # Beta(α, β); the reference code's default (2, 1) equals mixup with Beta(1, 1)
     beta: float = 1.0
     per_sample_lambda: bool = True  # the paper draws λ per sample; False: one λ per batch
     pairing: str = "permutation"  # or "independent" (the paper's): x' from a second labeled stream
-    loss: str = "ce"  # target-linear baseline loss: "ce" or "nc" (negative cosine)
-    nc_dim: int = 300  # d of the class vectors for loss "nc" (the paper: 300; 700 for CIFAR-100)
-    nc_seed: int = 0  # seed of the fixed random class vectors
     weight: float = 100.0  # consistency weight on unlabeled data (ICT's CIFAR-10 value)
     divergence: str = "mse"  # consistency divergence for loss "ce"; loss "nc" uses the NC loss itself
     use_teacher: bool = True  # consistency targets from the EMA teacher (ICT); False: from the student
@@ -64,22 +58,17 @@ class UntiedMixupParams(TargetMixParams):
     gamma: Any = None
 
 
-class UntiedMixup(Method):
+class UntiedMixup(TargetLinearLoss, Method):
     name = "untied-mixup"
     summary = "Untied MixUp: mix inputs with λ, labels with γ(λ); policy U(B(α,β)) (MixUp as DAT paper)"
     Params = UntiedMixupParams
     unlabeled = "optional"  # without unlabeled data it is the paper's supervised regulariser
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._embeddings: dict[tuple[int, torch.device], torch.Tensor] = {}
-
     def validate(self) -> None:
         p = self.params
         check(p.alpha > 0 and p.beta > 0, f"{self.name}: alpha and beta must be > 0, got {p.alpha}, {p.beta}")
-        check(p.loss in LOSSES, f"{self.name}: loss must be one of {LOSSES}, got {p.loss!r}")
+        self.validate_target_loss()
         check(p.pairing in PAIRINGS, f"{self.name}: pairing must be one of {PAIRINGS}, got {p.pairing!r}")
-        check(p.nc_dim >= 1, f"{self.name}: nc_dim must be >= 1, got {p.nc_dim}")
         check(p.divergence in DIVERGENCES, f"{self.name}: divergence must be one of {sorted(DIVERGENCES)}, got {p.divergence!r}")
         gamma = getattr(p, "gamma", None)
         try:
@@ -100,47 +89,10 @@ class UntiedMixup(Method):
         lam = sample_beta(p.alpha, p.beta, shape, device)
         return lam, self._gamma(lam)
 
-    def embedding(self, num_classes: int, device: torch.device) -> torch.Tensor:
-        """The fixed class vectors E (C, nc_dim), the same for every run with this ``nc_seed``."""
-        key = (num_classes, device)
-        if key not in self._embeddings:
-            self._embeddings[key] = class_embedding(num_classes, self.params.nc_dim, self.params.nc_seed).to(device)
-        return self._embeddings[key]
-
-    def target_loss(self, outputs: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
-        """ℓ_b(F(x̃), Σ_c t_c φ(c)) for class weights t: soft CE, or the negative cosine to t @ E."""
-        if self.params.loss == "ce":
-            return soft_cross_entropy(outputs, target_probs)
-        self._check_nc_outputs(outputs)
-        return negative_cosine(outputs, target_probs @ self.embedding(target_probs.shape[-1], outputs.device).to(target_probs.dtype))
-
     # ------------------------------------------------------------------ model integration
     @property
     def needs_second_labeled_batch(self) -> bool:
         return self.params.pairing == "independent"
-
-    @property
-    def scores_are_logits(self) -> bool:
-        return self.params.loss == "ce"
-
-    def output_dim(self, num_classes: int) -> int:
-        """How many outputs the model needs: ``nc_dim`` for the NC loss, else one per class."""
-        return self.params.nc_dim if self.params.loss == "nc" else num_classes
-
-    def class_scores(self, outputs: torch.Tensor, num_classes: int) -> torch.Tensor:
-        """Per-class scores for evaluation (argmax = prediction): the outputs themselves for CE,
-        the cosines to the class vectors for NC (argmax = nearest class vector)."""
-        if self.params.loss == "ce":
-            return outputs
-        self._check_nc_outputs(outputs)
-        return cosine_scores(outputs, self.embedding(num_classes, outputs.device).to(outputs.dtype))
-
-    def _check_nc_outputs(self, outputs: torch.Tensor) -> None:
-        check(
-            outputs.shape[-1] == self.params.nc_dim,
-            f"{self.name}: loss 'nc' needs a model with nc_dim={self.params.nc_dim} outputs "
-            f"(build it with method.output_dim(num_classes)), got {outputs.shape[-1]}",
-        )
 
     # ------------------------------------------------------------------ the loss
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
@@ -184,7 +136,7 @@ class UntiedMixup(Method):
         outputs = ctx.student(mix(x_u, x_u[perm], lam))
         if self.params.loss == "ce":
             return get_divergence(self.params.divergence)(outputs, soft_targets(t_out, gamma, perm, mix_logits=False))
-        self._check_nc_outputs(outputs)
+        self.check_nc_outputs(outputs)
         z = F.normalize(t_out, dim=-1)
         return negative_cosine(outputs, mix(z, z[perm], gamma))
 
