@@ -32,6 +32,17 @@ def test_listings(capsys) -> None:
     assert code == 0 and "digits" in out
 
 
+def test_a_closed_pipe_ends_the_listing_quietly() -> None:
+    """`semimix methods | head -1`: the reader leaves early; no BrokenPipeError traceback follows."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "semimix", "methods"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # nothing is read: the first write hits a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and err == "", err
+
+
 def test_train_prints_accuracy_and_run_directory(capsys, tmp_path: Path) -> None:
     out_dir = tmp_path / "run"
     code, out, _ = run_cli(capsys, "train", "--steps", "6", "--quiet", "--out", str(out_dir), "--set", "eval_every=3", "--set", "unlabeled_batch_size=16")

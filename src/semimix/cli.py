@@ -245,6 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # TrainingStopped says which signal and where the checkpoint is
         print(f"semimix: {exc or 'interrupted'}", file=sys.stderr)
         return 128 + getattr(exc, "signum", signal.SIGINT)
+    except BrokenPipeError:  # the reader went away (`semimix ... | head`): stop quietly, as shell tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":
