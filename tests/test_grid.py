@@ -85,6 +85,21 @@ def test_csv_and_table_from_hand_made_run_dirs(tmp_path: Path) -> None:
     assert "| VAT (ε=1) | — | 5.00 (n=1/2, 3 s) |" in table
     assert "| VAT (ε=1) (paper) | — | 12.5 ± 0.3 |" in table
     assert "final model" in table and "3/8 runs done" in table
+    assert "runs made on: cpu\n" in table  # summaries from before semimix recorded hardware
+
+
+def test_table_says_what_the_runs_ran_on(tmp_path: Path) -> None:
+    path = _grid_file(tmp_path)
+    out = tmp_path / "out"
+    for seed, threads in ((0, 1), (1, 2)):
+        _fake_run(out / f"two-moons-10/supervised/seed{seed}", 0.9, 10)
+        summary_path = out / f"two-moons-10/supervised/seed{seed}/summary.json"
+        summary = json.loads(summary_path.read_text())
+        summary_path.write_text(json.dumps({**summary, "hardware": "Some CPU", "threads": threads, "torch_version": "2.13.0"}))
+    csv_path, table_path = write_outputs(load_grid(path, out=out))
+    assert [(r["hardware"], r["threads"]) for r in _csv(csv_path)] == [("Some CPU", "1"), ("Some CPU", "2")]
+    assert ("runs made on: cpu (Some CPU, 1 thread, torch 2.13.0); cpu (Some CPU, 2 threads, torch 2.13.0)\n"
+            in table_path.read_text())
 
 
 def test_grid_reproducible_resumable_and_table_regenerates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

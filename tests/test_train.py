@@ -50,6 +50,9 @@ def test_run_directory_holds_everything_a_user_looks_at(tmp_path: Path) -> None:
                 "best_val_accuracy", "wall_time_s", "train_samples_per_s", "semimix_version"):
         assert key in on_disk, key
     assert 0 <= on_disk["test_accuracy"] <= 1 and on_disk["labels"] == 100 and on_disk["steps"] == 12
+    # what the same-seed-same-numbers promise depends on
+    assert on_disk["threads"] == torch.get_num_threads() and on_disk["torch_version"] == torch.__version__
+    assert on_disk["hardware"] and on_disk["hardware"] != "unknown CPU"
     assert summary["run_dir"] == str(run)
     assert not list(run.rglob("*.tmp")), "a temp file was left behind"
 

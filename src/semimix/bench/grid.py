@@ -38,7 +38,8 @@ METRICS = {
 # as this cell's even if they differ (another --out, --data-dir or progress setting).
 LOCATION_KEYS = (("out",), ("progress",), ("data", "data_dir"))
 CSV_COLUMNS = ("row", "method", "dataset", "labels", "seed", "steps", "status", "eval_model", "test_error", "test_accuracy",
-               "test_error_at_best_val", "test_accuracy_at_best_val", "best_val_accuracy", "wall_s", "device", "run_dir")
+               "test_error_at_best_val", "test_accuracy_at_best_val", "best_val_accuracy", "wall_s", "device", "hardware",
+               "threads", "torch_version", "run_dir")
 
 
 @dataclass
@@ -295,7 +296,7 @@ def collect(grid: Grid) -> list[dict[str, Any]]:
             summary = json.loads((cell.run_dir / "summary.json").read_text())
             record.update({k: summary.get(k) for k in ("steps", "eval_model", "test_accuracy", "test_accuracy_at_best_val", "best_val_accuracy")})
             record.update(test_error=_error(summary.get("test_accuracy")), test_error_at_best_val=_error(summary.get("test_accuracy_at_best_val")),
-                          wall_s=summary.get("wall_time_s"), device=summary.get("device"))
+                          wall_s=summary.get("wall_time_s"), **{k: summary.get(k) for k in ("device", "hardware", "threads", "torch_version")})
         else:
             record["steps"] = _last_step(cell.run_dir)
         records.append(record)
@@ -328,6 +329,14 @@ def _shown_path(path: str | Path) -> str:
         return str(path)
 
 
+def _ran_on(record: dict[str, Any]) -> str:
+    """Where a run ran, as its summary says (runs from before semimix recorded hardware: the device only)."""
+    if record.get("hardware") is None:
+        return str(record["device"])
+    threads = f", {record['threads']} thread{'s' if record['threads'] != 1 else ''}" if record["device"] == "cpu" else ""
+    return f"{record['device']} ({record['hardware']}{threads}, torch {record['torch_version']})"
+
+
 def format_table(grid: Grid, records: list[dict[str, Any]]) -> str:
     """Rows = row labels, columns = dataset/labels, cells ``mean ± sample std (n, mean wall time)``;
     a ``(paper)`` line under each row that ``paper:`` gives numbers for."""
@@ -335,14 +344,14 @@ def format_table(grid: Grid, records: list[dict[str, Any]]) -> str:
     # the newest summary's time, not now: regenerating the table from the same runs gives the same file
     finished = [(Path(r["run_dir"]) / "summary.json").stat().st_mtime for r in done]
     date = datetime.fromtimestamp(max(finished), timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if finished else "no finished runs"
-    devices = ", ".join(sorted({str(r["device"]) for r in done})) or "—"
+    devices = "; ".join(sorted({_ran_on(r) for r in done})) or "—"
     lines = [
         f"# {grid.name}",
         "",
         f"- base config: `{_shown_path(grid.config)}`",
         f"- number: test error % (mean ± sample std over seeds) of the {METRICS[grid.metric][1]}; in brackets: "
         "finished runs (n=finished/planned while incomplete) and mean training wall time per run",
-        f"- machine: {platform.platform()}, torch {torch.__version__}, run device(s): {devices}",
+        f"- table made on: {platform.platform()}, torch {torch.__version__}; runs made on: {devices}",
         f"- last run finished: {date}; {len(done)}/{len(records)} runs done",
         "",
         "| method | " + " | ".join(grid.columns) + " |",

@@ -30,7 +30,7 @@ from semimix.errors import SemimixError
 from semimix.eval import evaluate
 from semimix.methods import Batch, StepContext, build_method, canonical_method_name
 from semimix.models import build_model, resolve_model_name
-from semimix.train import distributed, files
+from semimix.train import distributed, files, hardware
 from semimix.train.config import AugmentConfig, TrainConfig, config_from_dict, load_yaml
 from semimix.train.ema import ema_update, make_teacher
 from semimix.train.schedules import lr_factor, ramp_factor
@@ -492,6 +492,7 @@ class Trainer:
             "wall_time_s": round(self.train_time, 3),
             "train_samples_per_s": round(n_per_step * self.step / max(self.train_time, 1e-9), 1),
             "device": str(self.device),
+            **hardware.describe(self.device),
             "processes": self.dist.world_size,
             "skipped_steps": self.skipped_steps,
             "semimix_version": semimix.__version__,
