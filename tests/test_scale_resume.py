@@ -233,6 +233,27 @@ def test_a_second_run_in_a_locked_directory_is_refused_and_a_stale_lock_is_taken
         train(moons_config(run, steps=4))
 
 
+def test_a_lock_released_within_the_wait_is_taken(tmp_path: Path) -> None:
+    """A restarted torchrun worker waits for the lock that its killed predecessor's forked data
+    workers still hold for a moment; without a wait, the same lock is refused at once."""
+    import subprocess
+    import sys
+    import time
+
+    holder = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+              "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(1.5)")
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path / files.LOCK)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(SemimixError, match="in use"):
+            files.lock_run_dir(tmp_path)
+        start = time.monotonic()
+        os.close(files.lock_run_dir(tmp_path, wait_s=30))
+        assert time.monotonic() - start < 10
+    finally:
+        proc.wait()
+
+
 def test_an_unwritable_or_full_run_directory_fails_before_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "a-file").write_text("")
     with pytest.raises(SemimixError, match="cannot write to run directory .*a-file/run .*choose a writable --out"):

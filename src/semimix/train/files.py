@@ -9,6 +9,7 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, IO
 
@@ -125,11 +126,19 @@ def is_locked(path: Path) -> bool:
     return False
 
 
-def lock_run_dir(run_dir: Path) -> int:
+def lock_run_dir(run_dir: Path, wait_s: float = 0.0) -> int:
     """Hold an exclusive lock on ``run_dir`` (its ``.lock`` file, which names the owner) until the
-    returned descriptor is closed; a second run pointed at the same directory is refused."""
+    returned descriptor is closed; a second run pointed at the same directory is refused.
+
+    ``wait_s``: keep trying that long first. A worker that torchrun restarts needs it: the killed
+    worker's forked data-loading processes inherit its lock and hold it until they notice, a few
+    seconds later."""
     path = run_dir / LOCK
+    deadline = time.monotonic() + wait_s
     fd = try_lock(path)
+    while fd is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        fd = try_lock(path)
     if fd is None:
         owner = path.read_text().strip() or "another process"
         raise SemimixError(f"run directory {run_dir} is in use by {owner}; wait for that run to end or stop it, or choose another --out")

@@ -41,6 +41,7 @@ INPUTS = {"labeled": "x_labeled", "second_labeled": "x_labeled", "unlabeled": "x
 LAST = "last.pt"
 BEST = "best.pt"
 NONFINITE = ("stop", "skip")
+RESTART_LOCK_WAIT_S = 30.0  # how long a torchrun-restarted run waits for its killed predecessor's lock
 
 
 class TrainingStopped(KeyboardInterrupt):
@@ -321,7 +322,7 @@ class Trainer:
         created, lock = not self.run_dir.exists(), None
         try:
             files.check_writable(self.run_dir, self._checkpoint_bytes())
-            lock = files.lock_run_dir(self.run_dir)
+            lock = files.lock_run_dir(self.run_dir, wait_s=RESTART_LOCK_WAIT_S if self.dist.restarted else 0.0)
             files.remove_stale_temps(self.run_dir)
             with _writing(self.run_dir / "metrics.csv", self.run_dir):
                 _truncate_metrics(self.run_dir / "metrics.csv", self.step)
