@@ -142,6 +142,18 @@ def test_smoke_run_is_not_taken_for_the_real_one(tmp_path: Path, capsys: pytest.
     assert "holds a run with another config (differs in: steps)" in capsys.readouterr().err
 
 
+def test_only_the_cells_own_method_params_must_match(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A preset lists every row's method_params; changing another row's (say one column's AdvMixup β)
+    leaves a finished supervised cell valid, changing its own does not."""
+    path = _grid_file(tmp_path, seeds=[0])
+    out = str(tmp_path / "out")
+    assert main(["bench", "grid", str(path), "--out", out]) == 0
+    assert main(["bench", "grid", str(path), "--out", out, "--set", "method_params.advmixup.weight=50"]) == 0
+    assert "done, skipped" in capsys.readouterr().out
+    assert main(["bench", "grid", str(path), "--out", out, "--set", "method_params.supervised.mixup_alpha=1.0"]) == 2
+    assert "differs in: method_params" in capsys.readouterr().err
+
+
 GRIDS = sorted((Path(__file__).resolve().parent.parent / "benchmarks" / "grids").glob("*.yaml"))
 
 

@@ -195,7 +195,11 @@ def load_grid(path: str | Path, out: str | Path | None = None, cli_sets: list[st
 
 
 def _comparable(values: dict[str, Any]) -> dict[str, Any]:
-    values = yaml.safe_load(yaml.safe_dump(config_from_dict(dict(values)).to_dict(), sort_keys=False))
+    """What decides a run's numbers: the config without LOCATION_KEYS, and of ``method_params`` only
+    the run's own method's (a preset lists every row's; another row's change leaves this run as it was)."""
+    cfg = config_from_dict(dict(values))
+    values = yaml.safe_load(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    values["method_params"] = cfg.params_for_method()
     for *section, key in LOCATION_KEYS:
         node = values
         for part in section:
