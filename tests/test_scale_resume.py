@@ -146,16 +146,21 @@ def _cli_then_exit(argv: list[str], stderr: Path) -> None:
 
 def test_killed_at_random_moments_then_resumed_ends_bit_identical(tmp_path: Path) -> None:
     """Each attempt is a forked child process (torch already imported, so it starts in
-    milliseconds) running the CLI; SIGKILL or SIGTERM lands at a random moment of its training."""
-    train(moons_config(tmp_path / "reference", checkpoint_every=None))  # checkpoints change nothing
+    milliseconds) running the CLI; SIGKILL or SIGTERM lands at a random moment of its training.
+    The moments scale with the reference run's duration, so on a fast machine the signals still
+    land before the run ends: each attempt lives at most a tenth of the reference run's time, which
+    also holds its set-up and evaluations, so it trains well under a tenth of the steps."""
+    steps, started = 2 * STEPS, time.monotonic()
+    train(moons_config(tmp_path / "reference", steps=steps, checkpoint_every=None))  # checkpoints change nothing
+    duration = time.monotonic() - started
     run, stderr = tmp_path / "run", tmp_path / "stderr.txt"
-    argv = ["train", "--config", str(write_config(tmp_path / "config.yaml", out=run))]
+    argv = ["train", "--config", str(write_config(tmp_path / "config.yaml", out=run, steps=steps))]
     landed = []
     for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGKILL, signal.SIGKILL):
         proc = multiprocessing.get_context("fork").Process(target=_cli_then_exit, args=(argv, stderr))
         proc.start()
         wait_for(lambda: holds_lock(run, proc.pid) or not proc.is_alive(), 60, "training to start")
-        time.sleep(random.uniform(0.05, 0.4))
+        time.sleep(random.uniform(0.02, 0.1) * duration)
         if proc.is_alive():
             os.kill(proc.pid, sig)
             landed.append(sig.name)
