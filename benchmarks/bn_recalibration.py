@@ -12,22 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from semimix.runs import Run, load_run
-
-
-def reestimate_batchnorm(run: Run, x: torch.Tensor, batch_size: int = 200) -> None:
-    """Replace every BatchNorm layer's running statistics by their average over ``x`` (raw inputs)."""
-    norms = [m for m in run.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average over all batches
-    run.model.train()
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            run.model(run.preprocess(x[start:start + batch_size]))
-    run.model.eval()
+from semimix.ops import reestimate_batchnorm
+from semimix.runs import load_run
 
 
 def main() -> None:
@@ -42,7 +28,7 @@ def main() -> None:
         saved = run.evaluate("test")["accuracy"]
         reestimated = []
         for x in (run.data.x_labeled, run.data.x_unlabeled[:args.unlabeled]):
-            reestimate_batchnorm(run, x)
+            reestimate_batchnorm(run.model, (run.preprocess(batch) for batch in x.split(200)))
             reestimated.append(run.evaluate("test")["accuracy"])
         print(f"{path} | {saved:.4f} | {reestimated[0]:.4f} | {reestimated[1]:.4f}")
 

@@ -23,6 +23,7 @@ from semimix.ops import (
     one_hot,
     pair_permutation,
     pgd,
+    reestimate_batchnorm,
     sample_lambda,
     sharpen,
     soft_cross_entropy,
@@ -401,6 +402,19 @@ def test_frozen_batchnorm_inside_uses_batch_stats_without_updating() -> None:
     expected_eval = (x - rm) / torch.sqrt(rv + eps) * bn.weight.detach() + bn.bias.detach()
     assert torch.allclose(y_eval, expected_eval, atol=1e-5)
     assert not torch.allclose(y_train, y_eval, atol=1e-3)
+
+
+def test_reestimate_batchnorm_averages_the_given_batches_and_keeps_mode_and_momentum() -> None:
+    bn = nn.BatchNorm1d(1, momentum=0.3)
+    model = nn.Sequential(bn)
+    bn(torch.randn(16, 1) * 5 + 7)  # stale statistics to be replaced
+    model.eval()
+    # batches [0, 2] and [4, 6]: means 1 and 5 → 3; unbiased variances 2 and 2 → 2
+    reestimate_batchnorm(model, [torch.tensor([[0.0], [2.0]]), torch.tensor([[4.0], [6.0]])])
+    assert torch.allclose(bn.running_mean, torch.tensor([3.0]))
+    assert torch.allclose(bn.running_var, torch.tensor([2.0]))
+    assert int(bn.num_batches_tracked) == 2
+    assert bn.momentum == 0.3 and not model.training
 
 
 def test_frozen_batchnorm_restores_and_buffers_update_afterwards() -> None:

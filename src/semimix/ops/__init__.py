@@ -1,7 +1,7 @@
 """Pure tensor functions every method is built from (no state, no I/O)."""
 
 from semimix.ops.adversarial import fast_gradient, fgm, fgsm, l2_normalize, pgd, vat_perturbation
-from semimix.ops.batchnorm import frozen_batchnorm
+from semimix.ops.batchnorm import frozen_batchnorm, reestimate_batchnorm
 from semimix.ops.losses import DIVERGENCES, confident_pseudo_labels, entropy, get_divergence, kl_divergence, masked_cross_entropy, soft_cross_entropy, softmax_mse
 from semimix.ops.meta import auxiliary_pass, central_difference, global_norm, perturbed_parameters, relu_renormalise, saved_parameters, virtual_sgd_step
 from semimix.ops.mixing import dominant_lambda, mix, one_hot, pair_permutation, sample_lambda, sharpen
@@ -22,6 +22,7 @@ __all__ = [
     "fgm",
     "fgsm",
     "frozen_batchnorm",
+    "reestimate_batchnorm",
     "gamma_function",
     "get_divergence",
     "global_norm",
