@@ -144,12 +144,14 @@ def test_smoke_run_is_not_taken_for_the_real_one(tmp_path: Path, capsys: pytest.
 
 def test_only_the_cells_own_method_params_must_match(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A preset lists every row's method_params; changing another row's (say one column's AdvMixup β)
-    leaves a finished supervised cell valid, changing its own does not."""
+    leaves a finished supervised cell valid, and so does setting one of its own to the default; changing
+    its own does not."""
     path = _grid_file(tmp_path, seeds=[0])
     out = str(tmp_path / "out")
     assert main(["bench", "grid", str(path), "--out", out]) == 0
-    assert main(["bench", "grid", str(path), "--out", out, "--set", "method_params.advmixup.weight=50"]) == 0
-    assert "done, skipped" in capsys.readouterr().out
+    for override in ("method_params.advmixup.weight=50", "method_params.supervised.loss=ce"):
+        assert main(["bench", "grid", str(path), "--out", out, "--set", override]) == 0
+        assert "done, skipped" in capsys.readouterr().out
     assert main(["bench", "grid", str(path), "--out", out, "--set", "method_params.supervised.mixup_alpha=1.0"]) == 2
     assert "differs in: method_params" in capsys.readouterr().err
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -196,10 +197,13 @@ def load_grid(path: str | Path, out: str | Path | None = None, cli_sets: list[st
 
 def _comparable(values: dict[str, Any]) -> dict[str, Any]:
     """What decides a run's numbers: the config without LOCATION_KEYS, and of ``method_params`` only
-    the run's own method's (a preset lists every row's; another row's change leaves this run as it was)."""
+    the run's own method's (a preset lists every row's; another row's change leaves this run as it was),
+    with its defaults filled in (a default set explicitly changes nothing)."""
+    from semimix.methods import build_method
+
     cfg = config_from_dict(dict(values))
     values = yaml.safe_load(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    values["method_params"] = cfg.params_for_method()
+    values["method_params"] = dataclasses.asdict(build_method(cfg.method, cfg.params_for_method()).params)
     for *section, key in LOCATION_KEYS:
         node = values
         for part in section:
