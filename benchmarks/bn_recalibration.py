@@ -11,7 +11,9 @@ accuracies differ, a table comparing methods is partly comparing BatchNorm stati
 from __future__ import annotations
 
 import argparse
+import sys
 
+from semimix.errors import SemimixError
 from semimix.ops import reestimate_batchnorm
 from semimix.runs import load_run
 
@@ -24,7 +26,10 @@ def main() -> None:
     args = parser.parse_args()
     print("run | test accuracy: saved statistics | re-estimated on labeled | re-estimated on unlabeled")
     for path in args.runs:
-        run = load_run(path, args.checkpoint)
+        try:
+            run = load_run(path, args.checkpoint)
+        except SemimixError as error:  # not a run directory, or its data moved: say so, no traceback
+            sys.exit(f"bn_recalibration: {error}")
         saved = run.evaluate("test")["accuracy"]
         reestimated = []
         for x in (run.data.x_labeled, run.data.x_unlabeled[:args.unlabeled]):
