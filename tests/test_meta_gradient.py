@@ -20,7 +20,7 @@ def small(batchnorm: bool = False, seed: int = 0, dtype=torch.float64):
     model = build_model("mlp", (4,), 3, widths=(8,), batchnorm=batchnorm).to(dtype)
     x_l, y_l = torch.randn(6, 4, dtype=dtype), torch.arange(6) % 3
     x_u = torch.randn(10, 4, dtype=dtype)
-    return model, x_l, y_l, x_u, StepContext(model, None, num_classes=3)
+    return model, x_l, y_l, x_u, StepContext(model, None, num_classes=3, lr=0.1)
 
 
 @pytest.mark.parametrize("batchnorm", [False, True])
@@ -101,18 +101,19 @@ def test_a_graph_built_before_a_perturbation_still_backpropagates() -> None:
 
 def test_reference_quirks() -> None:
     model, x_l, y_l, x_u, ctx = small()
-    quirky = build_method("meta-gradient", {"meta_lr_from_optimizer": True, "reference_divisor": True})
+    quirky = build_method("meta-gradient", {"meta_lr_from_optimizer": True, "reference_divisor": True, "pseudo_label_projection": "none"})
+    ctx.lr = None
     with pytest.raises(SemimixError, match="StepContext has no lr"):
         quirky.pseudo_labels(x_l, y_l, x_u, ctx)
     ctx.lr = 0.05  # what the trainer must provide for this quirk
     y_hat = quirky.pseudo_labels(x_l, y_l, x_u, ctx)
     # the reference: ŷ = ỹ − lr·(f₊ − f₋)/ε = ỹ − lr·2·J g; the paper's d = (2α/B^u)·J g
-    paper = build_method("meta-gradient")
-    d = paper.meta_gradient(x_l, y_l, x_u, ctx)
+    paper = build_method("meta-gradient", {"pseudo_label_projection": "none"})
+    d = paper.meta_gradient(x_l, y_l, x_u, ctx)  # at α = α_t = 0.05
     with torch.no_grad():
         y_tilde = torch.softmax(model.eval()(x_u), dim=-1)
     model.train()
-    assert torch.allclose(y_hat, y_tilde - 0.05 * 2 * d * len(x_u) / (2 * 0.1), atol=1e-9)
+    assert torch.allclose(y_hat, y_tilde - 0.05 * 2 * d * len(x_u) / (2 * 0.05), atol=1e-9)
     # the paper's step ŷ = ỹ − β d; rows still sum to one (softmax differences sum to zero)
     y_paper = paper.pseudo_labels(x_l, y_l, x_u, ctx)
     assert torch.allclose(y_paper, y_tilde - 128.0 * d, atol=1e-9)
@@ -148,7 +149,7 @@ def test_loss_decreases_on_a_tiny_problem(params: dict) -> None:
     totals = []
     for step in range(120):
         idx_l, idx_u = torch.randint(0, 30, (32,)), torch.randint(30, 300, (32,))
-        terms = method.losses(Batch(x_all[idx_l], y_all[idx_l], x_all[idx_u]), StepContext(model, None, 3, step))
+        terms = method.losses(Batch(x_all[idx_l], y_all[idx_l], x_all[idx_u]), StepContext(model, None, 3, step, lr=0.1))
         total = sum(terms.values())
         opt.zero_grad()
         total.backward()

@@ -38,7 +38,7 @@ def tiny_setup(method_name: str, seed: int = 0):
     batch = Batch(torch.randn(12, 2), torch.arange(12) % 3, torch.randn(24, 2), torch.arange(24))
     ctx = StepContext(
         student, teacher, num_classes=3, ramp=1.0, augment=lambda x: x + 0.05 * torch.randn_like(x),
-        strong_augment=lambda x: x + 0.3 * torch.randn_like(x), num_unlabeled=24,
+        strong_augment=lambda x: x + 0.3 * torch.randn_like(x), num_unlabeled=24, lr=0.1,
     )
     if method_name in STATEFUL:
         method.losses(batch, ctx)
@@ -174,7 +174,7 @@ def test_loss_decreases_on_a_small_problem(name: str) -> None:
         idx_l = torch.randint(0, 30, (16,))
         idx_u = torch.randint(30, 300, (64,))
         batch = Batch(x_all[idx_l], y_all[idx_l], x_all[idx_u], idx_u)
-        total = sum(method.losses(batch, StepContext(student, teacher, 3, step, 1.0, num_unlabeled=300)).values())
+        total = sum(method.losses(batch, StepContext(student, teacher, 3, step, 1.0, num_unlabeled=300, lr=0.01)).values())
         opt.zero_grad()
         total.backward()
         opt.step()

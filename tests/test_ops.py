@@ -278,7 +278,7 @@ def test_get_divergence() -> None:
     assert get_divergence("kl") is kl_divergence
     assert get_divergence("mse") is softmax_mse
     assert get_divergence("ce") is soft_cross_entropy
-    assert set(DIVERGENCES) == {"kl", "mse", "ce"}
+    assert set(DIVERGENCES) == {"kl", "mse", "ce", "mse-sum", "mse-logits"}
     with pytest.raises(ValueError):
         get_divergence("wasserstein")
 

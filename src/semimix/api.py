@@ -15,7 +15,7 @@ from semimix.commands.evaluate import evaluate_run_dir as evaluate
 from semimix.commands.paths import interpolation_paths as paths
 from semimix.errors import SemimixError
 from semimix.runs import Run, load_run
-from semimix.train.config import TrainConfig, config_from_dict, load_yaml, merge, resolve_preset
+from semimix.train.config import TrainConfig, config_from_dict, load_preset, merge
 from semimix.train.trainer import Trainer, resume_trainer
 
 __all__ = ["Run", "attack", "evaluate", "load_config", "load_run", "paths", "predict", "resume", "train"]
@@ -23,7 +23,7 @@ __all__ = ["Run", "attack", "evaluate", "load_config", "load_run", "paths", "pre
 
 def load_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
     """A TrainConfig from a bundled preset name or YAML path, with nested ``overrides`` on top."""
-    values = load_yaml(resolve_preset(preset)) if preset else {}
+    values = load_preset(preset) if preset else {}
     return config_from_dict(merge(values, overrides))
 
 

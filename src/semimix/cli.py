@@ -47,10 +47,10 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
 
 def build_config_dict(args: argparse.Namespace) -> dict[str, Any]:
     """Preset, then flags, then --set overrides, as one nested dict."""
-    from semimix.train.config import PRESET_DIR, apply_override, load_yaml, merge, resolve_preset
+    from semimix.train.config import PRESET_DIR, apply_override, load_preset, load_yaml, merge
 
     if args.config:
-        values = load_yaml(resolve_preset(args.config))
+        values = load_preset(args.config)
     else:
         dataset_preset = PRESET_DIR / f"{args.dataset or 'digits'}.yaml"
         values = load_yaml(dataset_preset) if dataset_preset.exists() else {}

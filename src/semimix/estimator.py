@@ -25,7 +25,7 @@ from semimix.data.userfile import bundle_user_data
 from semimix.errors import SemimixError
 from semimix.eval import predict_logits
 from semimix.methods import canonical_method_name
-from semimix.train.config import TrainConfig, config_from_dict, load_yaml, merge, resolve_preset
+from semimix.train.config import TrainConfig, config_from_dict, load_preset, merge
 from semimix.train.trainer import Trainer
 
 UNLABELED = -1
@@ -125,9 +125,9 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
     def _train_config(self) -> TrainConfig:
         """The run's config: ``config``, then this estimator's arguments."""
         if isinstance(self.config, str):
-            values = load_yaml(resolve_preset(self.config))
+            values = load_preset(self.config)
         elif isinstance(self.config, dict):
-            values = merge(load_yaml(resolve_preset(DEFAULT_PRESET)), self.config)
+            values = merge(load_preset(DEFAULT_PRESET), self.config)
         elif self.config is None:
             values = {}
         else:

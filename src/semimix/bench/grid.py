@@ -26,7 +26,7 @@ import yaml
 
 from semimix.errors import SemimixError
 from semimix.train import files
-from semimix.train.config import apply_override, config_from_dict, load_yaml, merge, resolve_preset
+from semimix.train.config import apply_override, config_from_dict, load_preset, load_yaml, merge, resolve_preset
 
 GRID_KEYS = ("name", "config", "methods", "datasets", "labels", "seeds", "set", "cells", "paper", "metric")
 ROW_KEYS = ("label", "method", "set")
@@ -151,7 +151,7 @@ def load_grid(path: str | Path, out: str | Path | None = None, cli_sets: list[st
     config_path = relative.resolve() if config.endswith((".yaml", ".yml")) or relative.exists() else resolve_preset(config)
     if not Path(config_path).exists():
         raise SemimixError(f"{where}: config {config!r}: no such file ({config_path})")
-    base = load_yaml(config_path)
+    base = load_preset(config_path)
     defaults = config_from_dict(dict(base)).data
     metric = spec.get("metric", "test_error")
     if metric not in METRICS:

@@ -25,9 +25,9 @@ class AdvMixupParams(MethodParams):
     epsilon: float = 8.0  # ‖r_adv‖₂ in input units; the paper: 8.0 CIFAR-10 (ZCA), 3.5 SVHN
     xi: float = 1e-6
     power_iterations: int = 1
-    divergence: str = "mse"  # D in eq. (2); the paper uses MSE
-    perturbation_divergence: str = "mse"  # D in eq. (4); the paper uses MSE, its code KL
-    perturbation_target: str = "teacher"  # eq. (4)'s f_t(x_j), reused; "student": the reference code's f(x_j), one more pass
+    divergence: str = "mse-sum"  # D in eq. (2): the paper's MSE as its code computes it, Σ over classes (mse: mean, 1/C as strong)
+    perturbation_divergence: str = "mse-sum"  # D in eq. (4): the same (the code's default flag picks KL for both)
+    perturbation_target: str = "teacher"  # eq. (4)'s f_t(x_j), reused, as the code's train_d; "student": f(x_j), one more pass
     per_sample_lambda: bool = False  # Algorithm 1 draws one λ per batch
     mix_logits: bool = False
     supervised_mixup_alpha: float = 0.0  # the paper's L_nll is plain CE
@@ -63,9 +63,9 @@ class AdvMixup(Method):
         target_model = ctx.teacher if p.use_teacher else ctx.student
         assert target_model is not None
         t_logits = target_logits(target_model, x_u)
-        # Eq. (4): D[f_t(x_j), f(x_j + r)], reusing the target pass already paid for. With the
-        # student's own prediction as target (the reference code) the first-order term vanishes
-        # and the power iteration finds VAT's curvature direction instead.
+        # Eq. (4): D[f_t(x_j), f(x_j + r)], reusing the target pass already paid for (the reference
+        # code's training step does the same). With the student's own prediction as target the
+        # first-order term vanishes and the power iteration finds VAT's curvature direction instead.
         own_target = p.perturbation_target == "student" and target_model is not ctx.student
         r_adv = vat_perturbation(
             ctx.student,

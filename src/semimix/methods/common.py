@@ -66,11 +66,14 @@ def mixup_consistency(
     layer: int = 0,
     per_sample: bool = False,
     mix_logits: bool = False,
+    logit_targets: bool = False,
 ) -> torch.Tensor:
     """D(f(mix_k(x_i, x_perm(i))), mix(target_i, target_perm(i))): ICT's term at layer 0,
-    Manifold Mixup's consistency at a hidden layer k."""
+    Manifold Mixup's consistency at a hidden layer k. ``logit_targets``: D compares logits with
+    the mixed target logits themselves (the Manifold Mixup SSL code's MSE on raw logits)."""
     logits, lam, perm = mixed_forward(model, x, alpha, layer, per_sample)
-    return divergence(logits, soft_targets(target_logits_, lam, perm, mix_logits))
+    target = mix(target_logits_, target_logits_[perm], lam) if logit_targets else soft_targets(target_logits_, lam, perm, mix_logits)
+    return divergence(logits, target)
 
 
 def require_unlabeled(batch: Batch, method: str) -> torch.Tensor:

@@ -16,7 +16,10 @@ from semimix.ops import get_divergence
 class ICTParams(MethodParams):
     weight: float = 100.0  # ICT's README, CIFAR-10
     alpha: float = 1.0  # Beta(α, α) for the unlabeled mixup
-    supervised_mixup_alpha: float = 1.0  # ICT's code also mixes the labeled batch; 0 = plain CE
+    # Plain CE on the labels (0.0) by default: with few labels per class a mixed labeled batch is never
+    # fitted (digits, 100 labels: 3.90 → 1.67% error, seed 0, RESULTS.md). ICT's code mixes it with
+    # α 1.0 for its 4000-label CIFAR-10 runs (0.1 SVHN); the presets of those settings set that.
+    supervised_mixup_alpha: float = 0.0
     per_sample_lambda: bool = False  # ICT draws one λ per batch
     mix_logits: bool = False  # True: mix teacher logits as ICT's code does; False: probabilities, as the paper
     divergence: str = "mse"

@@ -10,7 +10,7 @@ from semimix.methods.manifold_mixup import ManifoldMixup, ManifoldMixupParams
 
 @dataclass
 class InputMixupParams(ManifoldMixupParams):
-    alpha: float = 1.0  # Zhang et al.'s and the Manifold Mixup paper's input-mixup α
+    supervised_only_alpha: float = 1.0  # Zhang et al.'s and the Manifold Mixup paper's input-mixup α
     layers: str = "input"
 
 

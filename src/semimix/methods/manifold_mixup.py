@@ -1,7 +1,13 @@
 """Semi-supervised Manifold Mixup (Verma et al. 2019, Algorithm 1 of its appendix D): mixup of
 hidden states at a random eligible layer, for the labeled batch with its labels and for the
 unlabeled batch with the model's own predictions as targets. Without unlabeled data it is the
-supervised Manifold Mixup regulariser."""
+supervised Manifold Mixup regulariser.
+
+Defaults follow the reference code of each regime: with unlabeled data the SSL code
+(``semi-supervised/main_mixup_hidden_ssl.py``): α 0.1 for both mixups and nn.MSELoss between the
+student's logits and the mixed target logits; without, the supervised paper's α (2.0 manifold,
+1.0 input mixup). The SSL paper's text (α 0.1 labeled, 2.0 unlabeled; MSE on "soft target
+outputs") is ``alpha: 2.0, supervised_alpha: 0.1, divergence: mse``."""
 
 from __future__ import annotations
 
@@ -11,20 +17,22 @@ import torch
 
 from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, trained
 from semimix.methods.common import mixup_consistency, supervised_loss, target_logits
-from semimix.ops import get_divergence
+from semimix.ops import LOGIT_TARGETS, get_divergence
 
 LAYER_CHOICES = ("mixable", "all", "input")
+SSL_CODE_ALPHA = 0.1  # both mixups of the reference SSL code
 
 
 @dataclass
 class ManifoldMixupParams(MethodParams):
     weight: float = 1.0  # alpha_max of the paper's SSL code
-    alpha: float = 2.0  # Beta(α, α); the paper's supervised default
-    supervised_alpha: float | None = None  # Beta for the labeled mixup; None: alpha (the paper's SSL runs: 0.1 labeled, 2.0 unlabeled)
+    alpha: float | None = None  # Beta(α, α); None: 0.1 with unlabeled data (the SSL code), else supervised_only_alpha
+    supervised_alpha: float | None = None  # Beta for the labeled mixup; None: the same as alpha
     layers: str = "mixable"  # mixable: the model's eligible layers; all: every stage; input: input mixup
     per_sample_lambda: bool = False  # the paper draws one λ (and one layer) per batch
-    mix_logits: bool = False  # True: mix target logits (the reference SSL code)
-    divergence: str = "mse"
+    mix_logits: bool = False  # with a probability divergence, True mixes target logits before the softmax
+    divergence: str = "mse-logits"  # the SSL code's MSE on raw logits; mse: on softmax outputs (the paper's text)
+    supervised_only_alpha: float = 2.0  # α without unlabeled data: the supervised Manifold Mixup paper
 
 
 class ManifoldMixup(Method):
@@ -36,11 +44,20 @@ class ManifoldMixup(Method):
     def validate(self) -> None:
         p = self.params
         check(p.layers in LAYER_CHOICES, f"{self.name}: layers must be one of {LAYER_CHOICES}, got {p.layers!r}")
-        check(
-            p.supervised_alpha is None or (isinstance(p.supervised_alpha, (int, float)) and not isinstance(p.supervised_alpha, bool) and p.supervised_alpha >= 0),
-            f"{self.name}: supervised_alpha must be a number >= 0 (0: plain cross-entropy) or null (the same as alpha), got {p.supervised_alpha!r}",
-        )
-        get_divergence(self.params.divergence)
+        for key in ("alpha", "supervised_alpha"):
+            value = getattr(p, key)
+            check(
+                value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0),
+                f"{self.name}: {key} must be a number >= 0 (0: no mixup) or null (the regime's default), got {value!r}",
+            )
+        get_divergence(p.divergence, logit_targets=True)
+
+    def alphas(self, ssl: bool) -> tuple[float, float]:
+        """(labeled, unlabeled) Beta parameters: the SSL code's 0.1 with unlabeled data, the
+        supervised paper's α without, unless set."""
+        p = self.params
+        alpha = float(p.alpha) if p.alpha is not None else SSL_CODE_ALPHA if ssl else p.supervised_only_alpha
+        return (alpha if p.supervised_alpha is None else float(p.supervised_alpha)), alpha
 
     def _random_layer(self, model: torch.nn.Module) -> int:
         choice = self.params.layers
@@ -52,7 +69,7 @@ class ManifoldMixup(Method):
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         p = self.params
-        supervised_alpha = p.alpha if p.supervised_alpha is None else float(p.supervised_alpha)
+        supervised_alpha, alpha = self.alphas(batch.x_u is not None)
         terms = {
             "supervised": supervised_loss(batch, ctx, supervised_alpha, p.per_sample_lambda, self._random_layer(ctx.student))
         }
@@ -62,11 +79,12 @@ class ManifoldMixup(Method):
                 ctx.student,
                 x_u,
                 target_logits(ctx.student, x_u),
-                alpha=p.alpha,
-                divergence=get_divergence(p.divergence),
+                alpha=alpha,
+                divergence=get_divergence(p.divergence, logit_targets=True),
                 layer=self._random_layer(ctx.student),
                 per_sample=p.per_sample_lambda,
                 mix_logits=p.mix_logits,
+                logit_targets=p.divergence in LOGIT_TARGETS,
             )
             terms["consistency"] = p.weight * ctx.ramp * consistency
         return terms

@@ -16,11 +16,15 @@ The model then trains on the consistency Φ^MSE(f(x_u), ŷ) plus the classificat
   labeled loss (so do Algorithm 2 and the reference code). Without mixup it is Φ^KL(f(x_l), y) = CE.
 * ``meta=False`` keeps ŷ = ỹ: Table 4's rows without the meta component.
 
-Reference-code behaviours (``Sakura03/SemiMeta``), each a named option, all off by default:
+The virtual step α follows the scheduled learning rate α_t (Algorithms 1–2 and the reference code);
+``virtual_lr`` fixes it. With β = 128 = B^u the step 2α_t·J g equals the reference code's.
+
+Reference-code behaviours (``Sakura03/SemiMeta``), each a named option: ``pseudo_label_projection``
+"relu" (relu, then renormalise rows: the default, since eq. (6) as written moves ŷ off the simplex
+and diverged on digits and CIFAR-10; "none" is the paper's eq. (6)); off by default:
 ``reference_divisor`` (J g estimated as (f₊ − f₋)/ε instead of /2ε), ``meta_lr_from_optimizer``
 (ŷ = ỹ − lr·(J g estimate): the step is the current SGD learning rate, no β and no 2α/B^u; needs
-``ctx.lr``), ``pseudo_label_projection="relu"`` (relu, then renormalise rows), ``add_labeled_loss``
-(not the reference: also add plain CE when mixing). The meta passes run in ``eval`` mode as the
+``ctx.lr``), ``add_labeled_loss`` (not the reference: also add plain CE when mixing). The meta passes run in ``eval`` mode as the
 reference does (``meta_mode``), never update BN statistics, and restore θ bit for bit.
 """
 
@@ -46,13 +50,13 @@ class MetaGradientParams(MethodParams):
     meta: bool = True  # Table 4 "Meta": refine pseudo-labels with the meta-gradient; False: ŷ = ỹ
     mixup: bool = True  # Table 4 "Mix-Up": cross-domain labeled × unlabeled mixup (eq. 12)
     gamma: float = 1.0  # λ_i ~ Beta(γ, γ); the paper/code: 1.0 CIFAR, 0.1 SVHN
-    virtual_lr: float = 0.1  # α of the virtual step (eq. 4); the reference's SGD lr
+    virtual_lr: float | None = None  # α of the virtual step (eq. 4); None: the scheduled lr α_t, as Algorithms 1–2 and the reference
     meta_lr: float = 128.0  # β (eq. 6); 128 = the reference's step at lr = α = 0.1 and B^u = 128
     epsilon_scale: float = 0.01  # ε = epsilon_scale / ‖∇θ L_l‖₂ (global norm)
     meta_mode: str = "eval"  # module mode of the meta passes: eval (the reference) | train (batch statistics)
     reference_divisor: bool = False  # quirk: J g ≈ (f₊ − f₋)/ε rather than /(2ε)
     meta_lr_from_optimizer: bool = False  # quirk: ŷ = ỹ − lr·(J g estimate), lr = the optimiser's current lr
-    pseudo_label_projection: str = "none"  # none (the paper) | relu (quirk: relu and renormalise rows)
+    pseudo_label_projection: str = "relu"  # relu and renormalise rows (the code) | none (eq. 6 as written: diverges)
     add_labeled_loss: bool = False  # with mixup, also add CE on the labeled batch (neither paper nor code do)
 
 
@@ -66,7 +70,10 @@ class MetaGradient(Method):
         check(p.algorithm in ("first-order", "exact"), f"{self.name}: algorithm must be first-order or exact, got {p.algorithm!r}")
         check(p.meta_mode in ("eval", "train"), f"{self.name}: meta_mode must be eval or train, got {p.meta_mode!r}")
         check(p.pseudo_label_projection in ("none", "relu"), f"{self.name}: pseudo_label_projection must be none or relu, got {p.pseudo_label_projection!r}")
-        check(p.virtual_lr > 0, f"{self.name}: virtual_lr must be > 0, got {p.virtual_lr}")
+        check(
+            p.virtual_lr is None or (isinstance(p.virtual_lr, (int, float)) and not isinstance(p.virtual_lr, bool) and p.virtual_lr > 0),
+            f"{self.name}: virtual_lr must be a number > 0, or null to follow the scheduled learning rate, got {p.virtual_lr!r}",
+        )
         check(p.meta_lr >= 0, f"{self.name}: meta_lr must be >= 0, got {p.meta_lr}")
         check(p.epsilon_scale > 0, f"{self.name}: epsilon_scale must be > 0, got {p.epsilon_scale}")
         check(p.gamma > 0 or not p.mixup, f"{self.name}: gamma must be > 0 with mixup, got {p.gamma}")
@@ -128,14 +135,22 @@ class MetaGradient(Method):
                 )
             step = ctx.lr * jg  # the reference: ŷ = ỹ − lr·(f₊ − f₋)/ε
         else:
-            step = p.meta_lr * (2 * p.virtual_lr / len(x_u)) * jg  # eq. (6) with d = (2α/B^u)·J g
+            step = p.meta_lr * (2 * self.virtual_lr(ctx) / len(x_u)) * jg  # eq. (6) with d = (2α/B^u)·J g
         return self._project((y_tilde - step).detach())
 
     def meta_gradient(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         """d = ∇ỹ L_l(θ̃) of eq. (5): exact (Algorithm 1) or its first-order estimate (eq. 11)."""
         with auxiliary_pass(ctx.student, self.params.meta_mode):
             _, jg = (self._exact if self.params.algorithm == "exact" else self._first_order)(x_l, y_l, x_u, ctx)
-        return (2 * self.params.virtual_lr / len(x_u)) * jg
+        return (2 * self.virtual_lr(ctx) / len(x_u)) * jg
+
+    def virtual_lr(self, ctx: StepContext) -> float:
+        """α of eq. (4): fixed, or the optimiser's learning rate this step (α_t)."""
+        if self.params.virtual_lr is not None:
+            return float(self.params.virtual_lr)
+        if ctx.lr is None:
+            raise SemimixError(f"{self.name}: virtual_lr null follows the optimiser's learning rate, but this StepContext has no lr; pass it, or set virtual_lr to a number")
+        return ctx.lr
 
     def _first_order(self, x_l, y_l, x_u, ctx):
         """ỹ and the finite-difference estimate of J g (eq. 10/11); 4 forward passes."""
@@ -151,7 +166,7 @@ class MetaGradient(Method):
 
     def _exact(self, x_l, y_l, x_u, ctx):
         """ỹ and J g = (B^u/2α)·∇ỹ L_l(θ̃), differentiating through the virtual step; 2 forward passes."""
-        model, alpha = ctx.student, self.params.virtual_lr
+        model, alpha = ctx.student, self.virtual_lr(ctx)
         named = {k: q for k, q in model.named_parameters() if q.requires_grad}
         with torch.enable_grad():
             probs = torch.softmax(model(x_u), dim=-1)

@@ -1,8 +1,8 @@
 """Pure tensor functions every method is built from (no state, no I/O)."""
 
 from semimix.ops.adversarial import fast_gradient, fgm, fgsm, l2_normalize, pgd, vat_perturbation
-from semimix.ops.batchnorm import frozen_batchnorm, reestimate_batchnorm
-from semimix.ops.losses import DIVERGENCES, confident_pseudo_labels, entropy, get_divergence, kl_divergence, masked_cross_entropy, soft_cross_entropy, softmax_mse
+from semimix.ops.batchnorm import frozen_batchnorm, keep_own_statistics, reestimate_batchnorm
+from semimix.ops.losses import DIVERGENCES, LOGIT_TARGETS, confident_pseudo_labels, entropy, get_divergence, kl_divergence, masked_cross_entropy, soft_cross_entropy, softmax_mse
 from semimix.ops.meta import auxiliary_pass, central_difference, global_norm, perturbed_parameters, relu_renormalise, saved_parameters, virtual_sgd_step
 from semimix.ops.mixing import dominant_lambda, mix, one_hot, pair_permutation, sample_lambda, sharpen
 from semimix.ops.target_embedding import class_embedding, cosine_scores, negative_cosine
@@ -10,6 +10,7 @@ from semimix.ops.untied import beta_cdf, gamma_function, sample_beta, sample_unt
 
 __all__ = [
     "DIVERGENCES",
+    "LOGIT_TARGETS",
     "auxiliary_pass",
     "beta_cdf",
     "central_difference",
@@ -25,6 +26,7 @@ __all__ = [
     "gamma_function",
     "get_divergence",
     "global_norm",
+    "keep_own_statistics",
     "kl_divergence",
     "l2_normalize",
     "masked_cross_entropy",

@@ -14,11 +14,22 @@ def _batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
 
 
+OWN_STATISTICS = "semimix_own_statistics"  # a BN layer flag: its target passes update its statistics
+
+
+def keep_own_statistics(model: nn.Module) -> None:
+    """Let ``model``'s BN layers (an EMA teacher's) update their running statistics in the target
+    passes that ``frozen_batchnorm`` wraps, as ICT's and AdvMixup's teachers do in train mode."""
+    for m in _batchnorms(model):
+        setattr(m, OWN_STATISTICS, True)
+
+
 @contextmanager
 def frozen_batchnorm(model: nn.Module) -> Iterator[None]:
     """Inside, BN layers still normalise with batch statistics in train mode but do not update
-    their running mean/var or batch counter; outside, everything is as before."""
-    norms = _batchnorms(model)
+    their running mean/var or batch counter (except layers marked by ``keep_own_statistics``);
+    outside, everything is as before."""
+    norms = [m for m in _batchnorms(model) if not getattr(m, OWN_STATISTICS, False)]
     for m in norms:
         m.track_running_stats = False
     try:

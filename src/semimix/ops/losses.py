@@ -20,6 +20,16 @@ def softmax_mse(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tenso
     return (torch.softmax(logits, dim=-1) - target_probs).pow(2).mean()
 
 
+def softmax_sse(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """Σ_c (softmax(z) − t)², batch mean: AdvMixup's and SemiMeta's codes (C times ``softmax_mse``)."""
+    return (torch.softmax(logits, dim=-1) - target_probs).pow(2).sum(dim=-1).mean()
+
+
+def logit_mse(logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
+    """Mean over batch × classes of (z − t)² on raw logits: the Manifold Mixup SSL code's nn.MSELoss."""
+    return (logits - target_logits).pow(2).mean()
+
+
 def kl_divergence(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
     """KL(t ‖ softmax(z)) = Σ t (log t − log softmax(z)), batch mean (VAT's direction)."""
     log_t = torch.log(target_probs.clamp_min(1e-12))
@@ -47,14 +57,21 @@ def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch
 
 DIVERGENCES: dict[str, Divergence] = {
     "mse": softmax_mse,
+    "mse-sum": softmax_sse,
+    "mse-logits": logit_mse,  # targets are logits, not probabilities (see ``LOGIT_TARGETS``)
     "kl": kl_divergence,
     "ce": soft_cross_entropy,
 }
 
 
-def get_divergence(name: str) -> Divergence:
-    """Look up a divergence by its config name."""
-    try:
-        return DIVERGENCES[name]
-    except KeyError:
-        raise ValueError(f"unknown divergence {name!r}; choose one of {sorted(DIVERGENCES)}") from None
+LOGIT_TARGETS = frozenset({"mse-logits"})  # divergences whose targets are (mixed) logits
+
+
+def get_divergence(name: str, logit_targets: bool = False) -> Divergence:
+    """Look up a divergence by its config name; one that compares logits (``LOGIT_TARGETS``) only
+    where the caller's targets are logits (``logit_targets``)."""
+    if name not in DIVERGENCES:
+        raise ValueError(f"unknown divergence {name!r}; choose one of {sorted(DIVERGENCES)}")
+    if name in LOGIT_TARGETS and not logit_targets:
+        raise ValueError(f"divergence {name!r} compares logits with logit targets; this method's targets are probabilities: choose one of {sorted(set(DIVERGENCES) - LOGIT_TARGETS)}")
+    return DIVERGENCES[name]

@@ -26,6 +26,8 @@ class OptimConfig:
     nesterov: bool = False
     weight_decay: float = 1e-4
     adam_beta2: float = 0.999
+    decoupled_weight_decay: bool = False  # True: w ← w(1 − weight_decay·lr) after each step (MixMatch's code, AdamW); False: L2 in the gradient
+    weight_decay_on: str = "all"  # all parameters | kernels (conv/linear weights only: FixMatch's and MixMatch's codes skip BN and biases)
 
 
 @dataclass
@@ -41,6 +43,16 @@ class ScheduleConfig:
 class RampConfig:
     shape: str = "sigmoid"  # sigmoid exp(-5(1-t)^2) | linear | none
     fraction: float = 0.25  # ramp length as a fraction of the run's steps (AdvMixup/ICT: 100 of 400 epochs)
+
+
+@dataclass
+class BudgetConfig:
+    """The budget a preset's time constants are stated for, and how a shorter run keeps them
+    (``semimix.train.budget``): a reduced preset is its full preset with fewer steps, nothing else edited."""
+
+    reference_steps: int | None = None  # steps of the setting reproduced (the paper's); None: every constant is taken as given
+    rule: str = "scale"  # scale: the schedule shrinks with the run, averaging horizons are capped | truncate: the reference schedule, stopped early
+    horizon_fraction: float = 0.1  # scale: EMA and BatchNorm averaging horizons at most this fraction of the run (benchmarks/horizon_sweep.py)
 
 
 @dataclass
@@ -71,7 +83,9 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     rampup: RampConfig = field(default_factory=RampConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
     ema_decay: float = 0.999
+    teacher_batchnorm: str = "student"  # the EMA teacher's BN statistics: student (copied each step) | own (from its target passes: ICT's, AdvMixup's codes)
     eval_model: str = "auto"  # auto (teacher if the method has one) | student | teacher
     eval_every: int = 200
     log_every: int = 50
@@ -150,6 +164,33 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise SemimixError(f"config {path} must hold a YAML mapping (key: value lines), not {type(values).__name__}")
     return values
+
+
+EXTENDS = "extends"  # a preset key: the YAML file (relative to this one) whose values this one changes
+
+
+def load_preset(name_or_path: str | Path) -> dict[str, Any]:
+    """A preset's values, with ``extends: FILE`` resolved: the named file's values, then this
+    file's on top. A file that sets another ``model`` brings its own ``model_params`` (the parent's
+    belong to the parent's model). This is how a reduced preset is its full preset plus a budget."""
+    path = resolve_preset(str(name_or_path))
+    return _load_extending(path, [])
+
+
+def _load_extending(path: Path, chain: list[Path]) -> dict[str, Any]:
+    values = load_yaml(path)
+    parent = values.pop(EXTENDS, None)
+    if parent is None:
+        return values
+    if not isinstance(parent, str):
+        raise SemimixError(f"config {path}: '{EXTENDS}' must be a YAML file name, got {parent!r}")
+    parent_path = (path.parent / parent).resolve()
+    if parent_path in chain or parent_path == path.resolve():
+        raise SemimixError(f"config {path}: '{EXTENDS}: {parent}' makes a cycle; a preset cannot extend itself")
+    base = _load_extending(parent_path, [*chain, path.resolve()])
+    if "model" in values and values["model"] != base.get("model"):
+        base.pop("model_params", None)
+    return merge(base, values)
 
 
 def preset_names() -> list[str]:

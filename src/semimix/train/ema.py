@@ -17,13 +17,14 @@ def make_teacher(student: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def ema_update(teacher: nn.Module, student: nn.Module, decay: float, step: int) -> None:
+def ema_update(teacher: nn.Module, student: nn.Module, decay: float, step: int, copy_buffers: bool = True) -> None:
     """One EMA step with Mean Teacher's warm start min(1 − 1/(step+1), decay), using fused
-    foreach ops; buffers (BN statistics) are copied, since only parameters are averaged."""
+    foreach ops; only parameters are averaged, so buffers (BN statistics) are copied from the
+    student, unless the teacher keeps its own (``copy_buffers=False``)."""
     d = min(1.0 - 1.0 / (step + 1), decay)
     t_params = list(teacher.parameters())
     s_params = list(student.parameters())
     torch._foreach_lerp_(t_params, s_params, 1.0 - d)
     t_bufs = list(teacher.buffers())
-    if t_bufs:  # an MLP without BatchNorm has none, and foreach ops refuse empty lists
+    if t_bufs and copy_buffers:  # an MLP without BatchNorm has none, and foreach ops refuse empty lists
         torch._foreach_copy_(t_bufs, list(student.buffers()))

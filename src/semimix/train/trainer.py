@@ -4,6 +4,7 @@ checkpoints and exact resume. Methods only say what their loss is."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import math
 import os
@@ -30,9 +31,12 @@ from semimix.errors import SemimixError
 from semimix.eval import evaluate
 from semimix.methods import Batch, StepContext, build_method, canonical_method_name
 from semimix.models import build_model, resolve_model_name
+from semimix.ops import keep_own_statistics
 from semimix.train import distributed, files, hardware
+from semimix.train.budget import apply_batchnorm_cap, time_constants
 from semimix.train.config import AugmentConfig, TrainConfig, config_from_dict, load_yaml
 from semimix.train.ema import ema_update, make_teacher
+from semimix.train.optim import DecoupledDecay, make_optimizer
 from semimix.train.schedules import lr_factor, ramp_factor
 from semimix.train.streams import IndexStream
 
@@ -41,6 +45,7 @@ INPUTS = {"labeled": "x_labeled", "second_labeled": "x_labeled", "unlabeled": "x
 LAST = "last.pt"
 BEST = "best.pt"
 NONFINITE = ("stop", "skip")
+TEACHER_BATCHNORM = ("student", "own")
 RESTART_LOCK_WAIT_S = 30.0  # how long a torchrun-restarted run waits for its killed predecessor's lock
 
 
@@ -83,6 +88,8 @@ class Trainer:
         self.dist, self.device = distributed.setup(resolve_device(cfg.device))
         self.method = build_method(cfg.method, cfg.params_for_method())
         _check_positive(cfg)
+        self.time = time_constants(cfg)  # the schedule, EMA and BN horizons this run's budget gets
+        self.schedule = dataclasses.replace(cfg.schedule, milestones=list(self.time.milestones), warmup_steps=self.time.warmup_steps)
         _check_faults_and_scale(cfg, self.dist, self.device)
         if cfg.threads is not None:
             torch.set_num_threads(cfg.threads)
@@ -92,6 +99,7 @@ class Trainer:
             raise SemimixError(f"method {cfg.method!r} needs unlabeled samples, but {self.data.name} has none; use 'supervised' or add unlabeled data")
         self.model_name = resolve_model_name(cfg.model, self.data.input_shape)
         self.student = self._build_model().to(self.device)
+        apply_batchnorm_cap(self.student, self.time.bn_horizon_cap)
         if cfg.sync_batchnorm and self.dist.active:
             self.student = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.student)
         if self.dist.rank > 0:  # the same initial weights everywhere, then each rank's own augmentations and λ
@@ -100,6 +108,10 @@ class Trainer:
         # evaluate): supervised use of the mixup family needs none.
         method_teacher = (self.method.needs_teacher or self.method.evaluates_ema) and len(self.data.x_unlabeled) > 0
         self.teacher = make_teacher(self.student) if method_teacher or cfg.eval_model == "teacher" else None
+        if cfg.teacher_batchnorm not in TEACHER_BATCHNORM:
+            raise SemimixError(f"teacher_batchnorm must be one of {', '.join(TEACHER_BATCHNORM)}, got {cfg.teacher_batchnorm!r}")
+        if self.teacher is not None and cfg.teacher_batchnorm == "own":
+            keep_own_statistics(self.teacher)
         if cfg.compile:
             for model in (self.student, self.teacher):
                 if model is not None:
@@ -107,7 +119,8 @@ class Trainer:
         if cfg.eval_model not in ("auto", "student", "teacher"):
             raise SemimixError(f"eval_model must be auto, student or teacher, got {cfg.eval_model!r}")
         self.eval_name = "teacher" if (cfg.eval_model == "teacher" or (cfg.eval_model == "auto" and method_teacher)) else "student"
-        self.optimizer = _make_optimizer(self.student, cfg)
+        self.optimizer = make_optimizer(self.student, cfg.optim)
+        self.decoupled_decay = DecoupledDecay(self.student, cfg.optim)
         augment = Augmenter(cfg.augment.flip, cfg.augment.translate, cfg.augment.noise, self.data.input_shape, cfg.augment.pad_mode)
         preprocess = self.data.preprocess.to(self.device) if self.data.preprocess is not None else None
         self.view = _compose_view(augment, preprocess)
@@ -215,10 +228,10 @@ class Trainer:
 
     def train_step(self) -> None:
         cfg = self.cfg
-        lr = cfg.optim.lr * lr_factor(self.step, cfg.steps, cfg.schedule)
+        lr = cfg.optim.lr * lr_factor(self.step, self.time.schedule_steps, self.schedule)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        ramp = ramp_factor(self.step, cfg.steps, cfg.rampup)
+        ramp = ramp_factor(self.step, self.time.schedule_steps, cfg.rampup)
         self.student.train()
         if self.teacher is not None:
             self.teacher.train()
@@ -252,12 +265,15 @@ class Trainer:
         """Optimiser step, then what keeps every rank identical: rank 0's BatchNorm statistics, the
         merged per-sample method state, and the EMA teacher (of identical weights, so identical)."""
         self.optimizer.step()
+        self.decoupled_decay.step(self.optimizer.param_groups[0]["lr"])
         if not self.cfg.sync_batchnorm:
             self.dist.broadcast_buffers(self.student)
         if self.dist.active and self.method.state_dict():
             self.method.load_state_dict(self.dist.merge_sample_state(sample_state, self.method.state_dict(), len(self.data.x_unlabeled)))
         if self.teacher is not None:
-            ema_update(self.teacher, self.student, self.cfg.ema_decay, self.step)
+            ema_update(self.teacher, self.student, self.time.ema_decay, self.step, copy_buffers=self.cfg.teacher_batchnorm == "student")
+            if self.cfg.teacher_batchnorm == "own" and not self.cfg.sync_batchnorm:
+                self.dist.broadcast_buffers(self.teacher)
         if self._first_nonfinite is None or len(self._first_nonfinite) != len(nonfinite):
             self._first_nonfinite = torch.full(nonfinite.shape, -1, dtype=torch.long, device=nonfinite.device)
         first = (nonfinite > 0) & (self._first_nonfinite < 0)
@@ -496,6 +512,7 @@ class Trainer:
             **hardware.describe(self.device),
             "processes": self.dist.world_size,
             "skipped_steps": self.skipped_steps,
+            "time_constants": self.time.describe(),
             "semimix_version": semimix.__version__,
         }
         if self.dist.is_main:
@@ -607,15 +624,6 @@ def _check_positive(cfg: TrainConfig) -> None:
         raise SemimixError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
     if cfg.optim.lr <= 0:
         raise SemimixError(f"optim.lr must be > 0, got {cfg.optim.lr}")
-
-
-def _make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    o = cfg.optim
-    if o.name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0, weight_decay=o.weight_decay)
-    if o.name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=o.lr, betas=(o.momentum, o.adam_beta2), weight_decay=o.weight_decay)
-    raise SemimixError(f"unknown optimiser {o.name!r}; choose sgd or adam")
 
 
 def resume_trainer(run_dir: str | Path) -> Trainer:

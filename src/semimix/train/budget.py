@@ -1,0 +1,94 @@
+"""One rule for reduced budgets: the time constants a run trains with, derived from the ones its preset
+states for the full budget (``budget.reference_steps``), so a reduced preset is its full preset with
+fewer steps and nothing else edited.
+
+Two kinds of time constant follow the run differently:
+
+* **schedule points** (lr milestones, warm-up, and the ramps and cosine already given as fractions)
+  mark a moment of the run: under ``rule: scale`` they move in proportion, t·steps/reference_steps;
+* **averaging horizons** (the EMA teacher's H = 1/(1 − decay), BatchNorm's H = 1/momentum) average
+  out per-step noise, which does not shrink with the run, but must not lag far behind weights that
+  now change faster: H = min(H_full, horizon_fraction·steps). At full budget every preset's H is
+  inside the cap, so the full preset keeps the paper's absolute values (a test checks each preset).
+  ``benchmarks/horizon_sweep.py`` measured the fraction (RESULTS.md, "Averaging horizons").
+
+``rule: truncate`` keeps the reference schedule and stops early: the first ``steps`` of the full run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from torch import nn
+
+from semimix.errors import SemimixError
+from semimix.train.config import TrainConfig
+
+RULES = ("scale", "truncate")
+# What a reduced preset may change of the full preset it extends: the budget (length, model size, batch,
+# reporting, threads, and how the time constants follow); method, data, optimiser and schedule stay.
+BUDGET_KEYS = frozenset({
+    "steps", "model", "model_params", "labeled_batch_size", "unlabeled_batch_size",
+    "eval_every", "log_every", "checkpoint_every", "threads", "budget",
+})
+
+
+@dataclass(frozen=True)
+class TimeConstants:
+    """What the loop uses: ``schedule_steps`` is the length the lr schedule and ramps are laid over."""
+
+    schedule_steps: int
+    milestones: tuple[int, ...]
+    warmup_steps: int
+    ema_decay: float
+    bn_horizon_cap: float | None  # the longest BatchNorm horizon (1/momentum) allowed; None: as built
+
+    def describe(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+def check_budget(cfg: TrainConfig) -> None:
+    b = cfg.budget
+    if b.rule not in RULES:
+        raise SemimixError(f"budget.rule must be one of {', '.join(RULES)}, got {b.rule!r}")
+    if b.reference_steps is not None and b.reference_steps <= 0:
+        raise SemimixError(f"budget.reference_steps must be a positive integer or null, got {b.reference_steps}")
+    if not 0 < b.horizon_fraction <= 1:
+        raise SemimixError(f"budget.horizon_fraction must be in (0, 1], got {b.horizon_fraction}")
+    if b.rule == "truncate" and b.reference_steps is not None and cfg.steps > b.reference_steps:
+        raise SemimixError(f"budget.rule truncate stops the reference schedule early, but steps {cfg.steps} > budget.reference_steps {b.reference_steps}; raise reference_steps or use rule scale")
+
+
+def capped_horizon(horizon: float, steps: int, fraction: float) -> float:
+    """An averaging horizon for a run of ``steps``: the full one, at most ``fraction``·steps (≥ 1)."""
+    return min(horizon, max(1.0, fraction * steps))
+
+
+def time_constants(cfg: TrainConfig) -> TimeConstants:
+    """The run's time constants: the config's own, or derived from them for a shorter run."""
+    check_budget(cfg)
+    b, s = cfg.budget, cfg.schedule
+    given = TimeConstants(cfg.steps, tuple(s.milestones), s.warmup_steps, cfg.ema_decay, None)
+    if b.reference_steps is None or cfg.steps >= b.reference_steps:
+        return given
+    if b.rule == "truncate":
+        return dataclasses.replace(given, schedule_steps=b.reference_steps)
+    ratio = cfg.steps / b.reference_steps
+    ema_horizon = capped_horizon(1.0 / (1.0 - cfg.ema_decay), cfg.steps, b.horizon_fraction) if cfg.ema_decay > 0 else 1.0
+    return TimeConstants(
+        schedule_steps=cfg.steps,
+        milestones=tuple(round(m * ratio) for m in s.milestones),
+        warmup_steps=round(s.warmup_steps * ratio),
+        ema_decay=cfg.ema_decay if cfg.ema_decay == 0 else 1.0 - 1.0 / ema_horizon,
+        bn_horizon_cap=max(1.0, b.horizon_fraction * cfg.steps),
+    )
+
+
+def apply_batchnorm_cap(model: nn.Module, cap: float | None) -> None:
+    """Raise each BatchNorm momentum to at least 1/cap (its horizon at most ``cap`` steps)."""
+    if cap is None:
+        return
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is not None:
+            m.momentum = max(m.momentum, 1.0 / cap)
