@@ -11,7 +11,7 @@ from sklearn.datasets import load_digits
 
 from semimix.data import DATASET_NAMES, DataBundle, DataConfig, list_datasets, load_dataset
 from semimix.data.splits import balanced_labeled_subset, stratified_split
-from semimix.data.toys import INNER_FACTOR, OUTER_RADIUS
+from semimix.data.toys import INNER_RADIUS, LEGACY_INNER_RADIUS, OUTER_RADIUS, load_circles
 from semimix.errors import SemimixError
 
 Y = np.repeat(np.arange(4), [40, 30, 20, 10])
@@ -170,10 +170,20 @@ def test_circles_geometry_and_counts():
     assert torch.bincount(b.y_test).tolist() == [500, 500]
     radius = b.x_test.norm(dim=1)
     inner, outer = radius[b.y_test == 0], radius[b.y_test == 1]
-    assert abs(float(inner.mean()) - INNER_FACTOR * OUTER_RADIUS) < 0.005
+    assert abs(float(inner.mean()) - INNER_RADIUS) < 0.005
     assert abs(float(outer.mean()) - OUTER_RADIUS) < 0.005
-    assert float(inner.max()) < float(outer.min())  # noise 0.01 never bridges a 0.2 gap
+    assert float(inner.max()) < float(outer.min())  # noise 0.01 never bridges a 0.5 gap
     assert not row_set(b.x_labeled) & row_set(b.x_unlabeled)
+
+
+def test_circles_legacy_inner_radius_moves_only_the_inner_ring():
+    """The radius draws nothing, so a seed gives the same angles, noise and labels at either radius."""
+    new, old = (load_circles(DataConfig(dataset="two-circles"), 2, inner_radius=r) for r in (INNER_RADIUS, LEGACY_INNER_RADIUS))
+    for x_name, y_name in (("x_labeled", "y_labeled"), ("x_unlabeled", "y_unlabeled_true"), ("x_test", "y_test")):
+        y, x_new, x_old = getattr(new, y_name), getattr(new, x_name), getattr(old, x_name)
+        assert torch.equal(y, getattr(old, y_name))
+        assert torch.equal(x_new[y == 1], x_old[y == 1])
+        assert abs(float(x_old[y == 0].norm(dim=1).mean()) - LEGACY_INNER_RADIUS) < 0.01
 
 
 def test_circles_options_and_seeding():

@@ -162,10 +162,18 @@ def cmd_two_circles(args: argparse.Namespace) -> int:
     from semimix.studies.two_circles import run_study
 
     results = run_study(
-        args.out, steps=args.steps, seed=args.seed, search=not args.no_search, progress=not args.quiet, spread_labels=args.spread_labels
+        args.out, steps=args.steps, seed=args.seed, search=not args.no_search, progress=not args.quiet, spread_labels=args.spread_labels,
+        **({"inner_radius": args.inner_radius} if args.inner_radius is not None else {}),
     )
     print(json.dumps(results, indent=2))
     return 0
+
+
+def _inner_radius(value: str) -> float:
+    radius = float(value) if value.replace(".", "", 1).isdigit() else -1.0
+    if not 0 < radius < 1:
+        raise argparse.ArgumentTypeError(f"the inner radius must be a number between 0 and 1 (the outer ring's radius), got {value!r}")
+    return radius
 
 
 def cmd_manifold_figures(args: argparse.Namespace) -> int:
@@ -199,6 +207,7 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--no-search", action="store_true", help="skip the validation search over ε and α")
     c.add_argument("--spread-labels", action="store_true", help="place each ring's 5 labels evenly round it instead of at random")
+    c.add_argument("--inner-radius", type=_inner_radius, default=None, help="the inner ring's radius (outer: 1; default 0.5; 0.8 is the earlier geometry)")
     c.add_argument("--quiet", action="store_true")
     m = sub.add_parser("manifold-figures", help="Manifold Mixup's Figs. 1-2 on two spirals (baseline, input mixup, manifold mixup)")
     m.add_argument("--out", default="runs/manifold-figures")

@@ -8,6 +8,7 @@ of samples (spread evenly over the classes); fractions make no sense for generat
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -20,9 +21,17 @@ from semimix.data.splits import balanced_labeled_subset, check_enough_labels, cl
 from semimix.errors import SemimixError
 
 Sampler = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+# Labeled counts per class, rng -> labeled x, y, unlabeled x, y
+TrainingSampler = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 
 OUTER_RADIUS = 1.0
-INNER_FACTOR = 0.8  # inner radius / outer radius, as in the AdvMixup case study
+# The AdvMixup paper gives no radii. At 0.5 the rings are 0.5 apart, over 8 outer-ring point spacings
+# (0.06): every training point's 7 nearest neighbours lie on its own ring (seeds 0-4: up to 0.75), so
+# the cluster assumption holds and label spreading finds every unlabeled point (tests/test_two_circles.py).
+INNER_RADIUS = 0.5
+# The earlier geometry (make_circles' default factor; benchmarks/RESULTS.md's two-circles table): 0.2
+# apart, about 3 spacings, where the 7-NN graph links the rings and k-NN label spreading scored 0.69-0.89.
+LEGACY_INNER_RADIUS = 0.8
 CIRCLES_NOISE = 0.01
 MOONS_NOISE = 0.1
 DEFAULT_LABELS = 10
@@ -43,18 +52,18 @@ SPIRALS_DESCRIPTION = "two interleaved spirals, 2 classes (Manifold Mixup toy)"
 SPIRALS_WHERE = "generated"
 
 
-def sample_circles(counts: np.ndarray, rng: np.random.Generator, evenly_spaced: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def sample_circles(
+    counts: np.ndarray, rng: np.random.Generator, evenly_spaced: bool = False, inner_radius: float = INNER_RADIUS
+) -> tuple[np.ndarray, np.ndarray]:
     """``counts[c]`` points of class c: class 0 on the inner circle, class 1 on the outer one.
 
     Angles are uniform draws, or with ``evenly_spaced`` ``counts[c]`` equal steps round the circle
     from a random start, as sklearn's ``make_circles`` places them. The case study's training rings
-    are evenly spaced: 105 points a circle are 0.06 (outer) and 0.048 (inner) apart, well under the
-    0.2 between the circles, while uniform angles leave gaps of about 2π·ln(105)/105 ≈ 0.28 rad
-    (0.22-0.3 in input units), wider than that, so smoothness cannot carry 5 labels round a circle
-    (label spreading on such draws scored 0.6-0.77 test accuracy, 1.0 on evenly spaced ones).
-    Validation and test points keep uniform angles, i.e. the whole circle.
+    are evenly spaced (105 points: 0.06 apart on the outer ring), since uniform angles leave gaps of
+    about 2π·ln(105)/105 ≈ 0.28 rad that break the chain of neighbours round a ring (at radius 0.8,
+    label spreading then scored 0.6-0.77). Validation and test points keep uniform angles.
     """
-    radii = np.repeat([OUTER_RADIUS * INNER_FACTOR, OUTER_RADIUS], counts)
+    radii = np.repeat([inner_radius, OUTER_RADIUS], counts)
     if evenly_spaced:
         angles = np.concatenate([rng.uniform(0.0, 2.0 * np.pi) + 2.0 * np.pi * np.arange(n) / n for n in counts])
     else:
@@ -65,14 +74,14 @@ def sample_circles(counts: np.ndarray, rng: np.random.Generator, evenly_spaced: 
 
 
 def _sample_circles_training(
-    labeled: np.ndarray, rng: np.random.Generator, spread_labels: bool = False
+    labeled: np.ndarray, rng: np.random.Generator, spread_labels: bool = False, inner_radius: float = INNER_RADIUS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The training set of the case study: per class one evenly spaced ring of ``labeled[c]`` +
     ``CIRCLES_UNLABELED_PER_CLASS`` points, ``labeled[c]`` of them labeled: at random places, or
     with ``spread_labels`` every ``n / labeled[c]``-th point of the ring from a random start, so the
     labels sit evenly round it and no straight line fits both classes' labels."""
     pool = np.asarray(labeled) + CIRCLES_UNLABELED_PER_CLASS
-    x, y = sample_circles(pool, rng, evenly_spaced=True)
+    x, y = sample_circles(pool, rng, evenly_spaced=True, inner_radius=inner_radius)
     starts = np.concatenate([[0], np.cumsum(pool)[:-1]])
     is_labeled = np.zeros(len(y), dtype=bool)
     for start, n, k in zip(starts, pool, labeled):
@@ -120,21 +129,19 @@ def _load_toy(
     name: str,
     sample: Sampler,
     class_names: list[str],
-    labeled_separate: bool,
+    training: TrainingSampler | None = None,
     pool_per_class: int = MOONS_TRAIN_PER_CLASS,
-    spread_labels: bool = False,
 ) -> DataBundle:
     """Shared body: training pool, labeled subset, then separate validation and test draws.
 
-    ``labeled_separate``: the labeled points come on top of the unlabeled pool (circles, whose
-    training set ``_sample_circles_training`` draws);
-    otherwise they are picked from a training pool of ``pool_per_class`` points per class (moons, spirals).
+    ``training`` draws the labeled points on top of the unlabeled pool (circles); without it they
+    are picked from a training pool of ``pool_per_class`` points per class (moons, spirals).
     """
     rng = np.random.default_rng(seed)
     labels = resolve_labels(cfg.labels, cfg.labels_per_class, 2, DEFAULT_LABELS)
-    if labeled_separate:
+    if training is not None:
         check_enough_labels(labels, 2)
-        x_lab, y_lab, x_unl, y_unl = _sample_circles_training(class_quota(2, labels, rng), rng, spread_labels)
+        x_lab, y_lab, x_unl, y_unl = training(class_quota(2, labels, rng), rng)
         x_train, y_train = np.concatenate([x_lab, x_unl]), np.concatenate([y_lab, y_unl])
         labeled_idx = np.arange(len(x_lab))
     else:
@@ -156,23 +163,30 @@ def _load_toy(
     )
 
 
-def load_circles(cfg: DataConfig, seed: int) -> DataBundle:
-    """AdvMixup's case study: two noisy concentric circles, per class an evenly spaced ring of
-    5 labeled (``labels``, default 10 in all) and 100 unlabeled points; validation 100 and test
-    500 per class at uniform random angles."""
-    return _load_toy(cfg, seed, "two-circles", sample_circles, ["inner", "outer"], labeled_separate=True)
+def _load_circles(cfg: DataConfig, seed: int, name: str, spread_labels: bool, inner_radius: float) -> DataBundle:
+    return _load_toy(
+        cfg, seed, name, partial(sample_circles, inner_radius=inner_radius), ["inner", "outer"],
+        training=partial(_sample_circles_training, spread_labels=spread_labels, inner_radius=inner_radius),
+    )
 
 
-def load_circles_spread_labels(cfg: DataConfig, seed: int) -> DataBundle:
+def load_circles(cfg: DataConfig, seed: int, inner_radius: float = INNER_RADIUS) -> DataBundle:
+    """AdvMixup's case study: two noisy concentric circles (radii ``inner_radius`` and 1), per class
+    an evenly spaced ring of 5 labeled (``labels``, default 10 in all) and 100 unlabeled points;
+    validation 100 and test 500 per class at uniform random angles."""
+    return _load_circles(cfg, seed, "two-circles", False, inner_radius)
+
+
+def load_circles_spread_labels(cfg: DataConfig, seed: int, inner_radius: float = INNER_RADIUS) -> DataBundle:
     """Two circles as ``load_circles`` but with each ring's labels evenly spaced round it: the
     case study's most favourable label draw (random places often let a straight line fit all 10)."""
-    return _load_toy(cfg, seed, CIRCLES_SPREAD_NAME, sample_circles, ["inner", "outer"], labeled_separate=True, spread_labels=True)
+    return _load_circles(cfg, seed, CIRCLES_SPREAD_NAME, True, inner_radius)
 
 
 def load_moons(cfg: DataConfig, seed: int) -> DataBundle:
     """Two interleaving moons (noise 0.1): 500 training points per class of which ``labels``
     (default 10) are labeled; validation 100 and test 500 per class."""
-    return _load_toy(cfg, seed, "two-moons", sample_moons, ["upper", "lower"], labeled_separate=False)
+    return _load_toy(cfg, seed, "two-moons", sample_moons, ["upper", "lower"])
 
 
 def load_spirals(cfg: DataConfig, seed: int) -> DataBundle:
@@ -180,5 +194,5 @@ def load_spirals(cfg: DataConfig, seed: int) -> DataBundle:
     500 training points per class of which ``labels`` (default 10) are labeled; validation 100
     and test 500 per class."""
     return _load_toy(
-        cfg, seed, SPIRALS_NAME, sample_spirals, ["arm 0", "arm 1"], labeled_separate=False, pool_per_class=SPIRALS_TRAIN_PER_CLASS
+        cfg, seed, SPIRALS_NAME, sample_spirals, ["arm 0", "arm 1"], pool_per_class=SPIRALS_TRAIN_PER_CLASS
     )

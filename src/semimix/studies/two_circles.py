@@ -3,9 +3,11 @@ circles, with the learned decision boundaries and how close they come to the dat
 
 Every method keeps the paper's regularisation weight 10 and the MLP with hidden widths (100, 50);
 its own hyperparameters (ε for VAT, α for ICT, ε and α for AdvMixup) are chosen on the validation
-split from a small grid. The labels sit at random places on each ring (the preset's draw) or, with
-``spread_labels``, evenly round it (dataset ``two-circles-spread``). The margin of a model is the smallest Euclidean distance from a point
-to its p = 0.5 boundary, measured on polylines traced over a fine grid of the input plane.
+split from a small grid. The paper gives no radii: ``inner_radius`` defaults to ``toys.INNER_RADIUS``
+(``toys.LEGACY_INNER_RADIUS`` reproduces earlier results). The labels sit at random places on each
+ring (the preset's draw) or, with ``spread_labels``, evenly round it (dataset ``two-circles-spread``).
+The margin of a model is the smallest Euclidean distance from a point to its p = 0.5 boundary,
+measured on polylines traced over a fine grid of the input plane.
 """
 
 from __future__ import annotations
@@ -25,9 +27,8 @@ from torch import nn
 
 from semimix import plots
 from semimix.api import load_config
-from semimix.data import load_dataset
 from semimix.data.bundle import DataBundle
-from semimix.data.toys import CIRCLES_SPREAD_NAME
+from semimix.data.toys import CIRCLES_SPREAD_NAME, INNER_RADIUS, OUTER_RADIUS, load_circles, load_circles_spread_labels
 from semimix.errors import SemimixError
 from semimix.eval import evaluate, predict_logits
 from semimix.methods import build_method
@@ -37,12 +38,16 @@ from semimix.train.trainer import Trainer
 PRESET = "two-circles"
 METHODS = ("vat", "ict", "advmixup")
 BASELINE = "supervised"  # not in the paper's figure: the 10 labels alone, what each regulariser must beat
-# Validation grids: the circles are 0.2 apart and the noise σ is 0.01, so ε runs from twice the
-# noise to half the gap; α from near-identity mixes (0.1) to uniform λ (1.0).
+# Validation grids. ε (VAT, AdvMixup) runs from twice the noise σ = 0.01 up to half the ring spacing
+# (outer − inner radius): a point moved that far reaches the circle midway between the rings, where a
+# maximum-margin boundary lies, and a larger ε would ask for smoothness across it. ``search_grid`` cuts
+# these steps there: 0.02-0.25 on the default rings (0.5 apart), 0.02-0.1 (the earlier grid) on the
+# legacy ones (0.2 apart). α (ICT, AdvMixup) runs from near-identity mixes (0.1) to uniform λ (1.0).
+EPSILON_STEPS = (0.02, 0.05, 0.1, 0.25)
 SEARCH_GRID: dict[str, dict[str, tuple[float, ...]]] = {
-    "vat": {"epsilon": (0.02, 0.05, 0.1)},
+    "vat": {"epsilon": EPSILON_STEPS},
     "ict": {"alpha": (0.1, 0.5, 1.0)},
-    "advmixup": {"epsilon": (0.02, 0.05, 0.1), "alpha": (0.1, 1.0)},
+    "advmixup": {"epsilon": EPSILON_STEPS, "alpha": (0.1, 1.0)},
     BASELINE: {},  # nothing to choose: trained once
 }
 GRID_RESOLUTION = 800  # grid points per axis for the probability map and the boundary
@@ -133,11 +138,17 @@ def _run_name(method: str, params: dict[str, float]) -> str:
     return "-".join([method, *(f"{k}{v:g}" for k, v in sorted(params.items()))])
 
 
-def _candidates(method: str, search: bool) -> list[dict[str, float]]:
+def search_grid(method: str, inner_radius: float = INNER_RADIUS) -> dict[str, tuple[float, ...]]:
+    """``SEARCH_GRID[method]`` with ε at most half the spacing of rings of radii ``inner_radius`` and 1."""
+    half_spacing = (OUTER_RADIUS - inner_radius) / 2 + 1e-9  # (1 - 0.8) / 2 is 0.0999...98 in floats
+    return {name: tuple(v for v in values if name != "epsilon" or v <= half_spacing) for name, values in SEARCH_GRID[method].items()}
+
+
+def _candidates(method: str, search: bool, inner_radius: float = INNER_RADIUS) -> list[dict[str, float]]:
     """The grid's settings in order, or just the preset's setting (empty overrides) without search."""
     if not search:
         return [{}]
-    grid = SEARCH_GRID[method]
+    grid = search_grid(method, inner_radius)
     return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
 
 
@@ -145,8 +156,9 @@ def _candidates(method: str, search: bool) -> list[dict[str, float]]:
 class _Study:
     """What every run of one study shares: the data, the plotting grid and the run settings."""
 
-    data: DataBundle
+    data: DataBundle  # every run trains on this draw
     data_overrides: dict[str, str]  # on top of the preset's data section: the dataset of the label placement
+    inner_radius: float
     extent: tuple[float, float, float, float]
     resolution: int
     runs: Path
@@ -161,7 +173,7 @@ class _Study:
         )
         params = build_method(method, cfg.params_for_method()).params  # the preset's values under the overrides
         cfg.out = str(_fresh_run_dir(self.runs / _run_name(method, {k: getattr(params, k) for k in SEARCH_GRID[method]})))
-        trainer = Trainer(cfg)
+        trainer = Trainer(cfg, data=self.data)
         trainer.run()
         return trainer
 
@@ -172,7 +184,7 @@ class _Study:
         data = self.data
         tried: list[dict[str, Any]] = []
         best: tuple[tuple[float, float], Trainer, ModelGrid, list[np.ndarray]] | None = None
-        for overrides in _candidates(method, search):
+        for overrides in _candidates(method, search, self.inner_radius):
             trainer = self.train(method, overrides)
             model = trainer.eval_model
             grid = evaluate_grid(model, self.extent, self.resolution)
@@ -216,28 +228,31 @@ def run_study(
     progress: bool = True,
     resolution: int = GRID_RESOLUTION,
     spread_labels: bool = False,
+    inner_radius: float = INNER_RADIUS,
 ) -> dict[str, Any]:
     """Run VAT, ICT, AdvMixup and the supervised baseline on two-circles; write ``<method>.png``, ``data.png``, ``fig4.png``
     (all panels) and ``results.json`` under ``out``, runs under ``out/runs``; return the results.
     ``resolution`` (grid points per axis) trades the boundary's precision for speed;
-    ``spread_labels`` places each ring's labels evenly round it instead of at random.
+    ``spread_labels`` places each ring's labels evenly round it instead of at random;
+    ``inner_radius`` is the inner ring's radius (the runs' config.yaml does not record it).
     """
     data_overrides = {"dataset": CIRCLES_SPREAD_NAME} if spread_labels else {}
-    return _run_study(Path(out), steps, seed, search, progress, resolution, data_overrides)
+    load = load_circles_spread_labels if spread_labels else load_circles
+    data = load(load_config(PRESET, data=data_overrides).data, seed, inner_radius=inner_radius)
+    points = np.concatenate([data.x_labeled.numpy(), data.x_unlabeled.numpy(), data.x_val.numpy(), data.x_test.numpy()])
+    study = _Study(data, data_overrides, inner_radius, square_extent(points), resolution, Path(out) / "runs", steps, seed, progress)
+    return _run_study(study, Path(out), search)
 
 
-def _run_study(
-    out: Path, steps: int, seed: int, search: bool, progress: bool, resolution: int, data_overrides: dict[str, str]
-) -> dict[str, Any]:
+def _run_study(study: _Study, out: Path, search: bool) -> dict[str, Any]:
     started = time.perf_counter()
-    data = load_dataset(load_config(PRESET, data=data_overrides).data, seed)  # the same seeded draw every run trains on
+    data, extent = study.data, study.extent
     class_names = data.class_names or ["class 0", "class 1"]
     x_lab, x_unl, y_unl = data.x_labeled.numpy(), data.x_unlabeled.numpy(), data.y_unlabeled_true.numpy()
-    extent = square_extent(np.concatenate([x_lab, x_unl, data.x_val.numpy(), data.x_test.numpy()]))
-    study = _Study(data, data_overrides, extent, resolution, out / "runs", steps, seed, progress)
 
     fig, data_axes = plots.new_figure()
-    plots.draw_dataset(data_axes[0], x_unl, y_unl, x_lab, extent, class_names, f"two circles: {len(x_lab)} labeled, {len(x_unl)} unlabeled")
+    title = f"two circles (radii {study.inner_radius:g}, {OUTER_RADIUS:g}): {len(x_lab)} labeled, {len(x_unl)} unlabeled"
+    plots.draw_dataset(data_axes[0], x_unl, y_unl, x_lab, extent, class_names, title)
     plots.save_figure(fig, out / "data.png")
     panels, panel_axes = plots.new_figure(1 + len(METHODS))
     plots.draw_dataset(panel_axes[0], x_unl, y_unl, x_lab, extent, class_names, "(a) dataset")
@@ -263,11 +278,12 @@ def _run_study(
     summary = {
         "study": "AdvMixup Fig. 4: two concentric circles",
         "dataset": data.describe(),
-        "seed": seed,
-        "steps": steps,
+        "radii": [study.inner_radius, OUTER_RADIUS],
+        "seed": study.seed,
+        "steps": study.steps,
         "search": search,
-        "grid_resolution": resolution,
-        "grid_spacing": (extent[1] - extent[0]) / (resolution - 1),
+        "grid_resolution": study.resolution,
+        "grid_spacing": (extent[1] - extent[0]) / (study.resolution - 1),
         "distance": "smallest Euclidean distance from a point to the p=0.5 boundary traced on the grid (error about one grid spacing at most)",
         "methods": results,
         "wall_time_s": round(time.perf_counter() - started, 1),
