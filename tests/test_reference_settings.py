@@ -150,3 +150,26 @@ def test_a_run_with_teacher_batchnorm_own_keeps_two_sets_of_statistics(tmp_path:
     assert bn and all(not torch.equal(s.running_mean, t.running_mean) for s, t in bn)
     with pytest.raises(SemimixError, match="teacher_batchnorm"):
         Trainer(config_from_dict({**values, "teacher_batchnorm": "mine", "out": str(tmp_path / "bad")}))
+
+
+@pytest.mark.parametrize("name", ["advmixup-cifar10", "advmixup-svhn"])
+def test_advmixup_presets_are_the_authors_code(name: str) -> None:
+    cfg = config_from_dict(load_preset(CONFIGS / f"{name}.yaml"))
+    for row in {"advmixup", "adv-adv-mixup", "advmixup-no-teacher"} & set(cfg.method_params):
+        params = build_method(row, cfg.method_params[row]).params
+        assert (params.divergence, params.perturbation_divergence, params.perturbation_target) == ("mse-sum", "mse-sum", "teacher")
+    assert cfg.teacher_batchnorm == "own" and cfg.data.unlabeled_includes_labeled
+
+
+@pytest.mark.parametrize("name", ["manifold-mixup-ssl-cifar10", "manifold-mixup-ssl-svhn"])
+def test_manifold_mixup_ssl_presets_are_the_reference_ssl_code(name: str) -> None:
+    cfg = config_from_dict(load_preset(CONFIGS / f"{name}.yaml"))
+    for row in ("manifold-mixup", "input-mixup"):
+        method = build_method(row, cfg.method_params[row])
+        assert method.params.divergence == "mse-logits" and method.alphas(ssl=True) == (0.1, 0.1)
+
+
+@pytest.mark.parametrize("name", ["meta-gradient-cifar10", "meta-gradient-svhn", "meta-gradient-cifar100"])
+def test_meta_gradient_presets_step_with_the_scheduled_learning_rate(name: str) -> None:
+    cfg = config_from_dict(load_preset(CONFIGS / f"{name}.yaml"))
+    assert all(build_method(row, params).params.virtual_lr is None for row, params in cfg.method_params.items() if row.startswith("meta-gradient"))

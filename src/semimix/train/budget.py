@@ -6,11 +6,15 @@ Two kinds of time constant follow the run differently:
 
 * **schedule points** (lr milestones, warm-up, and the ramps and cosine already given as fractions)
   mark a moment of the run: under ``rule: scale`` they move in proportion, t·steps/reference_steps;
-* **averaging horizons** (the EMA teacher's H = 1/(1 − decay), BatchNorm's H = 1/momentum) average
-  out per-step noise, which does not shrink with the run, but must not lag far behind weights that
-  now change faster: H = min(H_full, horizon_fraction·steps). At full budget every preset's H is
-  inside the cap, so the full preset keeps the paper's absolute values (a test checks each preset).
-  ``benchmarks/horizon_sweep.py`` measured the fraction (RESULTS.md, "Averaging horizons").
+* **averaging horizons** follow what ``benchmarks/horizon_sweep.py`` measured on CIFAR-10 at 400
+  and 1,600 steps (RESULTS.md, "Averaging horizons"):
+  - the EMA teacher's H = 1/(1 − decay) averages out per-step noise, which does not shrink with the
+    run, but must not lag behind weights that now change faster: H = min(H_full,
+    ema_horizon_fraction·steps), the best measured being 1/30–1/10 of the run at both budgets;
+  - BatchNorm's H = 1/momentum only tracks the weights (a batch's statistics are nearly exact), so
+    it shrinks with the run as the schedule does, H_full·steps/reference_steps, but not below 10
+    steps (PyTorch's default momentum 0.1): about 10 steps was the best measured at both budgets.
+  At full budget both give the paper's absolute values.
 
 ``rule: truncate`` keeps the reference schedule and stops early: the first ``steps`` of the full run.
 """
@@ -26,6 +30,7 @@ from semimix.errors import SemimixError
 from semimix.train.config import TrainConfig
 
 RULES = ("scale", "truncate")
+BN_HORIZON_FLOOR = 10.0  # steps: BatchNorm statistics this fresh were the best measured at 400 and 1,600 steps
 # What a reduced preset may change of the full preset it extends: the budget (length, model size, batch,
 # reporting, threads, and how the time constants follow); method, data, optimiser and schedule stay.
 BUDGET_KEYS = frozenset({
@@ -42,7 +47,7 @@ class TimeConstants:
     milestones: tuple[int, ...]
     warmup_steps: int
     ema_decay: float
-    bn_horizon_cap: float | None  # the longest BatchNorm horizon (1/momentum) allowed; None: as built
+    bn_horizon_scale: float | None  # BatchNorm horizons (1/momentum) times this, floored (``scale_batchnorm``); None: as built
 
     def describe(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -54,15 +59,21 @@ def check_budget(cfg: TrainConfig) -> None:
         raise SemimixError(f"budget.rule must be one of {', '.join(RULES)}, got {b.rule!r}")
     if b.reference_steps is not None and b.reference_steps <= 0:
         raise SemimixError(f"budget.reference_steps must be a positive integer or null, got {b.reference_steps}")
-    if not 0 < b.horizon_fraction <= 1:
-        raise SemimixError(f"budget.horizon_fraction must be in (0, 1], got {b.horizon_fraction}")
+    if not 0 < b.ema_horizon_fraction <= 1:
+        raise SemimixError(f"budget.ema_horizon_fraction must be in (0, 1], got {b.ema_horizon_fraction}")
     if b.rule == "truncate" and b.reference_steps is not None and cfg.steps > b.reference_steps:
         raise SemimixError(f"budget.rule truncate stops the reference schedule early, but steps {cfg.steps} > budget.reference_steps {b.reference_steps}; raise reference_steps or use rule scale")
 
 
 def capped_horizon(horizon: float, steps: int, fraction: float) -> float:
-    """An averaging horizon for a run of ``steps``: the full one, at most ``fraction``·steps (≥ 1)."""
+    """The EMA horizon for a run of ``steps``: the full one, at most ``fraction``·steps (≥ 1)."""
     return min(horizon, max(1.0, fraction * steps))
+
+
+def scaled_batchnorm_horizon(horizon: float, scale: float) -> float:
+    """A BatchNorm horizon shrunk with the run, ``horizon``·scale, but not below 10 steps (or the full
+    horizon, if shorter)."""
+    return max(min(horizon, BN_HORIZON_FLOOR), horizon * scale)
 
 
 def time_constants(cfg: TrainConfig) -> TimeConstants:
@@ -75,20 +86,25 @@ def time_constants(cfg: TrainConfig) -> TimeConstants:
     if b.rule == "truncate":
         return dataclasses.replace(given, schedule_steps=b.reference_steps)
     ratio = cfg.steps / b.reference_steps
-    ema_horizon = capped_horizon(1.0 / (1.0 - cfg.ema_decay), cfg.steps, b.horizon_fraction) if cfg.ema_decay > 0 else 1.0
+    ema_horizon = capped_horizon(1.0 / (1.0 - cfg.ema_decay), cfg.steps, b.ema_horizon_fraction) if cfg.ema_decay > 0 else 1.0
     return TimeConstants(
         schedule_steps=cfg.steps,
         milestones=tuple(round(m * ratio) for m in s.milestones),
         warmup_steps=round(s.warmup_steps * ratio),
         ema_decay=cfg.ema_decay if cfg.ema_decay == 0 else 1.0 - 1.0 / ema_horizon,
-        bn_horizon_cap=max(1.0, b.horizon_fraction * cfg.steps),
+        bn_horizon_scale=ratio,
     )
 
 
-def apply_batchnorm_cap(model: nn.Module, cap: float | None) -> None:
-    """Raise each BatchNorm momentum to at least 1/cap (its horizon at most ``cap`` steps)."""
-    if cap is None:
+def scale_batchnorm(model: nn.Module, scale: float | None) -> None:
+    """Set each BatchNorm momentum to 1/H for its horizon H = 1/momentum scaled by ``scale``."""
+    if scale is None:
         return
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is not None:
-            m.momentum = max(m.momentum, 1.0 / cap)
+            m.momentum = 1.0 / scaled_batchnorm_horizon(1.0 / m.momentum, scale)
+
+
+def batchnorm_momenta(model: nn.Module) -> list[float]:
+    """The distinct BatchNorm momenta ``model`` trains with (for the run's summary)."""
+    return sorted({m.momentum for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is not None})

@@ -33,7 +33,7 @@ from semimix.methods import Batch, StepContext, build_method, canonical_method_n
 from semimix.models import build_model, resolve_model_name
 from semimix.ops import keep_own_statistics
 from semimix.train import distributed, files, hardware
-from semimix.train.budget import apply_batchnorm_cap, time_constants
+from semimix.train.budget import batchnorm_momenta, scale_batchnorm, time_constants
 from semimix.train.config import AugmentConfig, TrainConfig, config_from_dict, load_yaml
 from semimix.train.ema import ema_update, make_teacher
 from semimix.train.optim import DecoupledDecay, make_optimizer
@@ -99,7 +99,7 @@ class Trainer:
             raise SemimixError(f"method {cfg.method!r} needs unlabeled samples, but {self.data.name} has none; use 'supervised' or add unlabeled data")
         self.model_name = resolve_model_name(cfg.model, self.data.input_shape)
         self.student = self._build_model().to(self.device)
-        apply_batchnorm_cap(self.student, self.time.bn_horizon_cap)
+        scale_batchnorm(self.student, self.time.bn_horizon_scale)
         if cfg.sync_batchnorm and self.dist.active:
             self.student = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.student)
         if self.dist.rank > 0:  # the same initial weights everywhere, then each rank's own augmentations and λ
@@ -512,7 +512,7 @@ class Trainer:
             **hardware.describe(self.device),
             "processes": self.dist.world_size,
             "skipped_steps": self.skipped_steps,
-            "time_constants": self.time.describe(),
+            "time_constants": {**self.time.describe(), "bn_momentum": batchnorm_momenta(self.student)},
             "semimix_version": semimix.__version__,
         }
         if self.dist.is_main:
