@@ -12,10 +12,16 @@ trained on pseudo-labels that its config.yaml cannot rebuild, it is not one to `
 ``--control`` fine-tunes the same way with nothing added: SCAR's gain is its difference from that
 run, not from the pre-trained model, which had fewer steps.
 
+ε is in the paper's units by default: ``eps_unit: pixel255`` is ε/255 of the raw 0..255 pixel range (the
+paper's images in [0, 1], ε = 1 → 1/255), attacked through the run's preprocess, i.e. ε/σ_c per channel in
+standardised model inputs; ``input`` is in model-input units (non-image data). Adversarial inputs are
+clipped to the raw data's range ([0, 255] pixels; ``clip``); data with no known range are not clipped.
+
 Outputs, in ``--out`` (default ``RUN_DIR/scar-<attack>-eps<ε>``, or ``RUN_DIR`` for
-``--select-only``): ``scar.json`` / ``scar-selection-<attack>.json`` with the settings and, per
-round or ε, the selection counts and — when the unlabeled samples' true labels are known
-(benchmarks) — the paper's sensitivity and specificity (eqs. 5-6) with their counts, as its Table 2.
+``--select-only``): ``scar.json`` / ``scar-selection-<attack>.json`` with the settings, the ε unit and
+clipping used and, per round or ε, the effective per-channel step, the selection counts and — when the
+unlabeled samples' true labels are known (benchmarks) — the paper's sensitivity and specificity (eqs. 5-6)
+with their counts, as its Table 2.
 """
 
 from __future__ import annotations
@@ -26,21 +32,33 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from semimix.commands.attack import _eps_list as nonnegative_eps_list
 from semimix.commands.attack import model_inputs
 from semimix.data.bundle import DataBundle
 from semimix.errors import SemimixError
-from semimix.eval.robustness import DEFAULT_BATCH, NORMS, ScoreModel, format_percent, markdown_table
+from semimix.eval.robustness import (
+    DEFAULT_BATCH,
+    NORMS,
+    ScoreModel,
+    channel_affine,
+    format_percent,
+    markdown_table,
+)
 from semimix.eval.selection import Selection, robust_selection, selection_stats
+from semimix.ops.adversarial import Bounds
 
 NAME = "scar"
 ATTACKS = ("fgsm", "pgd")
 CHECKPOINTS = ("best", "last")
+# pixel255: ε/255 of the raw 0..255 pixel range (the paper's); input: model-input units; auto: pixel255 for images.
+EPS_UNITS = ("auto", "pixel255", "input")
+PIXEL_RANGE = (0.0, 255.0)  # raw uint8 images; other raw data have no known range
 # Built-in settings; a --config file's ``scar:`` section replaces them, flags replace both.
 DEFAULTS: dict[str, Any] = {
-    "eps": [1.0], "attack": "fgsm", "norm": "linf", "pgd_steps": 10, "rounds": 1, "steps": None,
-    "checkpoint": "last", "batch_size": DEFAULT_BATCH,
+    "eps": [1.0], "eps_unit": "auto", "clip": True, "attack": "fgsm", "norm": "linf", "pgd_steps": 10, "rounds": 1,
+    "steps": None, "checkpoint": "last", "batch_size": DEFAULT_BATCH,
 }
 
 
@@ -59,8 +77,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="SCAR (Yang, Kim & Kim 2023) on a finished run: attack every unlabeled sample at its predicted class "
         "with FGSM (x + ε·sign ∇CE, the paper) or PGD against the frozen model, add the samples whose predicted class "
         "survives as labeled with that class, and fine-tune with the run's method, re-selecting each round (Algorithm 1). "
-        "ε is in the units of the model's input, i.e. after the run's normalisation/ZCA (for a standardised MNIST run, "
-        "1 unit ≈ 0.31 of the [0, 1] pixel range). Attacks run in eval mode and never update BatchNorm statistics. "
+        "ε is in the paper's units on images (--eps-unit pixel255, the default for them: ε/255 of the raw 0..255 pixel "
+        "range, the paper's ε = 1 on images in [0, 1] being 1/255; the attack runs on raw pixels through the run's "
+        "preprocess, i.e. a step of ε/σ_c per channel c in standardised model inputs) and in model-input units on data "
+        "without raw pixels (--eps-unit input, the default for them). Adversarial inputs are clipped to the range the "
+        "raw data can take (--clip, default: [0, 255] pixels, mapped through the preprocess per channel with --eps-unit "
+        "input); float data have no known range and are never clipped. The output says which unit, clipping and "
+        "effective per-channel step were used. Attacks run in eval mode and never update BatchNorm statistics. "
         "Prints and writes per round the number selected and, when the unlabeled samples' true labels are known, the "
         "paper's sensitivity (selected samples whose pseudo-label is right) and specificity (rejected samples whose "
         "pseudo-label was wrong) with their counts. --select-only gives that table for several ε without training; "
@@ -68,7 +91,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory written by 'semimix train'")
     p.add_argument("--config", metavar="SCAR.yaml", help="settings file: a 'scar:' section (these options) and a 'train:' section (fine-tuning config overrides)")
-    p.add_argument("--eps", type=_eps_list, help="perturbation size ε in the model's input units (after normalisation); several, comma-separated, with --select-only (default 1)")
+    p.add_argument("--eps", type=_eps_list, help="perturbation size ε in --eps-unit units; several, comma-separated, with --select-only (default 1: 1/255 on images, the paper's)")
+    p.add_argument("--eps-unit", choices=EPS_UNITS,
+                   help="pixel255: ε/255 of the raw 0..255 pixel range, i.e. ε/σ_c per channel in standardised model inputs (the paper's); "
+                   "input: model-input units, after normalisation/ZCA (non-image data); auto (default): pixel255 for images, else input")
+    p.add_argument("--clip", action=argparse.BooleanOptionalAction, default=None,
+                   help="clip adversarial inputs to the raw data's range, [0, 255] pixels (default; float data have no known range and are never clipped)")
     p.add_argument("--attack", choices=ATTACKS, help="fgsm (one signed step, the paper) or pgd (default fgsm)")
     p.add_argument("--norm", choices=NORMS, help="attack norm (default linf, the paper's sign step)")
     p.add_argument("--pgd-steps", type=int, help="pgd iterations (default 10; step 2.5ε/steps, random start)")
@@ -105,9 +133,11 @@ def settings_from(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
             raise SemimixError(f"{args.config}: scar.eps: {exc}") from None
     flags = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
     settings = {**DEFAULTS, **scar, **flags}
-    for key, valid in (("attack", ATTACKS), ("norm", NORMS), ("checkpoint", CHECKPOINTS)):
+    for key, valid in (("eps_unit", EPS_UNITS), ("attack", ATTACKS), ("norm", NORMS), ("checkpoint", CHECKPOINTS)):
         if settings[key] not in valid:
             raise SemimixError(f"scar.{key} must be one of {', '.join(valid)}, got {settings[key]!r}")
+    if not isinstance(settings["clip"], bool):
+        raise SemimixError(f"scar.clip must be true or false, got {settings['clip']!r}")
     for key in ("pgd_steps", "rounds", "batch_size", "steps"):
         if settings[key] is not None and (not isinstance(settings[key], int) or settings[key] < 1):
             raise SemimixError(f"--{key.replace('_', '-')} must be a positive integer, got {settings[key]!r}")
@@ -116,15 +146,72 @@ def settings_from(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     return settings, dict(values.get("train") or {})
 
 
+# ----------------------------------------------------------------------------- ε's unit and the valid range
+@dataclasses.dataclass
+class AttackSpace:
+    """Where the attack runs: ``x`` in ε's ``unit`` (raw pixels for pixel255, model inputs for input), the
+    ``preprocess`` from x to the model's input (pixel255), the valid range of x (``bounds``; None: not
+    clipped, ``clip`` says why), and model-input units per pixel, per channel (None: no pixels, or a
+    preprocess that mixes channels, e.g. ZCA)."""
+
+    unit: str
+    x: torch.Tensor
+    preprocess: nn.Module | None
+    bounds: Bounds
+    clip: str
+    input_per_pixel: torch.Tensor | None
+
+    def step(self, epsilon: float) -> dict[str, list[float] | None]:
+        """ε per channel in pixels (of 0..255) and in model-input units; None where it has no such value."""
+        scale = self.input_per_pixel
+        if self.unit == "pixel255":
+            return {"pixels": [epsilon] * self.x.shape[1], "input_units": None if scale is None else (epsilon * scale).tolist()}
+        return {"pixels": None if scale is None else (epsilon / scale).tolist(), "input_units": [epsilon] * (1 if scale is None else len(scale))}
+
+    def describe(self) -> str:
+        where = "ε/255 of the 0..255 pixel range, through the run's preprocess" if self.unit == "pixel255" else "model-input units"
+        return f"ε unit {self.unit} ({where}), {self.clip}"
+
+    def summary(self) -> dict[str, str]:
+        return {"eps_unit": self.unit, "clip": self.clip}
+
+
+def attack_space(src: Any, x_raw: torch.Tensor, settings: dict[str, Any]) -> AttackSpace:
+    """The samples ``x_raw`` (raw, as the run stores them) in ε's unit, with their valid range: uint8 images
+    are pixels in [0, 255]; float inputs (normalised when loaded) have no known range."""
+    pixels = x_raw.dtype == torch.uint8
+    unit = settings["eps_unit"] if settings["eps_unit"] != "auto" else ("pixel255" if pixels else "input")
+    if unit == "pixel255" and not pixels:
+        raise SemimixError(f"eps_unit pixel255 needs images with raw 0..255 pixels; {src.run_dir} holds float inputs: use eps_unit input")
+    prep = src.data.preprocess.to(src.trainer.device) if src.data.preprocess is not None else None
+    affine = channel_affine(prep, x_raw.shape[1:]) if pixels else None
+    scale = None if affine is None else affine[0].abs()
+    if not pixels or not settings["clip"]:
+        bounds, clip = None, "not clipped (clip false)" if pixels else "not clipped (float inputs: no known range)"
+    elif unit == "pixel255":
+        bounds, clip = PIXEL_RANGE, "clipped to [0, 255] pixels"
+    elif affine is None:
+        raise SemimixError(f"clip with eps_unit input needs a per-channel preprocess, and {src.run_dir}'s mixes pixels (ZCA/GCN); use eps_unit pixel255 or clip false")
+    else:
+        ends = torch.stack([end * affine[0] + affine[1] for end in PIXEL_RANGE])
+        low, high = ends.amin(0), ends.amax(0)
+        shape = (1, -1, *([1] * (x_raw.dim() - 2)))
+        bounds = (low.view(shape), high.view(shape))
+        clip = f"clipped to [0, 255] pixels: per channel {[round(v, 4) for v in low.tolist()]} .. {[round(v, 4) for v in high.tolist()]} input units"
+    if unit == "pixel255":
+        return AttackSpace(unit, x_raw, prep, bounds, clip, scale)
+    return AttackSpace(unit, model_inputs(src, x_raw, settings["batch_size"]), None, bounds, clip, scale)
+
+
 # ----------------------------------------------------------------------------- selection and data
-def select(model: torch.nn.Module, class_scores: Any, x: torch.Tensor, epsilon: float, settings: dict[str, Any], seed: int,
+def select(model: torch.nn.Module, class_scores: Any, space: AttackSpace, epsilon: float, settings: dict[str, Any], seed: int,
            pseudo: torch.Tensor | None = None) -> Selection:
-    """The selection of the model (eval mode) on model inputs ``x``, seeded for PGD's random start;
-    ``pseudo``: its clean predictions on ``x`` when an earlier ε already computed them."""
+    """The selection of the model (eval mode) on the samples of ``space``, seeded for PGD's random start;
+    ``pseudo``: its clean predictions when an earlier ε already computed them."""
     torch.manual_seed(seed)
-    scores = ScoreModel(model, class_scores).eval()
-    return robust_selection(scores, x, epsilon, attack=settings["attack"], norm=settings["norm"], steps=settings["pgd_steps"],
-                            batch_size=settings["batch_size"], pseudo=pseudo)
+    scores = ScoreModel(model, class_scores, space.preprocess).eval()
+    return robust_selection(scores, space.x, epsilon, attack=settings["attack"], norm=settings["norm"], steps=settings["pgd_steps"],
+                            batch_size=settings["batch_size"], pseudo=pseudo, bounds=space.bounds)
 
 
 def with_pseudo_labels(data: DataBundle, selection: Selection | None) -> DataBundle:
@@ -178,28 +265,30 @@ def run(args: argparse.Namespace) -> int:
     if args.split != "unlabeled" and not args.select_only:
         raise SemimixError("fine-tuning selects from the unlabeled samples; --split test/val goes with --select-only")
     x_raw, y_true = (src.data.x_unlabeled, src.data.y_unlabeled_true) if args.split == "unlabeled" else src.split(args.split)
-    x_in = model_inputs(src, x_raw, settings["batch_size"])
-    setting = (f"SCAR selection by {settings['attack']} ({settings['norm']}, ε in model input units) on the {args.split} samples, "
-               f"{src.config.method} ({src.run_dir}, {settings['checkpoint']} checkpoint)")
     if args.control and args.select_only:
         raise SemimixError("--control fine-tunes without a selection; it does not go with --select-only")
+    space = attack_space(src, x_raw, settings)
+    setting = (f"SCAR selection by {settings['attack']} ({settings['norm']}, {space.describe()}) on the {args.split} samples, "
+               f"{src.config.method} ({src.run_dir}, {settings['checkpoint']} checkpoint)")
     if args.select_only:
         results, pseudo = [], None
         for eps in settings["eps"]:
-            selection = select(src.model, src.trainer.class_scores, x_in, eps, settings, args.seed, pseudo)
+            selection = select(src.model, src.trainer.class_scores, space, eps, settings, args.seed, pseudo)
             pseudo = selection.pseudo  # the clean predictions do not depend on ε
-            results.append({"epsilon": eps, **selection_stats(selection, y_true)})
+            results.append({"epsilon": eps, "step": space.step(eps), **selection_stats(selection, y_true)})
         out = Path(args.out) if args.out else src.run_dir
         path = out / f"scar-selection-{settings['attack']}-{args.split}.json"
-        write_json(path, {"setting": setting, "settings": settings, "run_dir": str(src.run_dir), "results": results})
+        write_json(path, {"setting": setting, "settings": settings, **space.summary(), "run_dir": str(src.run_dir), "results": results})
         print(setting)
+        for r in results:
+            print(f"ε={r['epsilon']:g}: step per channel {r['step']}")
         print(markdown_table(HEADER, [stats_row(f"ε={r['epsilon']:g}", r) for r in results]))
         print(f"wrote {path}")
         return 0
-    return _finetune(args, src, x_in, y_true, settings, train_overrides, setting)
+    return _finetune(args, src, space, y_true, settings, train_overrides, setting)
 
 
-def _finetune(args: argparse.Namespace, src: Any, x_in: torch.Tensor, y_true: torch.Tensor | None, settings: dict[str, Any],
+def _finetune(args: argparse.Namespace, src: Any, space: AttackSpace, y_true: torch.Tensor | None, settings: dict[str, Any],
               train_overrides: dict[str, Any], setting: str) -> int:
     from semimix.train.config import apply_override, config_from_dict, merge
     from semimix.train.files import write_json
@@ -217,12 +306,13 @@ def _finetune(args: argparse.Namespace, src: Any, x_in: torch.Tensor, y_true: to
     pretrained = src.evaluate("test") if len(src.data.x_test) else {}
     if args.control:
         setting = f"SCAR control: fine-tuning with no samples added, {src.config.method} ({src.run_dir}, {settings['checkpoint']} checkpoint)"
-    report: dict[str, Any] = {"setting": setting, "settings": settings, "control": args.control, "run_dir": str(src.run_dir),
+    report: dict[str, Any] = {"setting": setting, "settings": settings, **space.summary(), "step": space.step(eps),
+                              "control": args.control, "run_dir": str(src.run_dir),
                               "method": src.config.method, "pretrained_test_accuracy": pretrained.get("accuracy"), "rounds": []}
     model, class_scores, method_state = src.model, src.trainer.class_scores, src.trainer.method.state_dict()
     for r in range(1, settings["rounds"] + 1):
-        selection = None if args.control else select(model, class_scores, x_in, eps, settings, args.seed)
-        stats = {"samples": len(x_in), "selected": 0, "rejected": len(x_in)} if selection is None else selection_stats(selection, y_true)
+        selection = None if args.control else select(model, class_scores, space, eps, settings, args.seed)
+        stats = {"samples": len(space.x), "selected": 0, "rejected": len(space.x)} if selection is None else selection_stats(selection, y_true)
         cfg = config_from_dict({**base, "out": str(out / f"round-{r}")})
         trainer = Trainer(cfg, data=with_pseudo_labels(src.data, selection))
         weights = model.state_dict()  # θ_0 = θ̃: the attacked model's weights start student and teacher

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from semimix.ops import fast_gradient, pgd, vat_perturbation
+from semimix.ops.adversarial import Bounds, clip_to
 
 ATTACKS = ("fgm", "fgsm", "pgd", "vat")
 NORMS = ("l2", "linf")
@@ -125,9 +126,11 @@ def craft(
     step_size: float | None = None,
     random_start: bool = True,
     batch_size: int = DEFAULT_BATCH,
+    bounds: Bounds = None,
 ) -> torch.Tensor:
     """Adversarial versions of ``x`` (on the CPU, in the units ``model`` takes) with perturbation size
-    ``epsilon`` in ``norm`` (default per attack, see ``DEFAULT_NORM``), crafted in batches in eval mode.
+    ``epsilon`` in ``norm`` (default per attack, see ``DEFAULT_NORM``), crafted in batches in eval mode
+    and clipped into ``bounds`` (the inputs' valid range, in x's units; None: not clipped).
 
     fgm/fgsm: one step x + ε·ĝ (L2) or x + ε·sign(g) (L∞) on the CE gradient (``ops.fast_gradient``);
     pgd: ``steps`` projected steps of ``step_size`` (default 2.5ε/steps), optionally from a random
@@ -138,20 +141,42 @@ def craft(
     if not epsilon >= 0:
         raise ValueError(f"epsilon must be >= 0, got {epsilon!r}")
     device, dtype = model_device(model), _dtype(model)
+    if bounds is not None:
+        bounds = tuple(torch.as_tensor(b, dtype=dtype, device=device) for b in bounds)
     out = []
     with eval_mode(model):
         for s in _batches(len(x), batch_size):
             xb, yb = x[s].to(device, dtype), y[s].to(device)
             if attack in ("fgm", "fgsm"):
-                adv = fast_gradient(model, xb, yb, epsilon, norm=norm)
+                adv = fast_gradient(model, xb, yb, epsilon, norm=norm, bounds=bounds)
             elif attack == "pgd":
-                adv = pgd(model, xb, yb, epsilon, steps=steps, step_size=step_size, norm=norm, random_start=random_start)
+                adv = pgd(model, xb, yb, epsilon, steps=steps, step_size=step_size, norm=norm, random_start=random_start, bounds=bounds)
             else:
                 with torch.no_grad():
                     probs = torch.softmax(model(xb), dim=1)
-                adv = xb + vat_perturbation(model, xb, probs, epsilon=epsilon, power_iterations=steps)
+                adv = clip_to(xb + vat_perturbation(model, xb, probs, epsilon=epsilon, power_iterations=steps), bounds)
             out.append(adv.detach().cpu())
     return torch.cat(out) if out else x.float().clone()
+
+
+@torch.no_grad()
+def channel_affine(preprocess: nn.Module | None, shape: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(scale, shift), each (C,), when ``preprocess`` maps channel c of (C, ...) inputs by x ↦ scale_c·x + shift_c,
+    scale_c ≠ 0 (identity, per-channel standardisation), as probing it at 0, at 1 in each channel and at 255
+    shows; None when it mixes pixels or channels (ZCA, GCN)."""
+    channels, tail = shape[0], [1] * (len(shape) - 1)
+    probes = torch.cat([
+        torch.zeros(1, *shape),
+        torch.eye(channels).view(channels, channels, *tail).expand(channels, *shape),
+        torch.full((1, *shape), 255.0),
+    ])
+    out = probes.double() if preprocess is None else preprocess(probes.to(model_device(preprocess))).double().cpu()
+    shift = out[0].flatten(1)[:, 0]
+    scale = torch.stack([out[1 + c, c].flatten()[0] for c in range(channels)]) - shift
+    expected = probes.double() * scale.view(1, -1, *tail) + shift.view(1, -1, *tail)
+    if scale.eq(0).any() or not torch.allclose(out, expected, rtol=1e-5, atol=1e-5 * float(out.abs().max())):
+        return None
+    return scale.float(), shift.float()
 
 
 @torch.no_grad()

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from semimix.eval.robustness import DEFAULT_BATCH, craft, predict
+from semimix.ops.adversarial import Bounds
 
 
 @dataclass
@@ -38,14 +39,16 @@ def robust_selection(
     steps: int = 10,
     batch_size: int = DEFAULT_BATCH,
     pseudo: torch.Tensor | None = None,
+    bounds: Bounds = None,
 ) -> Selection:
     """Attack every row of ``x`` at its own prediction (the paper's FGSM, or PGD) against the frozen
-    ``model`` (eval mode, BN untouched) and compare the predictions before and after. ``pseudo``:
-    the model's clean predictions on ``x`` when already known (several ε on the same samples)."""
+    ``model`` (eval mode, BN untouched), clipped into ``bounds`` (the valid range of ``x``; None: not
+    clipped), and compare the predictions before and after. ``pseudo``: the model's clean predictions
+    on ``x`` when already known (several ε on the same samples)."""
     if not epsilon > 0:
         raise ValueError(f"epsilon must be > 0, got {epsilon!r}")
     pseudo = predict(model, x, batch_size) if pseudo is None else pseudo
-    x_adv = craft(model, x, pseudo, attack=attack, epsilon=epsilon, norm=norm, steps=steps, batch_size=batch_size)
+    x_adv = craft(model, x, pseudo, attack=attack, epsilon=epsilon, norm=norm, steps=steps, batch_size=batch_size, bounds=bounds)
     return Selection(pseudo, predict(model, x_adv, batch_size))
 
 

@@ -17,12 +17,19 @@ from semimix.ops.batchnorm import frozen_batchnorm
 from semimix.ops.losses import Divergence, kl_divergence
 
 Model = Callable[[torch.Tensor], torch.Tensor]
+# The valid input range, (low, high): numbers, or tensors broadcasting over x (per channel); None = unbounded.
+Bounds = tuple[float | torch.Tensor, float | torch.Tensor] | None
 
 
 def l2_normalize(d: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Each sample scaled to unit L2 norm over all its non-batch dims (zero stays zero)."""
     norms = d.flatten(1).norm(dim=1).clamp_min(eps)
     return d / norms.view(-1, *([1] * (d.dim() - 1)))
+
+
+def clip_to(x: torch.Tensor, bounds: Bounds) -> torch.Tensor:
+    """``x`` clamped into ``bounds`` elementwise; unchanged when ``bounds`` is None."""
+    return x if bounds is None else torch.clamp(x, *bounds)
 
 
 def _input_grad(loss: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -86,19 +93,19 @@ def _label_loss_grad(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) ->
     return _input_grad(loss, x)
 
 
-def fgsm(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, epsilon: float) -> torch.Tensor:
+def fgsm(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, epsilon: float, bounds: Bounds = None) -> torch.Tensor:
     """x + ε·sign(∇_x CE) (Goodfellow et al.): the L∞ fast gradient sign method."""
-    return fast_gradient(model, x, labels, epsilon, norm="linf")
+    return fast_gradient(model, x, labels, epsilon, norm="linf", bounds=bounds)
 
 
-def fgm(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, epsilon: float) -> torch.Tensor:
+def fgm(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, epsilon: float, bounds: Bounds = None) -> torch.Tensor:
     """x + ε·∇_x CE/‖∇_x CE‖₂ per sample: the L2 fast gradient method of AdvMixup's Tables IV–V."""
-    return fast_gradient(model, x, labels, epsilon, norm="l2")
+    return fast_gradient(model, x, labels, epsilon, norm="l2", bounds=bounds)
 
 
-def fast_gradient(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, epsilon: float, norm: str) -> torch.Tensor:
-    """One gradient step of size ε in the given norm; the adversarial input is detached."""
-    return (x + epsilon * _attack_step(_label_loss_grad(model, x, labels), norm)).detach()
+def fast_gradient(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, epsilon: float, norm: str, bounds: Bounds = None) -> torch.Tensor:
+    """One gradient step of size ε in the given norm, clipped into ``bounds``; the adversarial input is detached."""
+    return clip_to(x + epsilon * _attack_step(_label_loss_grad(model, x, labels), norm), bounds).detach()
 
 
 def pgd(
@@ -111,11 +118,18 @@ def pgd(
     step_size: float | None = None,
     norm: str = "linf",
     random_start: bool = True,
+    bounds: Bounds = None,
 ) -> torch.Tensor:
-    """Projected gradient ascent on CE within the ε-ball (Madry et al.); step size 2.5ε/steps by default."""
+    """Projected gradient ascent on CE within the ε-ball (Madry et al.); step size 2.5ε/steps by default.
+    Every iterate is clipped into ``bounds`` (x lies inside them), which keeps it inside the ball."""
     step_size = 2.5 * epsilon / steps if step_size is None else step_size
-    delta = _random_start(x, epsilon, norm) if random_start else torch.zeros_like(x)
+    delta = _inside(x, _random_start(x, epsilon, norm) if random_start else torch.zeros_like(x), bounds)
     for _ in range(steps):
         grad = _label_loss_grad(model, x + delta, labels)
-        delta = _project(delta + step_size * _attack_step(grad, norm), epsilon, norm)
-    return (x + delta).detach()
+        delta = _inside(x, _project(delta + step_size * _attack_step(grad, norm), epsilon, norm), bounds)
+    return clip_to(x + delta, bounds).detach()
+
+
+def _inside(x: torch.Tensor, delta: torch.Tensor, bounds: Bounds) -> torch.Tensor:
+    """δ shortened per element so that x + δ lies in ``bounds``."""
+    return delta if bounds is None else clip_to(x + delta, bounds) - x
