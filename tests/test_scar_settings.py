@@ -1,4 +1,4 @@
-"""SCAR's settings: ε's unit (pixel255 → per-channel step in standardised inputs), clipping to the valid
+"""SCAR's settings: ε's unit (pixel → per-channel step in standardised inputs), clipping to the valid
 range (hand-computed FGSM/PGD on tiny linear models), the presets' values, and one-line errors for bad ones."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def fake_run(x: torch.Tensor, preprocess: torch.nn.Module | None) -> SimpleNames
 
 
 def settings(**values) -> dict:
-    return {"eps_unit": "auto", "clip": True, "attack": "fgsm", "norm": "linf", "pgd_steps": 10, "batch_size": 8, **values}
+    return {"eps_units": "auto", "clip": True, "attack": "fgsm", "norm": "linf", "pgd_steps": 10, "batch_size": 8, **values}
 
 
 # Logits (x₀ + 1, −x₀ − 1): class 0 iff x₀ > −1, a boundary outside the pixel range [0, 255].
@@ -76,7 +76,7 @@ def test_clipping_decides_the_selection() -> None:
     assert robust_selection(model, x, 5.0, bounds=(0.0, 255.0)).selected.tolist() == [True, True]
 
 
-def test_pixel255_is_eps_over_sigma_per_channel_by_hand() -> None:
+def test_pixel_is_eps_over_sigma_per_channel_by_hand() -> None:
     """Standardize(mean (100, 50), std (50, 25)): ε = 5 pixels is a step of (0.1, 0.2) input units. The image
     (120, 60) is (0.4, 0.4) in inputs; logits (s, −s), s = x₀ + x₁, give sign ∇ = (−1, −1) at label 0, so the
     attack lands at (0.3, 0.2) = (115, 55) pixels; from (2, 1) pixels it would leave [0, 255] and is clipped."""
@@ -84,7 +84,7 @@ def test_pixel255_is_eps_over_sigma_per_channel_by_hand() -> None:
     assert scale.tolist() == pytest.approx([0.02, 0.04]) and shift.tolist() == pytest.approx([-2.0, -2.0])
     x = torch.tensor([[120, 60], [2, 1]], dtype=torch.uint8).view(2, 2, 1, 1)
     space = attack_space(fake_run(x, PREP), x, settings())
-    assert space.unit == "pixel255" and space.bounds == (0.0, 255.0) and space.clip == "clipped to [0, 255] pixels"
+    assert space.unit == "pixel" and space.bounds == (0.0, 255.0) and space.clip == "clipped to [0, 255] pixels"
     assert space.step(5.0)["pixels"] == [5.0, 5.0] and space.step(5.0)["input_units"] == pytest.approx([0.1, 0.2])
     model = line_model([[1.0, 1.0], [-1.0, -1.0]], [0.0, 0.0])
     adv = craft(ScoreModel(model, None, space.preprocess), space.x, torch.tensor([0, 0]), attack="fgsm", epsilon=5.0, bounds=space.bounds)
@@ -94,17 +94,17 @@ def test_pixel255_is_eps_over_sigma_per_channel_by_hand() -> None:
 
 
 def test_input_unit_clips_per_channel_by_hand() -> None:
-    """eps_unit input on the same images: [0, 255] pixels are [−2, 3.1] and [−2, 8.2] input units; ε = 0.1 from
+    """eps_units input on the same images: [0, 255] pixels are [−2, 3.1] and [−2, 8.2] input units; ε = 0.1 from
     (2, 1) pixels = (−1.96, −1.96) would reach −2.06, and is clipped to −2 in both channels."""
     x = torch.tensor([[2, 1]], dtype=torch.uint8).view(1, 2, 1, 1)
-    space = attack_space(fake_run(x, PREP), x, settings(eps_unit="input"))
+    space = attack_space(fake_run(x, PREP), x, settings(eps_units="input"))
     low, high = (b.flatten().tolist() for b in space.bounds)
     assert low == pytest.approx([-2.0, -2.0], abs=1e-4) and high == pytest.approx([3.1, 8.2], abs=1e-4)
     assert space.step(0.1) == {"pixels": pytest.approx([5.0, 2.5], rel=1e-5), "input_units": [0.1, 0.1]}
     model = line_model([[1.0, 1.0], [-1.0, -1.0]], [0.0, 0.0])
     adv = craft(model, space.x, torch.tensor([0]), attack="fgsm", epsilon=0.1, bounds=space.bounds)
     assert adv.flatten().tolist() == pytest.approx([-2.0, -2.0])
-    assert attack_space(fake_run(x, PREP), x, settings(eps_unit="input", clip=False)).bounds is None
+    assert attack_space(fake_run(x, PREP), x, settings(eps_units="input", clip=False)).bounds is None
 
 
 def test_float_data_and_channel_mixing_preprocess() -> None:
@@ -113,23 +113,23 @@ def test_float_data_and_channel_mixing_preprocess() -> None:
     space = attack_space(fake_run(floats, None), floats, settings())
     assert space.unit == "input" and space.bounds is None and "no known range" in space.clip
     assert space.step(0.5) == {"pixels": None, "input_units": [0.5]}
-    with pytest.raises(SemimixError, match="eps_unit pixel255 needs images"):
-        attack_space(fake_run(floats, None), floats, settings(eps_unit="pixel255"))
+    with pytest.raises(SemimixError, match="eps_units pixel needs images"):
+        attack_space(fake_run(floats, None), floats, settings(eps_units="pixel"))
     images = torch.randint(0, 256, (64, 3, 2, 2), dtype=torch.uint8)
     zca = build_preprocess("zca", [images])
     assert channel_affine(zca, (3, 2, 2)) is None
     space = attack_space(fake_run(images, zca), images, settings())
     assert space.bounds == (0.0, 255.0) and space.step(1.0) == {"pixels": [1.0] * 3, "input_units": None}
-    with pytest.raises(SemimixError, match="clip with eps_unit input needs a per-channel preprocess"):
-        attack_space(fake_run(images, zca), images, settings(eps_unit="input"))
+    with pytest.raises(SemimixError, match="clip with eps_units input needs a per-channel preprocess"):
+        attack_space(fake_run(images, zca), images, settings(eps_units="input"))
 
 
 @pytest.mark.parametrize("path", SCAR_PRESETS, ids=lambda p: p.stem)
 def test_presets_hold_the_papers_settings(path: Path) -> None:
-    """ε in pixel255 units, clipped: 1/255 on CIFAR-10 (the paper's ε = 1); on MNIST 15.7/255, the earlier presets'
+    """ε in pixel units, clipped: 1/255 on CIFAR-10 (the paper's ε = 1); on MNIST 15.7/255, the earlier presets'
     0.2 standardised units (σ = 78.6 pixels). λ of eq. (1): 1 for FixMatch, 0.75 for MixMatch's fine-tuning."""
     scar, train = settings_from(make_parser().parse_args(["scar", "RUN", "--config", str(path)]))
-    assert scar["eps_unit"] == "pixel255" and scar["clip"] is True
+    assert scar["eps_units"] == "pixel" and scar["clip"] is True
     assert scar["eps"] == ([1.0] if "cifar10" in path.stem else [15.7])
     method = path.stem.split("-")[0]
     expected = {"fixmatch": 1.0, "mixmatch": 0.75}.get(method)
@@ -139,7 +139,7 @@ def test_presets_hold_the_papers_settings(path: Path) -> None:
 @pytest.mark.parametrize(
     "scar, message",
     [
-        ("eps_unit: pixels", "scar.eps_unit must be one of auto, pixel255, input, got 'pixels'"),
+        ("eps_units: pixels", "scar.eps_units must be one of auto, pixel, input, got 'pixels'"),
         ("clip: maybe", "scar.clip must be true or false, got 'maybe'"),
     ],
 )
@@ -152,14 +152,14 @@ def test_bad_unit_and_clip_are_one_line_errors(tmp_path: Path, scar: str, messag
 
 
 def test_select_only_reports_unit_clip_and_step(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """On digits (float inputs) auto is eps_unit input, unclipped, and the JSON says so; pixel255 is refused."""
+    """On digits (float inputs) auto is eps_units input, unclipped, and the JSON says so; pixel is refused."""
     run = tmp_path / "run"
     train(load_config("digits", method="pseudo-label", model="mlp", steps=4, progress=False, out=str(run)))
     assert main(["scar", str(run), "--select-only", "--eps", "0.5"]) == 0
     saved = json.loads((run / "scar-selection-fgsm-unlabeled.json").read_text())
-    assert saved["eps_unit"] == "input" and saved["clip"] == "not clipped (float inputs: no known range)"
+    assert saved["eps_units"] == "input" and saved["clip"] == "not clipped (float inputs: no known range)"
     assert saved["results"][0]["step"] == {"pixels": None, "input_units": [0.5]}
     capsys.readouterr()
-    assert main(["scar", str(run), "--select-only", "--eps-unit", "pixel255"]) == 2
+    assert main(["scar", str(run), "--select-only", "--eps-units", "pixel"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "eps_unit pixel255 needs images with raw 0..255 pixels" in err, err
+    assert len(err.splitlines()) == 1 and "eps_units pixel needs images with raw 0..255 pixels" in err, err

@@ -12,7 +12,7 @@ trained on pseudo-labels that its config.yaml cannot rebuild, it is not one to `
 ``--control`` fine-tunes the same way with nothing added: SCAR's gain is its difference from that
 run, not from the pre-trained model, which had fewer steps.
 
-ε is in the paper's units by default: ``eps_unit: pixel255`` is ε/255 of the raw 0..255 pixel range (the
+ε is in the paper's units by default: ``eps_units: pixel`` is ε in 0..255 pixel levels, ε/255 of the range (the
 paper's images in [0, 1], ε = 1 → 1/255), attacked through the run's preprocess, i.e. ε/σ_c per channel in
 standardised model inputs; ``input`` is in model-input units (non-image data). Adversarial inputs are
 clipped to the raw data's range ([0, 255] pixels; ``clip``); data with no known range are not clipped.
@@ -52,12 +52,12 @@ from semimix.ops.adversarial import Bounds
 NAME = "scar"
 ATTACKS = ("fgsm", "pgd")
 CHECKPOINTS = ("best", "last")
-# pixel255: ε/255 of the raw 0..255 pixel range (the paper's); input: model-input units; auto: pixel255 for images.
-EPS_UNITS = ("auto", "pixel255", "input")
+# pixel: ε/255 of the raw 0..255 pixel range (the paper's); input: model-input units; auto: pixel for images.
+EPS_UNITS = ("auto", "pixel", "input")
 PIXEL_RANGE = (0.0, 255.0)  # raw uint8 images; other raw data have no known range
 # Built-in settings; a --config file's ``scar:`` section replaces them, flags replace both.
 DEFAULTS: dict[str, Any] = {
-    "eps": [1.0], "eps_unit": "auto", "clip": True, "attack": "fgsm", "norm": "linf", "pgd_steps": 10, "rounds": 1,
+    "eps": [1.0], "eps_units": "auto", "clip": True, "attack": "fgsm", "norm": "linf", "pgd_steps": 10, "rounds": 1,
     "steps": None, "checkpoint": "last", "batch_size": DEFAULT_BATCH,
 }
 
@@ -77,11 +77,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="SCAR (Yang, Kim & Kim 2023) on a finished run: attack every unlabeled sample at its predicted class "
         "with FGSM (x + ε·sign ∇CE, the paper) or PGD against the frozen model, add the samples whose predicted class "
         "survives as labeled with that class, and fine-tune with the run's method, re-selecting each round (Algorithm 1). "
-        "ε is in the paper's units on images (--eps-unit pixel255, the default for them: ε/255 of the raw 0..255 pixel "
+        "ε is in the paper's units on images (--eps-units pixel, the default for them: ε/255 of the raw 0..255 pixel "
         "range, the paper's ε = 1 on images in [0, 1] being 1/255; the attack runs on raw pixels through the run's "
         "preprocess, i.e. a step of ε/σ_c per channel c in standardised model inputs) and in model-input units on data "
-        "without raw pixels (--eps-unit input, the default for them). Adversarial inputs are clipped to the range the "
-        "raw data can take (--clip, default: [0, 255] pixels, mapped through the preprocess per channel with --eps-unit "
+        "without raw pixels (--eps-units input, the default for them). Adversarial inputs are clipped to the range the "
+        "raw data can take (--clip, default: [0, 255] pixels, mapped through the preprocess per channel with --eps-units "
         "input); float data have no known range and are never clipped. The output says which unit, clipping and "
         "effective per-channel step were used. Attacks run in eval mode and never update BatchNorm statistics. "
         "Prints and writes per round the number selected and, when the unlabeled samples' true labels are known, the "
@@ -91,10 +91,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory written by 'semimix train'")
     p.add_argument("--config", metavar="SCAR.yaml", help="settings file: a 'scar:' section (these options) and a 'train:' section (fine-tuning config overrides)")
-    p.add_argument("--eps", type=_eps_list, help="perturbation size ε in --eps-unit units; several, comma-separated, with --select-only (default 1: 1/255 on images, the paper's)")
-    p.add_argument("--eps-unit", choices=EPS_UNITS,
-                   help="pixel255: ε/255 of the raw 0..255 pixel range, i.e. ε/σ_c per channel in standardised model inputs (the paper's); "
-                   "input: model-input units, after normalisation/ZCA (non-image data); auto (default): pixel255 for images, else input")
+    p.add_argument("--eps", type=_eps_list, help="perturbation size ε in --eps-units units; several, comma-separated, with --select-only (default 1: 1/255 on images, the paper's)")
+    p.add_argument("--eps-units", choices=EPS_UNITS,
+                   help="pixel: ε/255 of the raw 0..255 pixel range, i.e. ε/σ_c per channel in standardised model inputs (the paper's); "
+                   "input: model-input units, after normalisation/ZCA (non-image data); auto (default): pixel for images, else input")
     p.add_argument("--clip", action=argparse.BooleanOptionalAction, default=None,
                    help="clip adversarial inputs to the raw data's range, [0, 255] pixels (default; float data have no known range and are never clipped)")
     p.add_argument("--attack", choices=ATTACKS, help="fgsm (one signed step, the paper) or pgd (default fgsm)")
@@ -133,7 +133,7 @@ def settings_from(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
             raise SemimixError(f"{args.config}: scar.eps: {exc}") from None
     flags = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
     settings = {**DEFAULTS, **scar, **flags}
-    for key, valid in (("eps_unit", EPS_UNITS), ("attack", ATTACKS), ("norm", NORMS), ("checkpoint", CHECKPOINTS)):
+    for key, valid in (("eps_units", EPS_UNITS), ("attack", ATTACKS), ("norm", NORMS), ("checkpoint", CHECKPOINTS)):
         if settings[key] not in valid:
             raise SemimixError(f"scar.{key} must be one of {', '.join(valid)}, got {settings[key]!r}")
     if not isinstance(settings["clip"], bool):
@@ -149,8 +149,8 @@ def settings_from(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
 # ----------------------------------------------------------------------------- ε's unit and the valid range
 @dataclasses.dataclass
 class AttackSpace:
-    """Where the attack runs: ``x`` in ε's ``unit`` (raw pixels for pixel255, model inputs for input), the
-    ``preprocess`` from x to the model's input (pixel255), the valid range of x (``bounds``; None: not
+    """Where the attack runs: ``x`` in ε's ``unit`` (raw pixels for "pixel", model inputs for "input"), the
+    ``preprocess`` from x to the model's input ("pixel"), the valid range of x (``bounds``; None: not
     clipped, ``clip`` says why), and model-input units per pixel, per channel (None: no pixels, or a
     preprocess that mixes channels, e.g. ZCA)."""
 
@@ -164,41 +164,41 @@ class AttackSpace:
     def step(self, epsilon: float) -> dict[str, list[float] | None]:
         """ε per channel in pixels (of 0..255) and in model-input units; None where it has no such value."""
         scale = self.input_per_pixel
-        if self.unit == "pixel255":
+        if self.unit == "pixel":
             return {"pixels": [epsilon] * self.x.shape[1], "input_units": None if scale is None else (epsilon * scale).tolist()}
         return {"pixels": None if scale is None else (epsilon / scale).tolist(), "input_units": [epsilon] * (1 if scale is None else len(scale))}
 
     def describe(self) -> str:
-        where = "ε/255 of the 0..255 pixel range, through the run's preprocess" if self.unit == "pixel255" else "model-input units"
+        where = "ε/255 of the 0..255 pixel range, through the run's preprocess" if self.unit == "pixel" else "model-input units"
         return f"ε unit {self.unit} ({where}), {self.clip}"
 
     def summary(self) -> dict[str, str]:
-        return {"eps_unit": self.unit, "clip": self.clip}
+        return {"eps_units": self.unit, "clip": self.clip}
 
 
 def attack_space(src: Any, x_raw: torch.Tensor, settings: dict[str, Any]) -> AttackSpace:
     """The samples ``x_raw`` (raw, as the run stores them) in ε's unit, with their valid range: uint8 images
     are pixels in [0, 255]; float inputs (normalised when loaded) have no known range."""
     pixels = x_raw.dtype == torch.uint8
-    unit = settings["eps_unit"] if settings["eps_unit"] != "auto" else ("pixel255" if pixels else "input")
-    if unit == "pixel255" and not pixels:
-        raise SemimixError(f"eps_unit pixel255 needs images with raw 0..255 pixels; {src.run_dir} holds float inputs: use eps_unit input")
+    unit = settings["eps_units"] if settings["eps_units"] != "auto" else ("pixel" if pixels else "input")
+    if unit == "pixel" and not pixels:
+        raise SemimixError(f"eps_units pixel needs images with raw 0..255 pixels; {src.run_dir} holds float inputs: use eps_units input")
     prep = src.data.preprocess.to(src.trainer.device) if src.data.preprocess is not None else None
     affine = channel_affine(prep, x_raw.shape[1:]) if pixels else None
     scale = None if affine is None else affine[0].abs()
     if not pixels or not settings["clip"]:
         bounds, clip = None, "not clipped (clip false)" if pixels else "not clipped (float inputs: no known range)"
-    elif unit == "pixel255":
+    elif unit == "pixel":
         bounds, clip = PIXEL_RANGE, "clipped to [0, 255] pixels"
     elif affine is None:
-        raise SemimixError(f"clip with eps_unit input needs a per-channel preprocess, and {src.run_dir}'s mixes pixels (ZCA/GCN); use eps_unit pixel255 or clip false")
+        raise SemimixError(f"clip with eps_units input needs a per-channel preprocess, and {src.run_dir}'s mixes pixels (ZCA/GCN); use eps_units pixel or clip false")
     else:
         ends = torch.stack([end * affine[0] + affine[1] for end in PIXEL_RANGE])
         low, high = ends.amin(0), ends.amax(0)
         shape = (1, -1, *([1] * (x_raw.dim() - 2)))
         bounds = (low.view(shape), high.view(shape))
         clip = f"clipped to [0, 255] pixels: per channel {[round(v, 4) for v in low.tolist()]} .. {[round(v, 4) for v in high.tolist()]} input units"
-    if unit == "pixel255":
+    if unit == "pixel":
         return AttackSpace(unit, x_raw, prep, bounds, clip, scale)
     return AttackSpace(unit, model_inputs(src, x_raw, settings["batch_size"]), None, bounds, clip, scale)
 
