@@ -52,7 +52,7 @@ class BudgetConfig:
 
     reference_steps: int | None = None  # steps of the setting reproduced (the paper's); None: every constant is taken as given
     rule: str = "scale"  # scale: the schedule shrinks with the run, averaging horizons are capped | truncate: the reference schedule, stopped early
-    ema_horizon_fraction: float = 0.1  # scale: the EMA teacher's horizon at most this fraction of the run (benchmarks/horizon_sweep.py)
+    ema_horizon_fraction: float = 1 / 30  # scale: the EMA teacher's horizon at most this fraction of the run (benchmarks/horizon_sweep.py)
 
 
 @dataclass
