@@ -53,6 +53,8 @@ def build_config_dict(args: argparse.Namespace) -> dict[str, Any]:
         values = load_preset(args.config)
     else:
         dataset_preset = PRESET_DIR / f"{args.dataset or 'digits'}.yaml"
+        if args.dataset is None and not dataset_preset.exists():
+            raise SemimixError(f"the default job's preset {dataset_preset} is missing from this install; reinstall semimix (pip install --force-reinstall semimix)")
         values = load_yaml(dataset_preset) if dataset_preset.exists() else {}
     flags = {
         "method": args.method,
