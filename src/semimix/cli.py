@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -172,7 +173,10 @@ def cmd_two_circles(args: argparse.Namespace) -> int:
 
 
 def _inner_radius(value: str) -> float:
-    radius = float(value) if value.replace(".", "", 1).isdigit() else -1.0
+    try:
+        radius = float(value)
+    except ValueError:
+        radius = math.nan
     if not 0 < radius < 1:
         raise argparse.ArgumentTypeError(f"the inner radius must be a number between 0 and 1 (the outer ring's radius), got {value!r}")
     return radius

@@ -108,8 +108,6 @@ class Trainer:
         # evaluate): supervised use of the mixup family needs none.
         method_teacher = (self.method.needs_teacher or self.method.evaluates_ema) and len(self.data.x_unlabeled) > 0
         self.teacher = make_teacher(self.student) if method_teacher or cfg.eval_model == "teacher" else None
-        if cfg.teacher_batchnorm not in TEACHER_BATCHNORM:
-            raise SemimixError(f"teacher_batchnorm must be one of {', '.join(TEACHER_BATCHNORM)}, got {cfg.teacher_batchnorm!r}")
         if self.teacher is not None and cfg.teacher_batchnorm == "own":
             keep_own_statistics(self.teacher)
         if cfg.compile:
@@ -624,6 +622,8 @@ def _check_positive(cfg: TrainConfig) -> None:
         raise SemimixError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
     if cfg.optim.lr <= 0:
         raise SemimixError(f"optim.lr must be > 0, got {cfg.optim.lr}")
+    if cfg.teacher_batchnorm not in TEACHER_BATCHNORM:
+        raise SemimixError(f"teacher_batchnorm must be one of {', '.join(TEACHER_BATCHNORM)}, got {cfg.teacher_batchnorm!r}")
 
 
 def resume_trainer(run_dir: str | Path) -> Trainer:
