@@ -1,4 +1,7 @@
-"""Shared test set-up: tiny problems run fastest on one thread (no OpenMP hand-offs on 2 cores)."""
+"""Shared test set-up: tiny problems run fastest on one thread (no OpenMP hand-offs on 2 cores);
+one tiny finished run that tests which only read it (or copy it first) share."""
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,3 +13,13 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory) -> tuple[Path, dict]:
+    """An 8-step ICT run on digits (with validation, so with a best.pt) and its summary; copy it before changing it."""
+    from semimix.api import load_config, train
+
+    out = tmp_path_factory.mktemp("runs") / "run"
+    cfg = load_config("digits", method="ict", steps=8, eval_every=4, unlabeled_batch_size=32, progress=False, out=str(out))
+    return out, train(cfg)

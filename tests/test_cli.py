@@ -4,12 +4,16 @@ a non-zero exit, no traceback and no run directory."""
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
+from run_checks import assert_one_line_error, snapshot
 
+from semimix import cli
 from semimix.cli import main
+from semimix.train.trainer import TrainingStopped
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -52,8 +56,8 @@ def test_train_prints_accuracy_and_run_directory(capsys, tmp_path: Path) -> None
     assert summary["method"] == "advmixup" and summary["dataset"] == "digits" and summary["steps"] == 6
 
 
-def write_npz(path: Path, X: np.ndarray, y: np.ndarray) -> Path:
-    np.savez(path, X=X, y=y)
+def write_npz(path: Path, X: np.ndarray, y: np.ndarray, **more: np.ndarray) -> Path:
+    np.savez(path, X=X, y=y, **more)
     return path
 
 
@@ -66,7 +70,7 @@ def write_npz(path: Path, X: np.ndarray, y: np.ndarray) -> Path:
         (["--labels", "5"], "label"),
         (["--labels", "5000"], "label"),
         (["--set", "optim.lrr=1"], "unknown config key 'optim.lrr'"),
-        (["--set", "epsilon=-1"], "epsilon must be > 0"),
+        (["--set", "epsilon=-1"], "--set epsilon: advmixup.epsilon must be a number > 0; got -1.0"),
         (["--config", "no-such-preset"], "no preset 'no-such-preset'"),
         (["--device", "cuda:7"] if not __import__("torch").cuda.is_available() else ["--device", "tpu"], "device"),
         (["--model", "convlarge"], "convlarge"),  # 8×8 digits are too small for Conv-Large
@@ -101,17 +105,42 @@ def test_bad_user_files(capsys, tmp_path: Path) -> None:
         assert not out_dir.exists()
 
 
-def test_user_npz_trains(capsys, tmp_path: Path) -> None:
+@pytest.mark.parametrize("with_val", [False, True], ids=["no-eval-split", "val-split-only"])
+def test_user_npz_trains(capsys, tmp_path: Path, with_val: bool) -> None:
+    """A file with no test split: the summary says so in words, and `semimix eval` offers only a split the run has."""
     rng = np.random.default_rng(0)
     y_true = np.arange(120) % 2
     X = rng.normal(size=(120, 2)) + 3 * y_true[:, None]
     y = np.where(np.arange(120) < 10, y_true, -1)
-    path = write_npz(tmp_path / "mine.npz", X, y)
+    path = write_npz(tmp_path / "mine.npz", X, y, **({"X_val": X[:20], "y_val": y_true[:20]} if with_val else {}))
     out_dir = tmp_path / "run"
     code, out, err = run_cli(capsys, "train", "--quiet", "--steps", "4", "--dataset", str(path), "--method", "vat", "--out", str(out_dir), "--set", "epsilon=0.5")
     assert code == 0, err
-    assert "no test split" in out
+    best = "best-on-validation checkpoint: step 4" if with_val else "no validation split, so no best-on-validation checkpoint"
+    assert f"no test split, so no test accuracy [{best}]" in out and "n/a" not in out, out
     assert json.loads((out_dir / "summary.json").read_text())["labels"] == 10
+    before = snapshot(out_dir)
+    code, _, err = run_cli(capsys, "eval", str(out_dir))
+    assert_one_line_error(code, err, "the run's dataset has no test split" + ("; choose --split val" if with_val else ", nor any other to evaluate on"))
+    if not with_val:
+        code, _, err = run_cli(capsys, "eval", str(out_dir), "--split", "val")
+        assert_one_line_error(code, err, "the run's dataset has no val split, nor any other to evaluate on")
+    assert snapshot(out_dir) == before, "a refused evaluation changed the run directory"
+    if with_val:
+        assert run_cli(capsys, "eval", str(out_dir), "--split", "val")[0] == 0  # the split the message offers
+
+
+def test_an_interrupt_says_interrupted_or_why_it_stopped(capsys, monkeypatch) -> None:
+    """Ctrl-C while a command starts up raises a KeyboardInterrupt without a message."""
+    cases = [(KeyboardInterrupt(), "interrupted", signal.SIGINT),
+             (TrainingStopped("stopped by SIGTERM at step 3; continue with --resume", signal.SIGTERM), "stopped by SIGTERM at step 3; continue with --resume", signal.SIGTERM)]
+    for exc, message, signum in cases:
+        def stop(_: object, exc: KeyboardInterrupt = exc) -> int:
+            raise exc
+
+        monkeypatch.setitem(cli.COMMANDS, "methods", stop)
+        code, out, err = run_cli(capsys, "methods")
+        assert (code, out, err) == (128 + signum, "", f"semimix: {message}\n")
 
 
 def test_resume_flag_errors(capsys, tmp_path: Path) -> None:

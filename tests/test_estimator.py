@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -104,6 +105,10 @@ def test_parameters_round_trip_through_clone() -> None:
         ({"weight": 2.0, "method_params": {"weight": 3.0}}, np.eye(4), [0, 1, 0, 1], "weight is set both"),
         ({"method": "advmix"}, np.eye(4), [0, 1, 0, 1], "unknown method 'advmix'; valid methods"),
         ({}, np.eye(4), [0.5, 1.5, 0.5, 2.5], "Unknown label type"),
+        ({}, scipy.sparse.csr_matrix(np.eye(4)), [0, 1, 0, 1], r"X is a scipy sparse csr_matrix, which is not supported; pass X\.toarray\(\)"),
+        ({"random_state": -1}, np.eye(4), [0, 1, 0, 1], r"random_state must be None, an int in \[0, 2\*\*32 - 1\] or a numpy.random.RandomState, got -1"),
+        ({"random_state": 2**32}, np.eye(4), [0, 1, 0, 1], r"an int in \[0, 2\*\*32 - 1\] .*, got 4294967296"),
+        ({"random_state": 1.5}, np.eye(4), [0, 1, 0, 1], r"an int in \[0, 2\*\*32 - 1\] .*, got 1.5"),
     ],
 )
 def test_bad_input_is_one_clear_line(params: dict, X, y, message: str) -> None:
@@ -117,3 +122,5 @@ def test_wrong_number_of_features_at_predict() -> None:
     with pytest.raises(ValueError, match="X has 3 features, but SemiSupervisedClassifier is expecting 4 features") as err:
         clf.predict(np.ones((2, 3)))
     assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match=r"scipy sparse csr_array, which is not supported; pass X\.toarray\(\)"):
+        clf.predict(scipy.sparse.csr_array(np.eye(4)))

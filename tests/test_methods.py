@@ -196,7 +196,7 @@ def test_unknown_method_and_parameter_errors() -> None:
         build_method("adv-mix")
     with pytest.raises(SemimixError, match="no parameter 'epsilonn'.*epsilon"):
         build_method("vat", {"epsilonn": 1.0})
-    with pytest.raises(SemimixError, match="epsilon must be > 0"):
+    with pytest.raises(SemimixError, match="advmixup.epsilon must be a number > 0; got 0.0"):
         build_method("advmixup", {"epsilon": 0.0})
     with pytest.raises(SemimixError, match="must be a float"):
         build_method("ict", {"alpha": "big"})

@@ -7,16 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semimix.api import load_config, train
 from semimix.errors import SemimixError
 from semimix.runs import load_run
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("runs") / "run"
-    cfg = load_config("digits", method="ict", steps=8, eval_every=4, unlabeled_batch_size=32, progress=False, out=str(out))
-    return out, train(cfg)
 
 
 def test_load_run_reproduces_the_summary(finished) -> None:

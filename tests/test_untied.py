@@ -262,17 +262,17 @@ def test_nc_consistency_term_trains_the_student_only(name: str) -> None:
 def test_bad_parameters_are_clear_errors() -> None:
     for name in ("untied-mixup", "dat"):
         for params, message in [
-            ({"alpha": 0.0}, "alpha and beta must be > 0"),
-            ({"beta": -1.0}, "alpha and beta must be > 0"),
+            ({"alpha": 0.0}, "alpha must be a number > 0; got 0.0"),
+            ({"beta": -1.0}, "beta must be a number > 0; got -1.0"),
             ({"loss": "mse"}, "loss must be one of"),
             ({"pairing": "shuffle"}, "pairing must be one of"),
-            ({"nc_dim": 0}, "nc_dim must be >= 1"),
+            ({"nc_dim": 0}, "nc_dim must be an integer >= 1; got 0"),
             ({"divergence": "l1"}, "divergence must be one of"),
         ]:
             with pytest.raises(SemimixError, match=message):
                 build_method(name, params)
-    for params, message in [({"loss": "mse"}, "supervised: loss must be one of"), ({"nc_dim": 0}, "nc_dim must be >= 1"),
-                            ({"mixup_alpha": -1.0}, "mixup_alpha must be >= 0")]:
+    for params, message in [({"loss": "mse"}, "supervised.loss must be one of ce, nc; got 'mse'"), ({"nc_dim": 0}, "nc_dim must be an integer >= 1; got 0"),
+                            ({"mixup_alpha": -1.0}, "mixup_alpha must be a number >= 0; got -1.0")]:
         with pytest.raises(SemimixError, match=message):
             build_method("supervised", params)
     with pytest.raises(SemimixError, match="beta-cdf:a,b"):

@@ -37,9 +37,10 @@ def train(cfg: TrainConfig, until_step: int | None = None) -> dict[str, Any]:
     return {**(summary or {"steps": trainer.step}), "run_dir": str(trainer.run_dir)}
 
 
-def resume(run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
-    """Continue an interrupted run to its configured number of steps."""
-    trainer = resume_trainer(run_dir)
+def resume(run_dir: str | Path, progress: bool = True, steps: int | None = None) -> dict[str, Any]:
+    """Continue an interrupted run to its configured number of steps, or (``steps``) train a run,
+    finished or not, to that many steps; its summary lists such ``extensions``."""
+    trainer = resume_trainer(run_dir, steps)
     trainer.cfg.progress = progress
     summary = trainer.run()
     return {**(summary or {}), "run_dir": str(trainer.run_dir)}

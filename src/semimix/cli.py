@@ -41,7 +41,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", help="run directory (default: runs/<dataset>-<method>-<time>)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key, e.g. optim.lr=0.05 or epsilon=2.0 (a hyperparameter of the chosen method)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint (with --steps N: train a run, finished or not, to N steps)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--nproc", type=int, metavar="N", help="data-parallel over N processes on this machine (torchrun --standalone --nproc_per_node N); batch sizes stay global")
 
@@ -97,11 +97,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.nproc not in (None, 1) and "WORLD_SIZE" not in os.environ:
         return _launch(args)
     if args.resume:
-        ignored = [f for f in ("config", "method", "dataset", "labels", "model", "steps", "seed", "out") if getattr(args, f)]
+        ignored = [f for f in ("config", "method", "dataset", "labels", "model", "seed", "out") if getattr(args, f)]
         if ignored or args.set:
-            raise SemimixError(f"--resume continues a run with its saved config.yaml; drop {', '.join('--' + f for f in ignored) or '--set'}")
+            raise SemimixError(
+                f"--resume continues a run with its saved config.yaml (only --steps may change, to train it longer); drop {', '.join('--' + f for f in ignored) or '--set'}"
+            )
     try:
-        summary = resume(args.resume, progress=not args.quiet) if args.resume else train(config_from_dict(build_config_dict(args)))
+        summary = resume(args.resume, progress=not args.quiet, steps=args.steps) if args.resume else train(config_from_dict(build_config_dict(args)))
     finally:
         distributed.shutdown()
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary for the job
@@ -109,15 +111,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a (no test split)" if value is None else f"{value:.4f}"
-
-
 def _print_summary(summary: dict[str, Any]) -> None:
+    """The run's headline numbers; a split the data lack is said in words, not shown as a number
+    (null accuracies mean exactly that: the final step always validates and tests when it can)."""
+    tested = summary["test_accuracy"] is not None
+    result = f"test accuracy {summary['test_accuracy']:.4f}" if tested else "no test split, so no test accuracy"
+    if summary["best_val_accuracy"] is None:
+        best = "no validation split, so no best-on-validation checkpoint"
+    else:
+        best = f"best-on-validation checkpoint: step {summary['best_val_step']}"
+        best += f", test accuracy {summary['test_accuracy_at_best_val']:.4f}" if tested else ""
     print(
         f"{summary['method']} on {summary['dataset']} ({summary['labels']} labels, {summary['steps']} steps, "
-        f"{summary['wall_time_s']:.0f} s): test accuracy {_fmt(summary['test_accuracy'])} "
-        f"[best-on-validation checkpoint (step {summary['best_val_step']}): {_fmt(summary['test_accuracy_at_best_val'])}]"
+        f"{summary['wall_time_s']:.0f} s): {result} [{best}]"
     )
     print(f"run directory: {summary['run_dir']}")
 
@@ -257,8 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SemimixError as exc:
         print(f"semimix: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as exc:  # TrainingStopped says which signal and where the checkpoint is
-        print(f"semimix: {exc or 'interrupted'}", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # TrainingStopped says which signal and where the checkpoint is; Ctrl-C says nothing
+        print(f"semimix: {str(exc) or 'interrupted'}", file=sys.stderr)
         return 128 + getattr(exc, "signum", signal.SIGINT)
     except BrokenPipeError:  # the reader went away (`semimix ... | head`): stop quietly, as shell tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again

@@ -13,6 +13,7 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import _safe_indexing, check_random_state
@@ -35,6 +36,7 @@ UNLABELED_OBJECTS = ("-1", "", None)
 DEFAULT_PRESET = "tabular"
 HYPERPARAMETERS = ("weight", "alpha", "epsilon")  # the method hyperparameters with constructor shortcuts
 _ARRAYS = {"accept_sparse": False, "allow_nd": True, "ensure_all_finite": False, "dtype": (np.float64, np.float32)}
+MAX_SEED = 2**32 - 1  # numpy's seed range, which every generator the seed reaches accepts
 
 
 def unlabeled_mask(y: np.ndarray) -> np.ndarray:
@@ -59,8 +61,10 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
     picks a CNN instead of an MLP. ``standardize`` scales each feature (image: each channel) to
     zero mean and unit variance with statistics of all of ``X``, labeled and unlabeled. The labeled
     samples also join the unlabeled pool, so every method also trains when all of ``y`` is labeled.
-    The same ``random_state`` (an int) gives the same model on the same device; it also seeds
-    torch's global generator, and ``threads`` sets torch's global thread count.
+    The same ``random_state`` (an int in [0, 2**32 - 1]) gives the same model on the same device; it
+    also seeds torch's global generator (None or a ``numpy.random.RandomState`` draws the seed), and
+    ``threads`` sets torch's global thread count. Bad input (a sparse ``X`` included) raises a
+    ValueError with a one-line message.
     """
 
     def __init__(
@@ -102,7 +106,7 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
     # ----------------------------------------------------------------------------- fitting
     def fit(self, X: Any, y: Any) -> SemiSupervisedClassifier:
         """Train on ``X``; ``y`` holds a class label per sample, or -1 for an unlabeled one."""
-        X, y = validate_data(self, X, y, **_ARRAYS)
+        X, y = validate_data(self, _dense(X), y, **_ARRAYS)
         x = check_features(X, "X")
         self.classes_, codes = _encode_labels(y)
         self.input_shape_ = x.shape[1:]
@@ -134,7 +138,6 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
             raise SemimixError(f"config must be a preset name, a YAML path or a dict of config keys, got {type(self.config).__name__}")
         method = canonical_method_name(self.method)
         params = merge(values.get("method_params", {}).get(method, {}), _method_params(self))
-        seed = self.random_state if isinstance(self.random_state, Integral) else check_random_state(self.random_state).randint(2**31 - 1)
         own = {
             "method": method,
             "model": self.model,
@@ -143,7 +146,7 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
             "unlabeled_batch_size": self.unlabeled_batch_size,
             "method_params": {method: params},
             "model_params": dict(self.model_params or {}),
-            "seed": int(seed),
+            "seed": _seed(self.random_state),
             "device": self.device,
             "threads": self.threads,
             "progress": False,
@@ -157,7 +160,7 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
     # ----------------------------------------------------------------------------- predicting
     def _scores(self, X: Any) -> torch.Tensor:
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, **_ARRAYS)
+        X = validate_data(self, _dense(X), reset=False, **_ARRAYS)
         x = check_features(X, "X")
         if x.shape[1:] != self.input_shape_:
             raise SemimixError(f"X has samples of shape {x.shape[1:]}, but this classifier was fitted on shape {self.input_shape_}; give X the fitted shape")
@@ -185,6 +188,24 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
             raise SemimixError("y has no labeled samples to score (every entry is -1); score on labeled samples")
         weight = None if sample_weight is None else _safe_indexing(sample_weight, labeled)
         return super().score(_safe_indexing(X, labeled), y[labeled], sample_weight=weight)
+
+
+def _dense(X: Any) -> Any:
+    """``X`` unless it is a scipy sparse matrix or array, which the networks cannot take: a
+    ValueError (scikit-learn's own refusal is a TypeError, which this estimator's callers do not expect)."""
+    if scipy.sparse.issparse(X):
+        raise SemimixError(f"X is a scipy sparse {type(X).__name__}, which is not supported; pass X.toarray()")
+    return X
+
+
+def _seed(random_state: Any) -> int:
+    """The run's seed: an int ``random_state`` itself, else one drawn from it (None: numpy's global
+    generator), checked here so that a bad one is named rather than failing deep in numpy or torch."""
+    if isinstance(random_state, Integral) and 0 <= random_state <= MAX_SEED:
+        return int(random_state)
+    if random_state is None or isinstance(random_state, np.random.RandomState):
+        return int(check_random_state(random_state).randint(2**31 - 1))
+    raise SemimixError(f"random_state must be None, an int in [0, 2**32 - 1] or a numpy.random.RandomState, got {random_state!r}")
 
 
 def _method_params(est: SemiSupervisedClassifier) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import dataclasses
 import io
 import json
 import os
@@ -27,6 +26,7 @@ import yaml
 from semimix.errors import SemimixError
 from semimix.train import files
 from semimix.train.config import apply_override, config_from_dict, load_preset, load_yaml, merge, resolve_preset
+from semimix.train.fingerprint import training_settings
 
 GRID_KEYS = ("name", "config", "methods", "datasets", "labels", "seeds", "set", "cells", "paper", "metric")
 ROW_KEYS = ("label", "method", "set")
@@ -35,9 +35,6 @@ METRICS = {
     "test_error": ("test_accuracy", "final model (the EMA teacher where the method has one, else the student; eval_model in runs.csv)"),
     "test_error_at_best_val": ("test_accuracy_at_best_val", "best-on-validation checkpoint"),
 }
-# Keys that say where a run lives or how it reports, not what it computes: a finished run counts
-# as this cell's even if they differ (another --out, --data-dir or progress setting).
-LOCATION_KEYS = (("out",), ("progress",), ("data", "data_dir"))
 CSV_COLUMNS = ("row", "method", "dataset", "labels", "seed", "steps", "status", "eval_model", "test_error", "test_accuracy",
                "test_error_at_best_val", "test_accuracy_at_best_val", "best_val_accuracy", "wall_s", "device", "hardware",
                "threads", "torch_version", "run_dir")
@@ -196,20 +193,8 @@ def load_grid(path: str | Path, out: str | Path | None = None, cli_sets: list[st
 
 
 def _comparable(values: dict[str, Any]) -> dict[str, Any]:
-    """What decides a run's numbers: the config without LOCATION_KEYS, and of ``method_params`` only
-    the run's own method's (a preset lists every row's; another row's change leaves this run as it was),
-    with its defaults filled in (a default set explicitly changes nothing)."""
-    from semimix.methods import build_method
-
-    cfg = config_from_dict(dict(values))
-    values = yaml.safe_load(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    values["method_params"] = dataclasses.asdict(build_method(cfg.method, cfg.params_for_method()).params)
-    for *section, key in LOCATION_KEYS:
-        node = values
-        for part in section:
-            node = node.get(part, {})
-        node.pop(key, None)
-    return values
+    """What decides a run's numbers (the settings its checkpoints are held to on resume)."""
+    return training_settings(config_from_dict(dict(values)))
 
 
 def check_cell_config(cell: Cell) -> None:

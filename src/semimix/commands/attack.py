@@ -212,7 +212,7 @@ def attack_runs(
                 "eps_units": eps_units,
                 "eps_units_meaning": "raw data units (model∘preprocess attacked)" if raw else "model input units (after normalisation/ZCA)",
                 "split": split,
-                "checkpoint": checkpoint,
+                "checkpoint": t.checkpoint,
                 "samples": len(y),
                 "source": None if not black else {"run_dir": str(src.run_dir), "method": src.config.method,
                                                   "clean_error": res["source_clean_error"], "errors": res["source_errors"]},

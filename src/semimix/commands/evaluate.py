@@ -3,7 +3,9 @@
 Writes ``eval-<split>-<checkpoint>.json`` (accuracy, top-5, NLL, ECE with its reliability bins,
 per-class accuracy, confusion matrix) and ``reliability-<split>-<checkpoint>.png`` into the run
 directory (or ``--out``), so evaluations of other splits and checkpoints sit beside each other;
-the default evaluation (test split, best checkpoint) is also written as ``eval.json``.
+the default evaluation (test split, best checkpoint) is also written as ``eval.json``. A run
+without a validation split has no best checkpoint: ``best`` there evaluates its final weights,
+written as ``eval-<split>-final.json``.
 """
 
 from __future__ import annotations
@@ -30,16 +32,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'semimix train'")
     p.add_argument("--split", choices=("test", "val"), default=DEFAULT_SPLIT, help="split to evaluate on (default: test)")
     p.add_argument("--checkpoint", choices=("best", "last"), default=DEFAULT_CHECKPOINT,
-                   help="best-on-validation weights or the last evaluated ones (default: best)")
+                   help="best-on-validation weights or the last evaluated ones (default: best; a run without "
+                   "a validation split has no best: its final weights, written as eval-<split>-final.json)")
     p.add_argument("--out", metavar="DIR", help="folder for the JSON and PNG (default: RUN_DIR)")
     return p
 
 
-def output_names(split: str, checkpoint: str) -> tuple[list[str], str]:
-    """The JSON file names (the tagged one first, plus ``eval.json`` for the default) and the PNG's."""
+def output_names(split: str, checkpoint: str, default: bool) -> tuple[list[str], str]:
+    """The JSON file names (the tagged one first, plus ``eval.json`` for the ``default`` evaluation)
+    and the PNG's; ``checkpoint`` is the one loaded (``final`` where ``best`` was asked of a run without validation)."""
     tag = f"{split}-{checkpoint}"
-    names = [f"eval-{tag}.json"] + (["eval.json"] if (split, checkpoint) == (DEFAULT_SPLIT, DEFAULT_CHECKPOINT) else [])
-    return names, f"reliability-{tag}.png"
+    return [f"eval-{tag}.json"] + (["eval.json"] if default else []), f"reliability-{tag}.png"
 
 
 def evaluate_run_dir(run_dir: str | Path, split: str = DEFAULT_SPLIT, checkpoint: str = DEFAULT_CHECKPOINT, out: str | Path | None = None) -> dict[str, Any]:
@@ -52,12 +55,12 @@ def evaluate_run_dir(run_dir: str | Path, split: str = DEFAULT_SPLIT, checkpoint
     loaded = load_run(run_dir, checkpoint)
     report = evaluate_run(loaded, split, DEFAULT_BINS)
     folder = Path(out) if out else loaded.run_dir
-    json_names, png_name = output_names(split, checkpoint)
+    json_names, png_name = output_names(split, loaded.checkpoint, (split, checkpoint) == (DEFAULT_SPLIT, DEFAULT_CHECKPOINT))
     rel = report["reliability"]
     figure = None
     if rel is not None:  # the diagram first, so the JSON never names a file that failed to appear
         fig, axes = plots.new_reliability_figure()
-        title = f"{loaded.run_dir.name} ({report['method']}): {split} split, {checkpoint} checkpoint (step {report['step']})"
+        title = f"{loaded.run_dir.name} ({report['method']}): {split} split, {loaded.checkpoint} checkpoint (step {report['step']})"
         plots.draw_reliability_diagram(axes, rel["edges"], rel["count"], _nan(rel["confidence"]), _nan(rel["accuracy"]), report["ece"], title)
         figure = write_figure(fig, folder / png_name)
     report["reliability_diagram"] = png_name if figure is not None else None

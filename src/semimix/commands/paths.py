@@ -102,11 +102,11 @@ def interpolation_paths(
         )
     except ValueError as exc:
         raise SemimixError(f"{loaded.run_dir}: {exc}") from None
-    result = {"run_dir": str(loaded.run_dir), "method": loaded.config.method, "split": split, "checkpoint": checkpoint,
+    result = {"run_dir": str(loaded.run_dir), "method": loaded.config.method, "split": split, "checkpoint": loaded.checkpoint,
               "epsilon_units": "model input units (after normalisation/ZCA)", "epsilon_from": origin, **result}
 
     folder = Path(out) if out else loaded.run_dir
-    stem = f"paths-{split}-{checkpoint}"
+    stem = f"paths-{split}-{loaded.checkpoint}"
     fig, (ax,) = plots.new_figure(1)
     curves = {k: (result[k]["error"], result[k]["sem"]) for k in ("real_real", "real_adversarial")}
     plots.draw_path_errors(ax, result["lambdas"], curves, title=f"{loaded.run_dir.name} ({loaded.config.method}): {pairs} {split} pairs, ε={epsilon:g}")

@@ -102,13 +102,13 @@ def draw_boundary(run_dir: Path, checkpoint: str, resolution: int) -> Path | str
     split = "test" if len(data.x_test) else "val"
     accuracy = loaded.evaluate(split)["accuracy"] if len(data.x_test) or len(data.x_val) else float("nan")
     title = (
-        f"{run_dir.name} ({loaded.config.method}), {checkpoint} checkpoint (step {checkpoint_step(loaded)})\n"
+        f"{run_dir.name} ({loaded.config.method}), {loaded.checkpoint} checkpoint (step {checkpoint_step(loaded)})\n"
         f"{split} accuracy {accuracy:.3f}" + ("" if loaded.trainer.class_scores is None else "; colours: softmax of the class scores")
     )
     fig, axes = plots.new_figure()
     plots.draw_decision_boundary(axes[0], grid.xs, grid.ys, grid.prob, boundary, points, point_labels, data.x_labeled.numpy(),
                                  list(data.class_names) or ["class 0", "class 1"], title)
-    return write_figure(fig, run_dir / f"boundary-{checkpoint}.png")
+    return write_figure(fig, run_dir / f"boundary-{loaded.checkpoint}.png")
 
 
 def run(args: argparse.Namespace) -> int:

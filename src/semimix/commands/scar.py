@@ -269,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
         raise SemimixError("--control fine-tunes without a selection; it does not go with --select-only")
     space = attack_space(src, x_raw, settings)
     setting = (f"SCAR selection by {settings['attack']} ({settings['norm']}, {space.describe()}) on the {args.split} samples, "
-               f"{src.config.method} ({src.run_dir}, {settings['checkpoint']} checkpoint)")
+               f"{src.config.method} ({src.run_dir}, {src.checkpoint} checkpoint)")
     if args.select_only:
         results, pseudo = [], None
         for eps in settings["eps"]:
@@ -305,7 +305,7 @@ def _finetune(args: argparse.Namespace, src: Any, space: AttackSpace, y_true: to
         apply_override(base, assignment)
     pretrained = src.evaluate("test") if len(src.data.x_test) else {}
     if args.control:
-        setting = f"SCAR control: fine-tuning with no samples added, {src.config.method} ({src.run_dir}, {settings['checkpoint']} checkpoint)"
+        setting = f"SCAR control: fine-tuning with no samples added, {src.config.method} ({src.run_dir}, {src.checkpoint} checkpoint)"
     report: dict[str, Any] = {"setting": setting, "settings": settings, **space.summary(), "step": space.step(eps),
                               "control": args.control, "run_dir": str(src.run_dir),
                               "method": src.config.method, "pretrained_test_accuracy": pretrained.get("accuracy"), "rounds": []}

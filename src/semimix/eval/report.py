@@ -16,6 +16,7 @@ import semimix
 from semimix.errors import SemimixError
 from semimix.eval.calibration import DEFAULT_BINS, reliability_bins
 from semimix.eval.classification import confusion_matrix, per_class_accuracy, top_k_accuracy
+from semimix.runs import FINAL
 from semimix.train import files
 
 if TYPE_CHECKING:
@@ -33,10 +34,7 @@ def _finite(value: float) -> float | None:
 
 def checkpoint_step(run: Run) -> int:
     """The training step whose weights ``run.model`` holds."""
-    best = run.run_dir / "checkpoints" / "best.pt"
-    if run.checkpoint == "best" and best.exists():
-        return int(run.trainer.best["step"])
-    return int(run.trainer.step)  # 'last', or 'best' of a run without validation (= the last)
+    return int(run.trainer.best["step"] if run.checkpoint == "best" else run.trainer.step)  # 'last' and 'final' are the last
 
 
 def evaluate_run(run: Run, split: str = "test", bins: int = DEFAULT_BINS) -> dict[str, Any]:
@@ -93,9 +91,10 @@ def _num(value: float | None) -> str:
 def format_report(report: dict[str, Any], max_classes: int = 20, max_matrix: int = 10) -> str:
     """A short table: the headline metrics, then per-class accuracy (with confusion-matrix rows for
     up to ``max_matrix`` classes; only the five worst classes beyond ``max_classes``)."""
+    no_best = "; no validation split, so no best-on-validation one" if report["checkpoint"] == FINAL else ""
     lines = [
         f"{report['method']} on {report['dataset']}: {report['split']} split ({report['samples']} samples), "
-        f"{report['checkpoint']} checkpoint (step {report['step']}, {report['model']})",
+        f"{report['checkpoint']} checkpoint (step {report['step']}, {report['model']}{no_best})",
         f"  accuracy        {_num(report['accuracy'])}",
     ]
     if report["top5_accuracy"] is not None:

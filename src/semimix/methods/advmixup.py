@@ -13,24 +13,25 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, power_iterations, trained
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, divergence_field, power_iterations, trained
 from semimix.methods.common import require_unlabeled, soft_targets, supervised_loss, target_logits
 from semimix.ops import get_divergence, mix, pair_permutation, sample_lambda, vat_perturbation
+from semimix.validation import bounded, choice
 
 
 @dataclass
 class AdvMixupParams(MethodParams):
-    weight: float = 100.0  # β; the paper: 50 / 100 / 100 for 1000 / 2000 / 4000 CIFAR-10 labels
-    alpha: float = 1.0  # Beta(α, α); the paper: 2.0 CIFAR-10, 0.1 SVHN
-    epsilon: float = 8.0  # ‖r_adv‖₂ in input units; the paper: 8.0 CIFAR-10 (ZCA), 3.5 SVHN
-    xi: float = 1e-6
-    power_iterations: int = 1
-    divergence: str = "mse-sum"  # D in eq. (2): the paper's MSE as its code computes it, Σ over classes (mse: mean, 1/C as strong)
-    perturbation_divergence: str = "mse-sum"  # D in eq. (4): the same (the code's default flag picks KL for both)
-    perturbation_target: str = "teacher"  # eq. (4)'s f_t(x_j), reused, as the code's train_d; "student": f(x_j), one more pass
+    weight: float = bounded(100.0, ge=0)  # β; the paper: 50 / 100 / 100 for 1000 / 2000 / 4000 CIFAR-10 labels
+    alpha: float = bounded(1.0, ge=0)  # Beta(α, α), 0: no mixing; the paper: 2.0 CIFAR-10, 0.1 SVHN
+    epsilon: float = bounded(8.0, gt=0)  # ‖r_adv‖₂ in input units; the paper: 8.0 CIFAR-10 (ZCA), 3.5 SVHN
+    xi: float = bounded(1e-6, gt=0)
+    power_iterations: int = bounded(1, ge=1)
+    divergence: str = divergence_field("mse-sum")  # D in eq. (2): the paper's MSE as its code computes it, Σ over classes (mse: mean, 1/C as strong)
+    perturbation_divergence: str = divergence_field("mse-sum")  # D in eq. (4): the same (the code's default flag picks KL for both)
+    perturbation_target: str = choice("teacher", ("teacher", "student"))  # eq. (4)'s f_t(x_j), reused, as the code's train_d; "student": f(x_j), one more pass
     per_sample_lambda: bool = False  # Algorithm 1 draws one λ per batch
     mix_logits: bool = False
-    supervised_mixup_alpha: float = 0.0  # the paper's L_nll is plain CE
+    supervised_mixup_alpha: float = bounded(0.0, ge=0)  # the paper's L_nll is plain CE
     use_teacher: bool = True  # False: the 'w/o teacher model' ablation
     adversarial_both: bool = False  # True: the 'Adv-Adv Mixup' ablation
 
@@ -43,14 +44,6 @@ class AdvMixup(Method):
     @property
     def needs_teacher(self) -> bool:
         return self.params.use_teacher
-
-    def validate(self) -> None:
-        p = self.params
-        check(p.epsilon > 0, f"{self.name}: epsilon must be > 0, got {p.epsilon}")
-        check(p.power_iterations >= 1, f"{self.name}: power_iterations must be >= 1")
-        get_divergence(p.divergence)
-        get_divergence(p.perturbation_divergence)
-        check(p.perturbation_target in ("teacher", "student"), f"{self.name}: perturbation_target must be teacher or student, got {p.perturbation_target!r}")
 
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
         p = self.params

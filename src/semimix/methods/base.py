@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from semimix.errors import SemimixError
+from semimix.ops.losses import DIVERGENCES, LOGIT_TARGETS
+from semimix.validation import check_fields, choice
 
 
 @dataclass
@@ -71,7 +73,14 @@ def power_iterations(batch_size: int, iterations: int) -> list[Pass]:
 
 @dataclass
 class MethodParams:
-    """Base of each method's hyperparameters; subclasses add fields with the papers' defaults."""
+    """Base of each method's hyperparameters; subclasses add fields with the papers' defaults and
+    declare what each accepts (``semimix.validation``: choice, bounded), checked by ``make_params``."""
+
+
+def divergence_field(default: str, logit_targets: bool = False) -> Any:
+    """A field naming a divergence of ``semimix.ops.losses``; one comparing logits (``LOGIT_TARGETS``)
+    only for a method whose targets are logits (``logit_targets``, as ``get_divergence`` takes)."""
+    return choice(default, (name for name in DIVERGENCES if logit_targets or name not in LOGIT_TARGETS))
 
 
 class Method:
@@ -125,7 +134,8 @@ class Method:
         return outputs
 
     def validate(self) -> None:
-        """Raise SemimixError for hyperparameters outside their valid range."""
+        """Raise SemimixError for a combination of hyperparameters that is invalid although each is
+        valid on its own (each field's own range is declared on it and checked by ``make_params``)."""
 
     def state_dict(self) -> dict[str, Any]:
         """State the method keeps across steps (tensors only), saved in checkpoints; none by default."""
@@ -145,7 +155,8 @@ class Method:
 
 
 def make_params(params_cls: type[MethodParams], given: dict[str, Any], method: str) -> MethodParams:
-    """Build a Params dataclass from user values, with a clear error for unknown keys or bad types."""
+    """Build a Params dataclass from user values, with a clear error for unknown keys, bad types or a
+    value outside what its field declares, so no method has to check (or can forget) its own."""
     fields = {f.name: f for f in dataclasses.fields(params_cls)}
     unknown = sorted(set(given) - set(fields))
     if unknown:
@@ -157,7 +168,9 @@ def make_params(params_cls: type[MethodParams], given: dict[str, Any], method: s
     for key, value in given.items():
         default = getattr(params_cls, key, None)
         values[key] = _coerce(value, default, f"{method}.{key}")
-    return params_cls(**values)
+    params = params_cls(**values)
+    check_fields(params, f"{method}.")
+    return params
 
 
 def _coerce(value: Any, default: Any, where: str) -> Any:

@@ -8,15 +8,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from semimix.methods.base import Batch, Method, MethodParams, Pass, StepContext, check, trained
+from semimix.methods.base import Batch, Method, MethodParams, Pass, StepContext, trained
 from semimix.methods.common import require_unlabeled
 from semimix.ops import confident_pseudo_labels, masked_cross_entropy
+from semimix.validation import bounded
 
 
 @dataclass
 class FixMatchParams(MethodParams):
-    weight: float = 1.0  # λ_u (official `wu`)
-    threshold: float = 0.95  # confidence τ on stop_gradient(softmax(weak))
+    weight: float = bounded(1.0, ge=0)  # λ_u (official `wu`)
+    threshold: float = bounded(0.95, ge=0, le=1)  # confidence τ on stop_gradient(softmax(weak))
 
 
 class FixMatch(Method):
@@ -31,9 +32,6 @@ class FixMatch(Method):
     @property
     def needs_strong_view(self) -> bool:
         return True
-
-    def validate(self) -> None:
-        check(0 <= self.params.threshold <= 1, f"{self.name}: threshold must be in [0, 1], got {self.params.threshold}")
 
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
         return trained(labeled + 2 * unlabeled)  # labeled, weak and strong views in one forward

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, trained
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, divergence_field, trained
 from semimix.methods.common import mixup_consistency, supervised_loss, target_logits
 from semimix.ops import LOGIT_TARGETS, get_divergence
+from semimix.validation import bounded, choice
 
 LAYER_CHOICES = ("mixable", "all", "input")
 SSL_CODE_ALPHA = 0.1  # both mixups of the reference SSL code
@@ -25,14 +26,14 @@ SSL_CODE_ALPHA = 0.1  # both mixups of the reference SSL code
 
 @dataclass
 class ManifoldMixupParams(MethodParams):
-    weight: float = 1.0  # alpha_max of the paper's SSL code
-    alpha: float | None = None  # Beta(α, α); None: 0.1 with unlabeled data (the SSL code), else supervised_only_alpha
-    supervised_alpha: float | None = None  # Beta for the labeled mixup; None: the same as alpha
-    layers: str = "mixable"  # mixable: the model's eligible layers; all: every stage; input: input mixup
+    weight: float = bounded(1.0, ge=0)  # alpha_max of the paper's SSL code
+    alpha: float | None = bounded(None, ge=0)  # Beta(α, α); None: 0.1 with unlabeled data (the SSL code), else supervised_only_alpha
+    supervised_alpha: float | None = bounded(None, ge=0)  # Beta for the labeled mixup; None: the same as alpha
+    layers: str = choice("mixable", LAYER_CHOICES)  # mixable: the model's eligible layers; all: every stage; input: input mixup
     per_sample_lambda: bool = False  # the paper draws one λ (and one layer) per batch
     mix_logits: bool = False  # with a probability divergence, True mixes target logits before the softmax
-    divergence: str = "mse-logits"  # the SSL code's MSE on raw logits; mse: on softmax outputs (the paper's text)
-    supervised_only_alpha: float = 2.0  # α without unlabeled data: the supervised Manifold Mixup paper
+    divergence: str = divergence_field("mse-logits", logit_targets=True)  # the SSL code's MSE on raw logits; mse: on softmax outputs (the paper's text)
+    supervised_only_alpha: float = bounded(2.0, ge=0)  # α without unlabeled data: the supervised Manifold Mixup paper
 
 
 class ManifoldMixup(Method):
@@ -40,17 +41,6 @@ class ManifoldMixup(Method):
     summary = 'Manifold Mixup: mixup of hidden states, supervised and SSL (Verma et al. 2019)'
     Params = ManifoldMixupParams
     unlabeled = "optional"  # without unlabeled data it is supervised Manifold Mixup
-
-    def validate(self) -> None:
-        p = self.params
-        check(p.layers in LAYER_CHOICES, f"{self.name}: layers must be one of {LAYER_CHOICES}, got {p.layers!r}")
-        for key in ("alpha", "supervised_alpha"):
-            value = getattr(p, key)
-            check(
-                value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0),
-                f"{self.name}: {key} must be a number >= 0 (0: no mixup) or null (the regime's default), got {value!r}",
-            )
-        get_divergence(p.divergence, logit_targets=True)
 
     def alphas(self, ssl: bool) -> tuple[float, float]:
         """(labeled, unlabeled) Beta parameters: the SSL code's 0.1 with unlabeled data, the

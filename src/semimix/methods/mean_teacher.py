@@ -8,15 +8,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, trained
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, divergence_field, trained
 from semimix.methods.common import require_unlabeled, target_logits
 from semimix.ops import get_divergence
+from semimix.validation import bounded
 
 
 @dataclass
 class MeanTeacherParams(MethodParams):
-    weight: float = 8.0  # Oliver et al.'s maximum consistency weight
-    divergence: str = "mse"
+    weight: float = bounded(8.0, ge=0)  # Oliver et al.'s maximum consistency weight
+    divergence: str = divergence_field("mse")
     include_labeled: bool = True  # consistency on the labeled samples too, as the MT code does
 
 

@@ -41,22 +41,23 @@ from semimix.methods.base import BACKWARD, FORWARD, NO_GRAD, Batch, Method, Meth
 from semimix.methods.common import require_unlabeled
 from semimix.ops import mix, one_hot, sample_lambda
 from semimix.ops.meta import auxiliary_pass, central_difference, global_norm, relu_renormalise, virtual_sgd_step
+from semimix.validation import bounded, choice
 
 
 @dataclass
 class MetaGradientParams(MethodParams):
-    weight: float = 1.0  # consistency weight (eq. 13: 1; the reference: 1.0, ramped up)
-    algorithm: str = "first-order"  # first-order (Algorithm 2, finite difference) | exact (Algorithm 1, double backward)
+    weight: float = bounded(1.0, ge=0)  # consistency weight (eq. 13: 1; the reference: 1.0, ramped up)
+    algorithm: str = choice("first-order", ("first-order", "exact"))  # first-order (Algorithm 2, finite difference) | exact (Algorithm 1, double backward)
     meta: bool = True  # Table 4 "Meta": refine pseudo-labels with the meta-gradient; False: ŷ = ỹ
     mixup: bool = True  # Table 4 "Mix-Up": cross-domain labeled × unlabeled mixup (eq. 12)
     gamma: float = 1.0  # λ_i ~ Beta(γ, γ); the paper/code: 1.0 CIFAR, 0.1 SVHN
-    virtual_lr: float | None = None  # α of the virtual step (eq. 4); None: the scheduled lr α_t, as Algorithms 1–2 and the reference
-    meta_lr: float = 128.0  # β (eq. 6); 128 = the reference's step at lr = α = 0.1 and B^u = 128
-    epsilon_scale: float = 0.01  # ε = epsilon_scale / ‖∇θ L_l‖₂ (global norm)
-    meta_mode: str = "eval"  # module mode of the meta passes: eval (the reference) | train (batch statistics)
+    virtual_lr: float | None = bounded(None, gt=0)  # α of the virtual step (eq. 4); None: the scheduled lr α_t, as Algorithms 1–2 and the reference
+    meta_lr: float = bounded(128.0, ge=0)  # β (eq. 6); 128 = the reference's step at lr = α = 0.1 and B^u = 128
+    epsilon_scale: float = bounded(0.01, gt=0)  # ε = epsilon_scale / ‖∇θ L_l‖₂ (global norm)
+    meta_mode: str = choice("eval", ("eval", "train"))  # module mode of the meta passes: eval (the reference) | train (batch statistics)
     reference_divisor: bool = False  # quirk: J g ≈ (f₊ − f₋)/ε rather than /(2ε)
     meta_lr_from_optimizer: bool = False  # quirk: ŷ = ỹ − lr·(J g estimate), lr = the optimiser's current lr
-    pseudo_label_projection: str = "relu"  # relu and renormalise rows (the code) | none (eq. 6 as written: diverges)
+    pseudo_label_projection: str = choice("relu", ("relu", "none"))  # relu and renormalise rows (the code) | none (eq. 6 as written: diverges)
     add_labeled_loss: bool = False  # with mixup, also add CE on the labeled batch (neither paper nor code do)
 
 
@@ -67,15 +68,6 @@ class MetaGradient(Method):
 
     def validate(self) -> None:
         p = self.params
-        check(p.algorithm in ("first-order", "exact"), f"{self.name}: algorithm must be first-order or exact, got {p.algorithm!r}")
-        check(p.meta_mode in ("eval", "train"), f"{self.name}: meta_mode must be eval or train, got {p.meta_mode!r}")
-        check(p.pseudo_label_projection in ("none", "relu"), f"{self.name}: pseudo_label_projection must be none or relu, got {p.pseudo_label_projection!r}")
-        check(
-            p.virtual_lr is None or (isinstance(p.virtual_lr, (int, float)) and not isinstance(p.virtual_lr, bool) and p.virtual_lr > 0),
-            f"{self.name}: virtual_lr must be a number > 0, or null to follow the scheduled learning rate, got {p.virtual_lr!r}",
-        )
-        check(p.meta_lr >= 0, f"{self.name}: meta_lr must be >= 0, got {p.meta_lr}")
-        check(p.epsilon_scale > 0, f"{self.name}: epsilon_scale must be > 0, got {p.epsilon_scale}")
         check(p.gamma > 0 or not p.mixup, f"{self.name}: gamma must be > 0 with mixup, got {p.gamma}")
         check(not (p.reference_divisor and p.algorithm == "exact"), f"{self.name}: reference_divisor is a finite-difference option; it does not apply to algorithm 'exact'")
 

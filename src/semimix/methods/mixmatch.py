@@ -8,17 +8,18 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, trained
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, trained
 from semimix.methods.common import require_unlabeled, target_logits
 from semimix.ops import dominant_lambda, mix, one_hot, pair_permutation, sample_lambda, sharpen, soft_cross_entropy, softmax_mse
+from semimix.validation import bounded
 
 
 @dataclass
 class MixMatchParams(MethodParams):
-    weight: float = 75.0  # λ_u, CIFAR-10 (official runs/table5.sh); ramp it linearly (rampup.shape: linear)
-    augmentations: int = 2  # K
-    temperature: float = 0.5  # T of the sharpening
-    alpha: float = 0.75  # Beta(α, α) of the mixup
+    weight: float = bounded(75.0, ge=0)  # λ_u, CIFAR-10 (official runs/table5.sh); ramp it linearly (rampup.shape: linear)
+    augmentations: int = bounded(2, ge=1)  # K
+    temperature: float = bounded(0.5, gt=0)  # T of the sharpening
+    alpha: float = bounded(0.75, gt=0)  # Beta(α, α) of the mixup
 
 
 def mixmatch_mixup(
@@ -38,12 +39,6 @@ class MixMatch(Method):
     @property
     def evaluates_ema(self) -> bool:
         return True
-
-    def validate(self) -> None:
-        p = self.params
-        check(p.augmentations >= 1, f"{self.name}: augmentations (K) must be >= 1, got {p.augmentations}")
-        check(p.temperature > 0, f"{self.name}: temperature must be > 0, got {p.temperature}")
-        check(p.alpha > 0, f"{self.name}: alpha must be > 0, got {p.alpha}")
 
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
         k = self.params.augmentations  # the K guess views in one no-grad pass, then one mixed forward

@@ -7,15 +7,16 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, trained
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, divergence_field, trained
 from semimix.methods.common import require_unlabeled, supervised_loss, target_logits
 from semimix.ops import get_divergence
+from semimix.validation import bounded
 
 
 @dataclass
 class PiModelParams(MethodParams):
-    weight: float = 20.0  # Oliver et al.'s maximum consistency weight
-    divergence: str = "mse"
+    weight: float = bounded(20.0, ge=0)  # Oliver et al.'s maximum consistency weight
+    divergence: str = divergence_field("mse")
 
 
 class PiModel(Method):

@@ -6,24 +6,22 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import Batch, Method, MethodParams, Pass, StepContext, check, trained
+from semimix.methods.base import Batch, Method, MethodParams, Pass, StepContext, trained
 from semimix.methods.common import require_unlabeled, supervised_loss
 from semimix.ops import confident_pseudo_labels, masked_cross_entropy
+from semimix.validation import bounded
 
 
 @dataclass
 class PseudoLabelParams(MethodParams):
-    weight: float = 1.0  # Oliver et al.
-    threshold: float = 0.95  # only predictions at least this confident are used (0 = Lee's original)
+    weight: float = bounded(1.0, ge=0)  # Oliver et al.
+    threshold: float = bounded(0.95, ge=0, lt=1)  # only predictions at least this confident are used (0 = Lee's original)
 
 
 class PseudoLabel(Method):
     name = "pseudo-label"
     summary = 'Pseudo-Label: confident predictions as hard labels (Lee 2013)'
     Params = PseudoLabelParams
-
-    def validate(self) -> None:
-        check(0 <= self.params.threshold < 1, f"{self.name}: threshold must be in [0, 1), got {self.params.threshold}")
 
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
         return [*trained(labeled), *trained(unlabeled)]

@@ -6,16 +6,17 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import Batch, Method, MethodParams, Pass, StepContext, check, trained
+from semimix.methods.base import Batch, Method, MethodParams, Pass, StepContext, trained
 from semimix.methods.common import supervised_loss
 from semimix.methods.target_linear import TargetLinearLoss, TargetLinearParams
+from semimix.validation import bounded
 
 
 @dataclass
 class SupervisedParams(TargetLinearParams, MethodParams):
     """``loss: nc`` trains on the negative cosine to fixed class vectors (the DAT paper's baseline-NC)."""
 
-    mixup_alpha: float = 0.0  # > 0: input mixup (Zhang et al.) on the labeled batch
+    mixup_alpha: float = bounded(0.0, ge=0)  # > 0: input mixup (Zhang et al.) on the labeled batch
 
 
 class Supervised(TargetLinearLoss, Method):
@@ -23,10 +24,6 @@ class Supervised(TargetLinearLoss, Method):
     summary = "Cross-entropy (or the DAT paper's NC loss) on the labeled samples only (optionally input mixup)"
     Params = SupervisedParams
     unlabeled = "unused"
-
-    def validate(self) -> None:
-        self.validate_target_loss()
-        check(self.params.mixup_alpha >= 0, f"{self.name}: mixup_alpha must be >= 0, got {self.params.mixup_alpha}")
 
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
         return trained(labeled)

@@ -11,6 +11,7 @@ import torch
 
 from semimix.methods.base import check
 from semimix.ops import class_embedding, cosine_scores, negative_cosine, soft_cross_entropy
+from semimix.validation import bounded, choice
 
 LOSSES = ("ce", "nc")
 
@@ -19,8 +20,8 @@ LOSSES = ("ce", "nc")
 class TargetLinearParams:
     """The hyperparameters of ℓ_b, mixed into a method's params."""
 
-    loss: str = "ce"  # target-linear baseline loss: "ce" or "nc" (negative cosine)
-    nc_dim: int = 300  # d of the class vectors for loss "nc" (the paper: 300; 700 for CIFAR-100)
+    loss: str = choice("ce", LOSSES)  # target-linear baseline loss: "ce" or "nc" (negative cosine)
+    nc_dim: int = bounded(300, ge=1)  # d of the class vectors for loss "nc" (the paper: 300; 700 for CIFAR-100)
     nc_seed: int = 0  # seed of the fixed random class vectors
 
 
@@ -30,10 +31,6 @@ class TargetLinearLoss:
 
     name: str
     params: TargetLinearParams
-
-    def validate_target_loss(self) -> None:
-        check(self.params.loss in LOSSES, f"{self.name}: loss must be one of {LOSSES}, got {self.params.loss!r}")
-        check(self.params.nc_dim >= 1, f"{self.name}: nc_dim must be >= 1, got {self.params.nc_dim}")
 
     def embedding(self, num_classes: int, device: torch.device) -> torch.Tensor:
         """The fixed class vectors E (C, nc_dim), the same for every run with this ``nc_seed``."""

@@ -16,12 +16,13 @@ import torch
 
 from semimix.methods.base import Batch, Method, MethodParams, Pass, StepContext, check, trained
 from semimix.methods.common import require_unlabeled, supervised_loss
+from semimix.validation import bounded
 
 
 @dataclass
 class TemporalEnsemblingParams(MethodParams):
-    weight: float = 30.0  # w_max of the paper's ramped unsupervised weight
-    alpha: float = 0.6  # ensemble momentum α (the paper's value)
+    weight: float = bounded(30.0, ge=0)  # w_max of the paper's ramped unsupervised weight
+    alpha: float = bounded(0.6, ge=0, lt=1)  # ensemble momentum α (the paper's value)
 
 
 def corrected_targets(ensemble: torch.Tensor, updates: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,9 +45,6 @@ class TemporalEnsembling(Method):
     @property
     def evaluates_ema(self) -> bool:
         return True
-
-    def validate(self) -> None:
-        check(0 <= self.params.alpha < 1, f"{self.name}: alpha must be in [0, 1), got {self.params.alpha}")
 
     def state_dict(self) -> dict[str, Any]:
         return {} if self.ensemble is None else {"ensemble": self.ensemble, "updates": self.updates}

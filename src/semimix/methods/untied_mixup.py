@@ -20,11 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from semimix.errors import SemimixError
-from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, trained
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, divergence_field, trained
 from semimix.methods.common import soft_targets, target_logits
 from semimix.methods.target_linear import TargetLinearLoss, TargetLinearParams
 from semimix.ops import (
-    DIVERGENCES,
     gamma_function,
     get_divergence,
     mix,
@@ -34,6 +33,7 @@ from semimix.ops import (
     sample_beta,
     sample_untied,
 )
+from semimix.validation import bounded, choice
 
 PAIRINGS = ("permutation", "independent")
 
@@ -42,12 +42,12 @@ PAIRINGS = ("permutation", "independent")
 class TargetMixParams(TargetLinearParams, MethodParams):
     """What DAT and Untied MixUp share (ℓ_b's loss, nc_dim and nc_seed from TargetLinearParams)."""
 
-    alpha: float = 2.0  # Beta(α, β); the reference code's default (2, 1) equals mixup with Beta(1, 1)
-    beta: float = 1.0
+    alpha: float = bounded(2.0, gt=0)  # Beta(α, β); the reference code's default (2, 1) equals mixup with Beta(1, 1)
+    beta: float = bounded(1.0, gt=0)
     per_sample_lambda: bool = True  # the paper draws λ per sample; False: one λ per batch
-    pairing: str = "permutation"  # or "independent" (the paper's): x' from a second labeled stream
-    weight: float = 100.0  # consistency weight on unlabeled data (ICT's CIFAR-10 value)
-    divergence: str = "mse"  # consistency divergence for loss "ce"; loss "nc" uses the NC loss itself
+    pairing: str = choice("permutation", PAIRINGS)  # or "independent" (the paper's): x' from a second labeled stream
+    weight: float = bounded(100.0, ge=0)  # consistency weight on unlabeled data (ICT's CIFAR-10 value)
+    divergence: str = divergence_field("mse")  # consistency divergence for loss "ce"; loss "nc" uses the NC loss itself
     use_teacher: bool = True  # consistency targets from the EMA teacher (ICT); False: from the student
 
 
@@ -65,12 +65,7 @@ class UntiedMixup(TargetLinearLoss, Method):
     unlabeled = "optional"  # without unlabeled data it is the paper's supervised regulariser
 
     def validate(self) -> None:
-        p = self.params
-        check(p.alpha > 0 and p.beta > 0, f"{self.name}: alpha and beta must be > 0, got {p.alpha}, {p.beta}")
-        self.validate_target_loss()
-        check(p.pairing in PAIRINGS, f"{self.name}: pairing must be one of {PAIRINGS}, got {p.pairing!r}")
-        check(p.divergence in DIVERGENCES, f"{self.name}: divergence must be one of {sorted(DIVERGENCES)}, got {p.divergence!r}")
-        gamma = getattr(p, "gamma", None)
+        gamma = getattr(self.params, "gamma", None)  # a policy given as a name or a callable: parsed, not declared
         try:
             self._gamma = None if gamma in (None, "untied") else gamma_function(gamma)
         except ValueError as exc:

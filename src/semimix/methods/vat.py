@@ -7,31 +7,26 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, power_iterations, trained
+from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, divergence_field, power_iterations, trained
 from semimix.methods.common import require_unlabeled, supervised_loss, target_logits
 from semimix.ops import entropy, frozen_batchnorm, get_divergence, vat_perturbation
+from semimix.validation import bounded
 
 
 @dataclass
 class VATParams(MethodParams):
-    weight: float = 1.0  # VAT's code; Oliver et al. use 0.3
-    epsilon: float = 6.0  # in input units (after normalisation); Oliver et al. CIFAR-10
-    xi: float = 1e-6
-    power_iterations: int = 1
-    divergence: str = "kl"  # KL(p_clean ‖ p_adv), VAT's direction
-    entmin_weight: float = 0.0  # > 0 adds entropy minimisation (VAT+EntMin)
+    weight: float = bounded(1.0, ge=0)  # VAT's code; Oliver et al. use 0.3
+    epsilon: float = bounded(6.0, gt=0)  # in input units (after normalisation); Oliver et al. CIFAR-10
+    xi: float = bounded(1e-6, gt=0)
+    power_iterations: int = bounded(1, ge=1)
+    divergence: str = divergence_field("kl")  # KL(p_clean ‖ p_adv), VAT's direction
+    entmin_weight: float = bounded(0.0, ge=0)  # > 0 adds entropy minimisation (VAT+EntMin)
 
 
 class VAT(Method):
     name = "vat"
     summary = 'VAT: smooth along the virtual adversarial direction (Miyato et al. 2018)'
     Params = VATParams
-
-    def validate(self) -> None:
-        p = self.params
-        check(p.epsilon > 0, f"{self.name}: epsilon must be > 0, got {p.epsilon}")
-        check(p.power_iterations >= 1, f"{self.name}: power_iterations must be >= 1")
-        get_divergence(p.divergence)
 
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
         clean = trained(unlabeled) if self.params.entmin_weight > 0 else [(NO_GRAD, unlabeled)]

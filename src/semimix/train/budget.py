@@ -27,10 +27,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from semimix.errors import SemimixError
 from semimix.train.config import TrainConfig
 
-RULES = ("scale", "truncate")
 BN_HORIZON_FLOOR = 10.0  # steps: BatchNorm statistics this fresh were the best measured at 400 and 1,600 steps
 # What a reduced preset may change of the full preset it extends: the budget (length, model size, batch,
 # reporting, threads, and how the time constants follow); method, data, optimiser and schedule stay.
@@ -54,18 +52,6 @@ class TimeConstants:
         return dataclasses.asdict(self)
 
 
-def check_budget(cfg: TrainConfig) -> None:
-    b = cfg.budget
-    if b.rule not in RULES:
-        raise SemimixError(f"budget.rule must be one of {', '.join(RULES)}, got {b.rule!r}")
-    if b.reference_steps is not None and b.reference_steps <= 0:
-        raise SemimixError(f"budget.reference_steps must be a positive integer or null, got {b.reference_steps}")
-    if not 0 < b.ema_horizon_fraction <= 1:
-        raise SemimixError(f"budget.ema_horizon_fraction must be in (0, 1], got {b.ema_horizon_fraction}")
-    if b.rule == "truncate" and b.reference_steps is not None and cfg.steps > b.reference_steps:
-        raise SemimixError(f"budget.rule truncate stops the reference schedule early, but steps {cfg.steps} > budget.reference_steps {b.reference_steps}; raise reference_steps or use rule scale")
-
-
 def capped_horizon(horizon: float, steps: int, fraction: float) -> float:
     """The EMA horizon for a run of ``steps``: the full one, at most ``fraction``·steps (≥ 1)."""
     return min(horizon, max(1.0, fraction * steps))
@@ -78,8 +64,8 @@ def scaled_batchnorm_horizon(horizon: float, scale: float) -> float:
 
 
 def time_constants(cfg: TrainConfig) -> TimeConstants:
-    """The run's time constants: the config's own, or derived from them for a shorter run."""
-    check_budget(cfg)
+    """The run's time constants: the config's own, or derived from them for a shorter run (a config
+    that ``validate_config`` passed: the budget's fields and the truncate rule are checked there)."""
     b, s = cfg.budget, cfg.schedule
     given = TimeConstants(cfg.steps, tuple(s.milestones), s.warmup_steps, cfg.ema_decay, None)
     if b.reference_steps is None or cfg.steps >= b.reference_steps:

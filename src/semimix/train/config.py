@@ -12,37 +12,40 @@ from typing import Any
 
 import yaml
 
+from semimix.data.augment import PAD_MODES
 from semimix.data.config import DataConfig
 from semimix.errors import SemimixError
+from semimix.methods import METHODS, build_method, canonical_method_name
+from semimix.validation import bounded, check_fields, choice, matching
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 
 
 @dataclass
 class OptimConfig:
-    name: str = "sgd"  # sgd | adam
-    lr: float = 0.1
-    momentum: float = 0.9  # SGD momentum, or Adam's β1
+    name: str = choice("sgd", ("sgd", "adam"))
+    lr: float = bounded(0.1, gt=0)
+    momentum: float = bounded(0.9, ge=0, lt=1)  # SGD momentum, or Adam's β1
     nesterov: bool = False
-    weight_decay: float = 1e-4
-    adam_beta2: float = 0.999
+    weight_decay: float = bounded(1e-4, ge=0)
+    adam_beta2: float = bounded(0.999, ge=0, lt=1)
     decoupled_weight_decay: bool = False  # True: w ← w(1 − weight_decay·lr) after each step (MixMatch's code, AdamW); False: L2 in the gradient
-    weight_decay_on: str = "all"  # all parameters | kernels (conv/linear weights only: FixMatch's and MixMatch's codes skip BN and biases)
+    weight_decay_on: str = choice("all", ("all", "kernels"))  # all parameters | kernels (conv/linear weights only: FixMatch's and MixMatch's codes skip BN and biases)
 
 
 @dataclass
 class ScheduleConfig:
-    name: str = "cosine"  # cosine | step | constant
-    warmup_steps: int = 0  # linear warm-up from 0
-    cosine_horizon: float = 1.0  # cosine reaches 0 at horizon × steps (ICT: 450/400 epochs = 1.125)
+    name: str = choice("cosine", ("cosine", "step", "constant"))
+    warmup_steps: int = bounded(0, ge=0)  # linear warm-up from 0
+    cosine_horizon: float = bounded(1.0, gt=0)  # cosine reaches 0 at horizon × steps (ICT: 450/400 epochs = 1.125)
     milestones: list[int] = field(default_factory=list)  # for 'step': steps where lr is multiplied by gamma
-    gamma: float = 0.1
+    gamma: float = bounded(0.1, gt=0)
 
 
 @dataclass
 class RampConfig:
-    shape: str = "sigmoid"  # sigmoid exp(-5(1-t)^2) | linear | none
-    fraction: float = 0.25  # ramp length as a fraction of the run's steps (AdvMixup/ICT: 100 of 400 epochs)
+    shape: str = choice("sigmoid", ("sigmoid", "linear", "none"))  # sigmoid exp(-5(1-t)^2) | linear | none
+    fraction: float = bounded(0.25, ge=0)  # 0: no ramp; ramp length as a fraction of the run's steps (AdvMixup/ICT: 100 of 400 epochs)
 
 
 @dataclass
@@ -50,9 +53,9 @@ class BudgetConfig:
     """The budget a preset's time constants are stated for, and how a shorter run keeps them
     (``semimix.train.budget``): a reduced preset is its full preset with fewer steps, nothing else edited."""
 
-    reference_steps: int | None = None  # steps of the setting reproduced (the paper's); None: every constant is taken as given
-    rule: str = "scale"  # scale: the schedule shrinks with the run, averaging horizons are capped | truncate: the reference schedule, stopped early
-    ema_horizon_fraction: float = 1 / 30  # scale: the EMA teacher's horizon at most this fraction of the run (benchmarks/horizon_sweep.py)
+    reference_steps: int | None = bounded(None, gt=0, integer=True)  # steps of the setting reproduced (the paper's); None: every constant is taken as given
+    rule: str = choice("scale", ("scale", "truncate"))  # scale: the schedule shrinks with the run, averaging horizons are capped | truncate: the reference schedule, stopped early
+    ema_horizon_fraction: float = bounded(1 / 30, gt=0, le=1)  # scale: the EMA teacher's horizon at most this fraction of the run (benchmarks/horizon_sweep.py)
 
 
 @dataclass
@@ -61,12 +64,12 @@ class AugmentConfig:
     every method uses, and the strong view (RandAugment + Cutout) of methods that ask for one (FixMatch)."""
 
     flip: bool = False  # random horizontal flip (images); off for digits/SVHN, where mirroring changes the class
-    translate: int = 0  # random translation by up to this many pixels (images)
-    pad_mode: str = "zero"  # translation padding: zero (ICT, VAT) | reflect (FixMatch, Mean Teacher's TF code)
-    noise: float = 0.0  # additive Gaussian noise std (any input)
-    strong_ops: int = 2  # strong view: RandAugment ops per image, drawn with replacement, each applied with p=0.5
-    strong_magnitude: int = 10  # strong view: levels drawn from 1..strong_magnitude-1 out of 10 (FixMatch's randint(1, 10))
-    cutout: float = 0.5  # strong view: Cutout square side as a fraction of the image side (16 px on 32x32); 0 = none
+    translate: int = bounded(0, ge=0)  # random translation by up to this many pixels (images)
+    pad_mode: str = choice("zero", PAD_MODES)  # translation padding: zero (ICT, VAT) | reflect (FixMatch, Mean Teacher's TF code)
+    noise: float = bounded(0.0, ge=0)  # additive Gaussian noise std (any input)
+    strong_ops: int = bounded(2, ge=0)  # strong view: RandAugment ops per image, drawn with replacement, each applied with p=0.5
+    strong_magnitude: int = bounded(10, ge=2, le=11)  # strong view: levels drawn from 1..strong_magnitude-1 out of 10 (FixMatch's randint(1, 10))
+    cutout: float = bounded(0.5, ge=0, le=1)  # strong view: Cutout square side as a fraction of the image side (16 px on 32x32); 0 = none
 
 
 @dataclass
@@ -76,35 +79,58 @@ class TrainConfig:
     model: str = "auto"
     model_params: dict[str, Any] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
-    steps: int = 2000
-    labeled_batch_size: int = 32
-    unlabeled_batch_size: int = 128
+    steps: int = bounded(2000, gt=0)
+    labeled_batch_size: int = bounded(32, gt=0)
+    unlabeled_batch_size: int = bounded(128, gt=0)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     rampup: RampConfig = field(default_factory=RampConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
-    ema_decay: float = 0.999
-    teacher_batchnorm: str = "student"  # the EMA teacher's BN statistics: student (copied each step) | own (from its target passes: ICT's, AdvMixup's codes)
-    eval_model: str = "auto"  # auto (teacher if the method has one) | student | teacher
-    eval_every: int = 200
-    log_every: int = 50
-    checkpoint_every: int | None = None  # steps between checkpoints (last.pt); None: at every evaluation
-    nonfinite: str = "stop"  # a NaN/Inf loss: stop (keep the last good checkpoint) | skip the step (reads a flag every step)
+    ema_decay: float = bounded(0.999, ge=0, lt=1)
+    teacher_batchnorm: str = choice("student", ("student", "own"))  # the EMA teacher's BN statistics: student (copied each step) | own (from its target passes: ICT's, AdvMixup's codes)
+    eval_model: str = choice("auto", ("auto", "student", "teacher"))  # auto (teacher if the method has one) | student | teacher
+    eval_every: int = bounded(200, gt=0)
+    log_every: int = bounded(50, gt=0)
+    checkpoint_every: int | None = bounded(None, gt=0, integer=True)  # steps between checkpoints (last.pt); None: at every evaluation
+    nonfinite: str = choice("stop", ("stop", "skip"))  # a NaN/Inf loss: stop (keep the last good checkpoint) | skip the step (reads a flag every step)
     sync_batchnorm: bool = False  # under torchrun on GPUs: BatchNorm statistics over the global batch
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    threads: int | None = None  # CPU threads for torch; None = torch's default (all cores)
+    seed: int = bounded(0, ge=0, le=2**32 - 1)  # numpy's legacy seeding takes [0, 2**32 - 1]
+    device: str = matching("auto", r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")  # availability: trainer.resolve_device
+    threads: int | None = bounded(None, gt=0, integer=True)  # CPU threads for torch; None = torch's default (all cores)
     out: str | None = None  # run directory; default runs/<dataset>-<method>-<time>
     progress: bool = True
     amp: bool = False  # bf16 autocast of the step's passes (CPU and CUDA); the update stays fp32
     compile: bool = False  # torch.compile the student and teacher in place (state dict keys unchanged)
+
+    def __post_init__(self) -> None:
+        validate_config(self)
 
     def params_for_method(self) -> dict[str, Any]:
         return dict(self.method_params.get(self.method, {}))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def validate_config(cfg: TrainConfig) -> None:
+    """Check every setting against what its field declares, the method's name, each tuned method's
+    hyperparameters and the rules between fields: one clear error when a config is built, not after
+    the data loaded or at step 0. Configs are mutable, so the Trainer checks again when it starts."""
+    check_fields(cfg)
+    if not isinstance(cfg.method, str):
+        raise SemimixError(f"method must be a method name; got {cfg.method!r}")
+    canonical_method_name(cfg.method)
+    for name, params in cfg.method_params.items():
+        if not isinstance(params, dict):
+            raise SemimixError(f"method_params.{name} must be a mapping of hyperparameters to values; got {params!r}")
+        try:
+            build_method(name, params)
+        except SemimixError as exc:
+            raise SemimixError(f"method_params.{name}: {exc}") from None
+    b = cfg.budget
+    if b.rule == "truncate" and b.reference_steps is not None and cfg.steps > b.reference_steps:
+        raise SemimixError(f"budget.rule truncate stops the reference schedule early, but steps {cfg.steps} > budget.reference_steps {b.reference_steps}; raise reference_steps or use rule scale")
 
 
 def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
@@ -224,12 +250,12 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
     parts = key.strip().split(".")
     top_level = {f.name for f in dataclasses.fields(TrainConfig)}
     if parts[0] not in top_level:
-        from semimix.methods import build_method, canonical_method_name
-
         method = canonical_method_name(values.get("method", TrainConfig.method))
         try:
-            build_method(method, {parts[0]: value} if len(parts) == 1 else {".".join(parts): value})  # validates
+            build_method(method, {".".join(parts): value})  # validates
         except SemimixError as exc:
+            if key.strip() in {f.name for f in dataclasses.fields(METHODS[method].Params)}:  # the value is wrong, not the key
+                raise SemimixError(f"--set {key}: {exc}") from None
             raise SemimixError(f"--set {key}: not a config key (config keys: {', '.join(sorted(top_level))}), and {exc}") from None
         parts = ["method_params", method, *parts]
     node = values

@@ -2,29 +2,46 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
 import re
+import secrets
 import shutil
 import socket
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, IO
 
+import numpy as np
 import torch
 import yaml
 
 from semimix.errors import SemimixError
 
 LOCK = ".lock"
+NEW_FILE_MODE = 0o666  # what ``open`` creates files with; the kernel takes the umask off, as for any new file
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new, empty temp file beside ``path`` (``.<name>.<random>.tmp``, what ``remove_stale_temps``
+    finds), created with the mode the umask gives new files. ``tempfile.mkstemp`` creates 0600,
+    which the rename would carry over, so run files came out with mixed permissions."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE), tmp
+        except FileExistsError:
+            continue
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write`` on a temp file beside ``path`` and rename it into place only when complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -32,7 +49,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -46,6 +63,20 @@ def write_json(path: Path, data: Any) -> None:
 
 def write_yaml(path: Path, data: Any) -> None:
     write_text(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed``'s format, but every member dated 1980-01-01 instead of now, so the
+    same arrays always give the same bytes (a resumed run's files equal an uninterrupted run's)."""
+
+    def write(f: IO[bytes]) -> None:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, array in arrays.items():
+                member = io.BytesIO()
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+                archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue(), zipfile.ZIP_DEFLATED)
+
+    atomic_write(path, write)
 
 
 def save_torch(path: Path, obj: Any) -> None:
@@ -104,7 +135,7 @@ def try_lock(path: Path) -> int | None:
     """
     import fcntl  # POSIX only, like the rest of the crash-safety guarantees
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, NEW_FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

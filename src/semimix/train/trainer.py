@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import itertools
+import json
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -34,8 +37,9 @@ from semimix.models import build_model, resolve_model_name
 from semimix.ops import keep_own_statistics
 from semimix.train import distributed, files, hardware
 from semimix.train.budget import batchnorm_momenta, scale_batchnorm, time_constants
-from semimix.train.config import AugmentConfig, TrainConfig, config_from_dict, load_yaml
+from semimix.train.config import AugmentConfig, TrainConfig, config_from_dict, load_yaml, validate_config
 from semimix.train.ema import ema_update, make_teacher
+from semimix.train.fingerprint import data_digest, differences, training_settings
 from semimix.train.optim import DecoupledDecay, make_optimizer
 from semimix.train.schedules import lr_factor, ramp_factor
 from semimix.train.streams import IndexStream
@@ -44,8 +48,8 @@ CHECKPOINT_DIR = "checkpoints"
 INPUTS = {"labeled": "x_labeled", "second_labeled": "x_labeled", "unlabeled": "x_unlabeled"}  # each stream's input rows
 LAST = "last.pt"
 BEST = "best.pt"
-NONFINITE = ("stop", "skip")
-TEACHER_BATCHNORM = ("student", "own")
+SAVED = ".saved"  # beside last.pt once the first one is in place: a run whose last.pt then vanishes is refused, not restarted
+SUMMARY = "summary.json"
 RESTART_LOCK_WAIT_S = 30.0  # how long a torchrun-restarted run waits for its killed predecessor's lock
 
 
@@ -82,12 +86,12 @@ def default_run_dir(cfg: TrainConfig) -> Path:
 class Trainer:
     """Builds a run from a config (validating everything before any file is written) and trains it."""
 
-    def __init__(self, cfg: TrainConfig, data: DataBundle | None = None, resuming: bool = False) -> None:
+    def __init__(self, cfg: TrainConfig, data: DataBundle | None = None, resuming: bool = False, extend: bool = False) -> None:
+        validate_config(cfg)  # checked when it was built, but a config is mutable
         cfg.method = canonical_method_name(cfg.method)
         self.cfg = cfg
         self.dist, self.device = distributed.setup(resolve_device(cfg.device))
         self.method = build_method(cfg.method, cfg.params_for_method())
-        _check_positive(cfg)
         self.time = time_constants(cfg)  # the schedule, EMA and BN horizons this run's budget gets
         self.schedule = dataclasses.replace(cfg.schedule, milestones=list(self.time.milestones), warmup_steps=self.time.warmup_steps)
         _check_faults_and_scale(cfg, self.dist, self.device)
@@ -95,6 +99,9 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.data = data if data is not None else load_dataset(cfg.data, cfg.seed)
+        self.data_digest = data_digest(self.data)
+        self.extend = extend  # resumed to train longer than its checkpoint's run (``resume_trainer(steps=)``): only ``steps`` may differ
+        self.extensions: list[dict[str, int]] = []
         if self.method.unlabeled == "required" and len(self.data.x_unlabeled) == 0:
             raise SemimixError(f"method {cfg.method!r} needs unlabeled samples, but {self.data.name} has none; use 'supervised' or add unlabeled data")
         self.model_name = resolve_model_name(cfg.model, self.data.input_shape)
@@ -114,8 +121,6 @@ class Trainer:
             for model in (self.student, self.teacher):
                 if model is not None:
                     model.compile()
-        if cfg.eval_model not in ("auto", "student", "teacher"):
-            raise SemimixError(f"eval_model must be auto, student or teacher, got {cfg.eval_model!r}")
         self.eval_name = "teacher" if (cfg.eval_model == "teacher" or (cfg.eval_model == "auto" and method_teacher)) else "student"
         self.optimizer = make_optimizer(self.student, cfg.optim)
         self.decoupled_decay = DecoupledDecay(self.student, cfg.optim)
@@ -297,7 +302,7 @@ class Trainer:
                     self.train_time += time.perf_counter() - started
                     stopping = self.dist.any(self._signal is not None)  # every rank stops after the same step
                     logging = self.step % cfg.log_every == 0 or self.step == cfg.steps
-                    evaluating = self.step % cfg.eval_every == 0 or self.step == stop
+                    evaluating = self.step % cfg.eval_every == 0 or self.step == cfg.steps  # not where until_step stops: a resumed run logs what an uninterrupted one does
                     saving = self.step % every == 0 or self.step == stop or stopping
                     if logging or evaluating or saving:
                         self._check_finite()
@@ -340,6 +345,8 @@ class Trainer:
             files.remove_stale_temps(self.run_dir)
             with _writing(self.run_dir / "metrics.csv", self.run_dir):
                 _truncate_metrics(self.run_dir / "metrics.csv", self.step)
+                if self.extend:
+                    self._record_new_length()
             yield
         finally:
             if lock is not None:
@@ -348,6 +355,14 @@ class Trainer:
             if left == [] or (lock is not None and left == [files.LOCK]):
                 (self.run_dir / files.LOCK).unlink(missing_ok=True)
                 self.run_dir.rmdir()
+
+    def _record_new_length(self) -> None:
+        """A run trained longer: config.yaml states its new length (its next checkpoints carry it),
+        and the summary of the shorter run goes."""
+        values = load_yaml(self.run_dir / "config.yaml")
+        values["steps"] = self.cfg.steps
+        files.write_yaml(self.run_dir / "config.yaml", values)
+        (self.run_dir / SUMMARY).unlink(missing_ok=True)
 
     def _checkpoint_bytes(self) -> int:
         """About what checkpoints take on disk: last.pt (weights, teacher, optimiser slots) twice
@@ -403,7 +418,7 @@ class Trainer:
         with _writing(self.run_dir, self.run_dir):
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if self.data.split:
-                files.atomic_write(self.run_dir / "split.npz", lambda f: np.savez_compressed(f, **self.data.split))
+                files.write_npz(self.run_dir / "split.npz", self.data.split)
             files.write_yaml(self.run_dir / "config.yaml", self.cfg.to_dict())
 
     def _save(self, name: str, state: dict[str, Any]) -> None:
@@ -421,7 +436,7 @@ class Trainer:
         path = self.run_dir / "metrics.csv"
         new = not path.exists()
         with _writing(path, self.run_dir), path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
+            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
             if new:
                 writer.writeheader()
             writer.writerow(row)
@@ -437,6 +452,10 @@ class Trainer:
         sums = self.dist.gather(torch.tensor([float(self._count), *(value.item() for value in self._sums.values())]))
         if self.dist.is_main:
             self._save(LAST, {**self._state(rng), "loss_sums": {"names": list(self._sums), "per_rank": sums}})
+            marker = self.run_dir / CHECKPOINT_DIR / SAVED
+            if not marker.exists():
+                with _writing(marker, self.run_dir):
+                    files.write_text(marker, "")
         self.dist.barrier()  # no rank reads a checkpoint (best.pt at the end) before it is written
 
     def _state(self, rng: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
@@ -455,9 +474,12 @@ class Trainer:
             "train_time": self.train_time,
             "skipped_steps": self.skipped_steps,
             "columns": self.columns,
+            "extensions": self.extensions,
+            "fingerprint": {"settings": training_settings(self.cfg), "data": self.data_digest},
         }
 
     def load_checkpoint(self, state: dict[str, Any]) -> None:
+        self._check_fingerprint(state.get("fingerprint"))
         if state["world_size"] != self.dist.world_size:
             n = state["world_size"]
             raise SemimixError(f"{self.run_dir} was trained by {n} process(es) but is resumed by {self.dist.world_size}; resume it with {n} (torchrun --nproc_per_node {n}, or --nproc {n})")
@@ -481,9 +503,36 @@ class Trainer:
         self.train_time = state["train_time"]
         self.skipped_steps = state["skipped_steps"]
         self.columns = state["columns"]
+        self.extensions = list(state.get("extensions", []))
+        saved_steps = state["fingerprint"]["settings"]["steps"] if "fingerprint" in state else self.cfg.steps
+        if self.extend and self.step >= self.cfg.steps:
+            raise SemimixError(f"{self.run_dir} is at step {self.step}; --steps {self.cfg.steps} would not train it further, give more steps")
+        if self.extend and saved_steps != self.cfg.steps:
+            self.extensions.append({"at_step": self.step, "from_steps": saved_steps, "to_steps": self.cfg.steps})
         count, *sums = state["loss_sums"]["per_rank"][self.dist.rank].tolist()
         self._count = int(count)
         self._sums = {name: torch.tensor(value, device=self.device) for name, value in zip(state["loss_sums"]["names"], sums)}
+
+    def _check_fingerprint(self, saved: dict[str, Any] | None) -> None:
+        """The checkpoint must continue under the settings and data it was trained with: an edited
+        config.yaml or a dataset that now splits otherwise would silently train a hybrid."""
+        if saved is None:  # written before checkpoints carried one: config.yaml is all there is to go by
+            return
+        current = training_settings(self.cfg)
+        if self.extend:
+            current["steps"] = saved["settings"].get("steps")
+        changed = differences(saved["settings"], current)
+        if changed:
+            raise SemimixError(
+                f"{self.run_dir}: config.yaml no longer matches the settings its checkpoint was trained with ({'; '.join(changed)}); "
+                "nothing was changed — undo the edit to continue this run, or train the new settings as a new run with another --out"
+                + (f" (to train it longer: semimix train --resume {self.run_dir} --steps N)" if [c.split(":")[0] for c in changed] == ["steps"] else "")
+            )
+        if saved["data"] != self.data_digest:
+            raise SemimixError(
+                f"{self.run_dir}: the data no longer matches what its checkpoint was trained on (other samples, labels or split); "
+                "nothing was changed — point data.data_dir at the same dataset files, or train a new run"
+            )
 
     def _finish(self) -> dict[str, Any]:
         final = self._evaluate(self.eval_model, self.data.x_test, self.data.y_test)
@@ -510,12 +559,13 @@ class Trainer:
             **hardware.describe(self.device),
             "processes": self.dist.world_size,
             "skipped_steps": self.skipped_steps,
+            **({"extensions": self.extensions} if self.extensions else {}),
             "time_constants": {**self.time.describe(), "bn_momentum": batchnorm_momenta(self.student)},
             "semimix_version": semimix.__version__,
         }
         if self.dist.is_main:
-            with _writing(self.run_dir / "summary.json", self.run_dir):
-                files.write_json(self.run_dir / "summary.json", summary)
+            with _writing(self.run_dir / SUMMARY, self.run_dir):
+                files.write_json(self.run_dir / SUMMARY, summary)
         return summary
 
 
@@ -567,7 +617,9 @@ def _truncate_metrics(path: Path, step: int) -> None:
     with path.open(newline="") as f:
         rows = list(csv.reader(f))
     kept = rows[:1] + [r for r in rows[1:] if len(r) == len(rows[0]) and int(r[0]) <= step]
-    files.write_text(path, "".join(",".join(r) + "\n" for r in kept))
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(kept)
+    files.write_text(path, text.getvalue())
 
 
 @contextmanager
@@ -598,11 +650,7 @@ def _stop_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
 
 
 def _check_faults_and_scale(cfg: TrainConfig, job: distributed.Dist, device: torch.device) -> None:
-    """Options of the fault handling and of torchrun jobs, checked before anything is built."""
-    if cfg.checkpoint_every is not None and cfg.checkpoint_every <= 0:
-        raise SemimixError(f"checkpoint_every must be a positive integer or null (at every evaluation), got {cfg.checkpoint_every}")
-    if cfg.nonfinite not in NONFINITE:
-        raise SemimixError(f"nonfinite must be {' or '.join(NONFINITE)}, got {cfg.nonfinite!r}")
+    """Options of torchrun jobs, checked before anything is built (the rest: ``validate_config``)."""
     if not job.active:
         return
     for key in ("labeled_batch_size", "unlabeled_batch_size"):
@@ -614,27 +662,53 @@ def _check_faults_and_scale(cfg: TrainConfig, job: distributed.Dist, device: tor
         raise SemimixError("torchrun --max-restarts needs a fixed run directory to continue in; give --out DIR")
 
 
-def _check_positive(cfg: TrainConfig) -> None:
-    for key in ("steps", "labeled_batch_size", "unlabeled_batch_size", "eval_every", "log_every", "threads"):
-        if getattr(cfg, key) is not None and getattr(cfg, key) <= 0:
-            raise SemimixError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
-    if not 0 <= cfg.ema_decay < 1:
-        raise SemimixError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
-    if cfg.optim.lr <= 0:
-        raise SemimixError(f"optim.lr must be > 0, got {cfg.optim.lr}")
-    if cfg.teacher_batchnorm not in TEACHER_BATCHNORM:
-        raise SemimixError(f"teacher_batchnorm must be one of {', '.join(TEACHER_BATCHNORM)}, got {cfg.teacher_batchnorm!r}")
+def resume_trainer(run_dir: str | Path, steps: int | None = None) -> Trainer:
+    """The trainer of an interrupted run at its last checkpoint, ready to continue; ``run`` drops
+    metric rows logged after it. A run stopped before its first checkpoint starts again at step 0
+    (and says so); one whose checkpoint vanished after it was written, or one already finished, is
+    refused with nothing changed. ``steps`` trains the run (finished or not) to that many steps
+    instead: from its checkpoint on, the schedule and time constants follow the new length."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").exists() and (run_dir / files.LOCK).exists():
+        raise SemimixError(
+            f"{run_dir} never started training (it was stopped before its first step completed): nothing to resume — "
+            "start it again with the same 'semimix train' command (it may keep this --out)"
+        )
+    last = run_dir / CHECKPOINT_DIR / LAST
+    if run_dir.is_dir() and (run_dir / "config.yaml").exists():
+        if steps is None and _finished_steps(run_dir) == load_yaml(run_dir / "config.yaml").get("steps"):
+            raise SemimixError(
+                f"{run_dir} is finished ({_finished_steps(run_dir)} steps); nothing to resume and nothing was changed — its results are in "
+                f"{SUMMARY} (to train it longer: semimix train --resume {run_dir} --steps N)"
+            )
+        if not last.exists() and ((run_dir / CHECKPOINT_DIR / SAVED).exists() or (run_dir / SUMMARY).exists()):
+            raise SemimixError(
+                f"{run_dir}: {CHECKPOINT_DIR}/{LAST} is missing although this run saved it; nothing was changed — "
+                "restore the file to continue, or train again with another --out"
+            )
+        if not last.exists():
+            _notice(f"{run_dir} was stopped before its first checkpoint: training it again from step 0")
+    return open_run(run_dir, "--resume", started=True, steps=steps)
 
 
-def resume_trainer(run_dir: str | Path) -> Trainer:
-    """The trainer of an interrupted run, restored from its last checkpoint (or at step 0 if it was
-    killed before its first one), ready to continue; ``run`` drops metric rows logged after it."""
-    return open_run(run_dir, "--resume", started=True)
+def _finished_steps(run_dir: Path) -> int | None:
+    """The steps a finished run's summary reports, or None (no summary, or one a kill cut short)."""
+    try:
+        return int(json.loads((run_dir / SUMMARY).read_text())["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
-def open_run(run_dir: str | Path, what: str = "run directory", started: bool = False) -> Trainer:
+def _notice(message: str) -> None:
+    """Something the user should know that is not an error, on stderr (once per torchrun job)."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"semimix: note: {message}", file=sys.stderr)
+
+
+def open_run(run_dir: str | Path, what: str = "run directory", started: bool = False, steps: int | None = None) -> Trainer:
     """A run's trainer (config, data split, models, optimiser) at its last checkpoint; writes nothing.
-    ``started`` also accepts a run that has its config but no checkpoint yet."""
+    ``started`` also accepts a run that has its config but no checkpoint yet; ``steps`` resumes it
+    to train to that length (``resume_trainer``)."""
     run_dir = Path(run_dir)
     config_path, ckpt_path = run_dir / "config.yaml", run_dir / CHECKPOINT_DIR / LAST
     if not run_dir.is_dir():
@@ -643,6 +717,8 @@ def open_run(run_dir: str | Path, what: str = "run directory", started: bool = F
         raise SemimixError(f"{what} {run_dir}: not a semimix run (needs config.yaml and {CHECKPOINT_DIR}/{LAST}); give the directory that 'semimix train' printed")
     cfg = config_from_dict(load_yaml(config_path))
     cfg.out = str(run_dir)
-    trainer = Trainer(cfg, resuming=True)
+    if steps is not None:
+        cfg.steps = steps
+    trainer = Trainer(cfg, resuming=True, extend=steps is not None)
     trainer.load_last()
     return trainer

@@ -1,0 +1,17 @@
+"""Checks that the CLI tests share: a refused command is one clear line and leaves a run directory as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder``, hidden ones included, as {relative path: bytes}."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_one_line_error(code: int, err: str, *phrases: str) -> None:
+    """A non-zero exit with one line on stderr, no traceback, saying each of ``phrases``."""
+    assert code != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (code, err)
+    for phrase in phrases:
+        assert phrase in err, (phrase, err)
