@@ -32,7 +32,7 @@ def main() -> None:
             sys.exit(f"bn_recalibration: {error}")
         saved = run.evaluate("test")["accuracy"]
         reestimated = []
-        for x in (run.data.x_labeled, run.data.x_unlabeled[:args.unlabeled]):
+        for x in (run.data.x_labeled, run.data.x_unlabeled[: args.unlabeled]):
             reestimate_batchnorm(run.model, (run.preprocess(batch) for batch in x.split(200)))
             reestimated.append(run.evaluate("test")["accuracy"])
         print(f"{path} | {saved:.4f} | {reestimated[0]:.4f} | {reestimated[1]:.4f}")

@@ -21,7 +21,7 @@ import argparse
 import json
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -79,8 +79,9 @@ def train_rate(args: argparse.Namespace, device: str) -> float:
     """The model's full trainer-step samples/s from ``throughput.py`` (same batch sizes)."""
     from throughput import random_bundle, time_method  # benchmarks/ is on sys.path when run as a script
 
-    timing_args = argparse.Namespace(model=args.model, steps=args.model_steps, warmup=1, device=device,
-                                     labeled_batch=args.labeled_batch, unlabeled_batch=args.unlabeled_batch)
+    timing_args = argparse.Namespace(
+        model=args.model, steps=args.model_steps, warmup=1, device=device, labeled_batch=args.labeled_batch, unlabeled_batch=args.unlabeled_batch
+    )
     return time_method(args.method, timing_args, random_bundle((3, 32, 32), 10, 1024))["samples_per_s"]
 
 
@@ -106,9 +107,11 @@ def main() -> None:
     devices = ["cpu", "cuda"] if args.devices == "auto" and torch.cuda.is_available() else ["cpu"] if args.devices == "auto" else args.devices.split(",")
     images, source = load_images(args.data_dir, args.images)
     per_step = args.labeled_batch + args.unlabeled_batch
-    print(f"{source} {tuple(images.shape)}, batch {args.labeled_batch}+{args.unlabeled_batch}, "
-          f"weak: flip + translate {args.translate} ({args.pad_mode}), strong: RandAugment(2 ops) + Cutout 16 on a weak view; "
-          f"median of {args.rounds} interleaved rounds of {args.steps} steps (min-max in brackets)")
+    print(
+        f"{source} {tuple(images.shape)}, batch {args.labeled_batch}+{args.unlabeled_batch}, "
+        f"weak: flip + translate {args.translate} ({args.pad_mode}), strong: RandAugment(2 ops) + Cutout 16 on a weak view; "
+        f"median of {args.rounds} interleaved rounds of {args.steps} steps (min-max in brackets)"
+    )
     configs = []
     for device in devices:
         on_device = images.to(device)
@@ -124,7 +127,10 @@ def main() -> None:
         rates = config.pop("rates")
         del config["step"]
         results.append({**config, "samples_per_s": statistics.median(rates), "min": min(rates), "max": max(rates)})
-        print(f"{config['device']:<5} threads {config['threads']}  {config['view']:<12} {statistics.median(rates):9.0f} samples/s  [{min(rates):.0f}-{max(rates):.0f}]")
+        print(
+            f"{config['device']:<5} threads {config['threads']}  {config['view']:<12} {statistics.median(rates):9.0f} samples/s  "
+            f"[{min(rates):.0f}-{max(rates):.0f}]"
+        )
     if args.model:
         for device in devices:
             for threads in [int(t) for t in args.threads.split(",")] if device == "cpu" else [torch.get_num_threads()]:

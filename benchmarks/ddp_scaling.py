@@ -19,9 +19,28 @@ from pathlib import Path
 
 def run(nproc: int, args: argparse.Namespace, out: Path) -> float:
     """Training wall seconds of one run with ``nproc`` processes."""
-    command = [sys.executable, "-m", "semimix", "train", "--config", args.config, "--method", args.method,
-               "--steps", str(args.steps), "--out", str(out), "--quiet", "--set", "threads=1",
-               "--set", f"eval_every={args.steps}", "--set", f"log_every={args.steps}", *args.set]
+    command = [
+        sys.executable,
+        "-m",
+        "semimix",
+        "train",
+        "--config",
+        args.config,
+        "--method",
+        args.method,
+        "--steps",
+        str(args.steps),
+        "--out",
+        str(out),
+        "--quiet",
+        "--set",
+        "threads=1",
+        "--set",
+        f"eval_every={args.steps}",
+        "--set",
+        f"log_every={args.steps}",
+        *args.set,
+    ]
     if nproc > 1:
         command += ["--nproc", str(nproc)]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)

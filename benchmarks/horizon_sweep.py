@@ -58,6 +58,7 @@ class BatchStatsRecorder:
                 dims = [d for d in range(x.dim()) if d != 1]
                 n = x.numel() // x.shape[1]
                 self.stats[i].append((x.mean(dims), x.var(dims, unbiased=True) if n > 1 else torch.zeros(x.shape[1])))
+
         return record
 
     def replay(self, model: nn.Module, horizon: float) -> None:
@@ -110,10 +111,32 @@ def sweep(cfg_path: str, overrides: list[str], steps: int, seed: int, data_dir: 
         bn_val, bn_test = scores(trainer.student)
         reestimate_batchnorm(teachers[name], (pre(b) for b in clean.split(256)))
         ema_val, ema_test = scores(teachers[name])
-        rows.append({"steps": steps, "seed": seed, "horizon": name, "H": round(h, 1), "bn_val_err": bn_val, "bn_test_err": bn_test, "ema_val_err": ema_val, "ema_test_err": ema_test})
+        rows.append(
+            {
+                "steps": steps,
+                "seed": seed,
+                "horizon": name,
+                "H": round(h, 1),
+                "bn_val_err": bn_val,
+                "bn_test_err": bn_test,
+                "ema_val_err": ema_val,
+                "ema_test_err": ema_test,
+            }
+        )
     reestimate_batchnorm(trainer.student, (pre(b) for b in clean.split(256)))
     val, test = scores(trainer.student)
-    rows.append({"steps": steps, "seed": seed, "horizon": "re-estimated (student)", "H": "", "bn_val_err": val, "bn_test_err": test, "ema_val_err": "", "ema_test_err": ""})
+    rows.append(
+        {
+            "steps": steps,
+            "seed": seed,
+            "horizon": "re-estimated (student)",
+            "H": "",
+            "bn_val_err": val,
+            "bn_test_err": test,
+            "ema_val_err": "",
+            "ema_test_err": "",
+        }
+    )
     return rows
 
 

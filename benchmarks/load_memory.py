@@ -19,7 +19,7 @@ import resource
 import tracemalloc
 
 import numpy as np
-import torch  # noqa: F401  (imported before the baseline so its memory is not counted)
+import torch  # imported before the baseline so its memory is not counted
 
 from semimix.data import load_dataset
 from semimix.data.config import DataConfig
@@ -44,9 +44,15 @@ def main() -> None:
     allocated = tracemalloc.get_traced_memory()[1] / 2**20
     arrays = [a for a in vars(bundle).values() if isinstance(a, (np.ndarray, torch.Tensor))]
     raw = sum(a.nbytes if isinstance(a, np.ndarray) else a.numel() * a.element_size() for a in arrays if a.ndim >= 3) / 2**20
-    result = {"dataset": args.dataset, "preprocess": args.preprocess or "default", "image_arrays_mb": round(raw, 1),
-              "peak_allocated_mb": round(allocated, 1), "allocated_ratio": round(allocated / raw, 2),
-              "peak_rss_added_mb": round(added, 1), "rss_ratio": round(added / raw, 2)}
+    result = {
+        "dataset": args.dataset,
+        "preprocess": args.preprocess or "default",
+        "image_arrays_mb": round(raw, 1),
+        "peak_allocated_mb": round(allocated, 1),
+        "allocated_ratio": round(allocated / raw, 2),
+        "peak_rss_added_mb": round(added, 1),
+        "rss_ratio": round(added / raw, 2),
+    }
     print(json.dumps(result))
 
 

@@ -85,8 +85,10 @@ def main() -> None:
             results.setdefault(row, []).append(1.0 - summary["test_accuracy"])
             print(f"{row} ({method}) seed {seed}: test error {100 * results[row][-1]:.2f}%  ({summary['wall_time_s']:.0f} s)", flush=True)
     times = step_times(args)
-    print(f"\nMNIST-1D, {args.labels} labels, cnn1d, {args.steps} steps, batches 64+64, seeds {args.seeds}, "
-          f"{args.threads} thread(s); total {time.perf_counter() - started:.0f} s")
+    print(
+        f"\nMNIST-1D, {args.labels} labels, cnn1d, {args.steps} steps, batches 64+64, seeds {args.seeds}, "
+        f"{args.threads} thread(s); total {time.perf_counter() - started:.0f} s"
+    )
     print("| row | meta | mixup | test error (mean ± std) | runs |\n|---|---|---|---|---|")
     table = {}
     for (row, method), errors in zip(ROWS, results.values()):

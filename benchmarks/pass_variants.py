@@ -61,8 +61,11 @@ def main() -> None:
     for v in variants:
         r = run(v, args.model, args.batch, args.reps, device)
         base = base or r["median_s"]
-        print(f"{v:14s} forward+backward median {r['median_s']:.3f} s (min {r['min_s']:.3f}, first call {r['first_s']:.1f} s), "
-              f"{r['median_s'] / base:.2f}x {variants[0]}", flush=True)
+        print(
+            f"{v:14s} forward+backward median {r['median_s']:.3f} s (min {r['min_s']:.3f}, first call {r['first_s']:.1f} s), "
+            f"{r['median_s'] / base:.2f}x {variants[0]}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -114,11 +114,16 @@ def main() -> None:
         step = ours["methods"][m]["step_time_s"]
         rows[m] = {"reference_floor_s": floor, "quoted_s": QUOTED_S[m], "semimix_step_s": step}
         print(f"| {m} | {floor:.3f} | {QUOTED_S[m]:.2f} | {QUOTED_S[m] / floor:.2f} | {step:.3f} | {step / floor:.2f} |")
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads; pass costs (s): "
-          + ", ".join(f"{k}@{n} {c:.3f}" for (k, n), c in sorted(costs.items())))
+    print(
+        f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads; pass costs (s): "
+        + ", ".join(f"{k}@{n} {c:.3f}" for (k, n), c in sorted(costs.items()))
+    )
     if args.json:
-        args.json.write_text(json.dumps({"torch_threads": torch.get_num_threads(), "methods": rows,
-                                         "pass_costs_s": {f"{k}@{n}": c for (k, n), c in sorted(costs.items())}}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {"torch_threads": torch.get_num_threads(), "methods": rows, "pass_costs_s": {f"{k}@{n}": c for (k, n), c in sorted(costs.items())}}, indent=2
+            )
+        )
 
 
 if __name__ == "__main__":

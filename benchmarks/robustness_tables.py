@@ -27,8 +27,17 @@ def train_run(method: str, model_name: str, args: argparse.Namespace) -> Path:
     out = Path(args.out) / f"{method}-{model_name}-seed{seed}"
     if not (out / "summary.json").exists():  # a half-finished study resumes where it stopped
         model = {"model": model_name, "model_params": {"widths": [1200, 1200], "batchnorm": True}} if model_name == "mlp" else {"model": model_name}
-        cfg = load_config("mnist", method=method, data={"dataset": "mnist", "data_dir": args.data_dir, "labels": args.labels},
-                          steps=args.steps, seed=seed, threads=args.threads, progress=False, out=str(out), **model)
+        cfg = load_config(
+            "mnist",
+            method=method,
+            data={"dataset": "mnist", "data_dir": args.data_dir, "labels": args.labels},
+            steps=args.steps,
+            seed=seed,
+            threads=args.threads,
+            progress=False,
+            out=str(out),
+            **model,
+        )
         summary = train(cfg)
         print(f"{method} ({model_name}) seed {seed}: test accuracy {summary['test_accuracy']:.4f} ({summary['wall_time_s']:.0f} s)", flush=True)
     return out

@@ -14,8 +14,8 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -68,8 +68,17 @@ def run(seeds: list[int], fractions: list[float], steps: int) -> list[dict]:
                         pipe.fit(X_train, partial)
                     fit_s = time.perf_counter() - started
                     accuracy = float((pipe.predict(X_test) == y_test).mean())
-                    results.append({"dataset": name, "fraction": fraction, "labels": int((partial >= 0).sum()), "seed": seed,
-                                    "classifier": row, "accuracy": accuracy, "fit_s": fit_s})
+                    results.append(
+                        {
+                            "dataset": name,
+                            "fraction": fraction,
+                            "labels": int((partial >= 0).sum()),
+                            "seed": seed,
+                            "classifier": row,
+                            "accuracy": accuracy,
+                            "fit_s": fit_s,
+                        }
+                    )
                     print(f"{name} {fraction:.0%} seed {seed} {row}: accuracy {accuracy:.3f}, fit {fit_s:.2f} s", flush=True)
     return results
 
@@ -79,8 +88,7 @@ def table(results: list[dict]) -> str:
     columns = sorted({(r["dataset"], r["fraction"]) for r in results}, key=lambda c: (list(DATASETS).index(c[0]), c[1]))
     rows = list(dict.fromkeys(r["classifier"] for r in results))
     labels = {c: next(r["labels"] for r in results if (r["dataset"], r["fraction"]) == c) for c in columns}
-    lines = ["| classifier | " + " | ".join(f"{d} {f:.0%} ({labels[(d, f)]} labels)" for d, f in columns) + " |",
-             "|---|" + "---|" * len(columns)]
+    lines = ["| classifier | " + " | ".join(f"{d} {f:.0%} ({labels[(d, f)]} labels)" for d, f in columns) + " |", "|---|" + "---|" * len(columns)]
     for row in rows:
         cells = []
         for column in columns:

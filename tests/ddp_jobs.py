@@ -23,8 +23,16 @@ def moons_config(out: Path, method: str = "advmixup", **extra: Any) -> TrainConf
     """A run of a few seconds on one CPU core; checkpoints every 4 steps, so kills land both between
     and during checkpoint writes (each costs an fsync, ~20 ms here)."""
     values: dict[str, Any] = dict(
-        method=method, steps=STEPS, eval_every=50, log_every=20, checkpoint_every=4, progress=False,
-        out=str(out), labeled_batch_size=10, unlabeled_batch_size=64, threads=1,
+        method=method,
+        steps=STEPS,
+        eval_every=50,
+        log_every=20,
+        checkpoint_every=4,
+        progress=False,
+        out=str(out),
+        labeled_batch_size=10,
+        unlabeled_batch_size=64,
+        threads=1,
     )
     return load_config("two-moons", **{**values, **extra})
 

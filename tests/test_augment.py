@@ -55,7 +55,7 @@ def test_translate_moves_a_one_hot_pixel_by_the_drawn_offset(pad_mode: str) -> N
     out = random_translate(torch.tensor(image).expand(200, 1, 5, 5), 1, pad_mode).numpy()
     references = _sliced_shifts(image, 1, pad_mode)
     for view in out:
-        (dy, dx), = [offset for offset, ref in references.items() if np.array_equal(view, ref)]
+        ((dy, dx),) = [offset for offset, ref in references.items() if np.array_equal(view, ref)]
         assert view[0, 1 - dy, 3 - dx] == 1.0  # the hot pixel moved by minus the crop offset, exactly
         copies = (1 + (dy == -1)) * (1 + (dx == 1)) if pad_mode == "reflect" else 1  # reflect mirrors it in at near edges
         assert view.sum() == copies
@@ -93,7 +93,10 @@ def test_identity_solarize_posterize() -> None:
     assert apply_op(x, "Solarize", 128).flatten().tolist() == [0, 127, 127, 55, 0]
     v = _gray([0b10110111, 0b01111111])
     assert [apply_op(v, "Posterize", b).flatten().tolist() for b in (1, 2, 3, 4)] == [
-        [0b10000000, 0], [0b10000000, 0b01000000], [0b10100000, 0b01100000], [0b10110000, 0b01110000]
+        [0b10000000, 0],
+        [0b10000000, 0b01000000],
+        [0b10100000, 0b01100000],
+        [0b10110000, 0b01110000],
     ]
 
 
@@ -157,7 +160,7 @@ def test_ops_agree_with_pil() -> None:
     pil = pytest.importorskip("PIL")
     from PIL import Image, ImageEnhance, ImageOps
 
-    def reference(img: "Image.Image", op: str, arg: float) -> np.ndarray:
+    def reference(img: Image.Image, op: str, arg: float) -> np.ndarray:
         fill = (127,) * 3 if img.mode == "RGB" else 127
         affine = {"ShearX": (1, arg, 0, 0, 1, 0), "ShearY": (1, 0, 0, arg, 1, 0), "TranslateX": (1, 0, arg, 0, 1, 0), "TranslateY": (1, 0, 0, 0, 1, arg)}
         if op in ("Color", "Contrast", "Brightness", "Sharpness"):
@@ -167,12 +170,28 @@ def test_ops_agree_with_pil() -> None:
         elif op in affine:
             out = img.transform(img.size, Image.AFFINE, affine[op], fillcolor=fill)
         else:
-            out = {"Identity": lambda: img, "AutoContrast": lambda: ImageOps.autocontrast(img), "Equalize": lambda: ImageOps.equalize(img),
-                   "Solarize": lambda: ImageOps.solarize(img, int(arg)), "Posterize": lambda: ImageOps.posterize(img, int(arg))}[op]()
+            out = {
+                "Identity": lambda: img,
+                "AutoContrast": lambda: ImageOps.autocontrast(img),
+                "Equalize": lambda: ImageOps.equalize(img),
+                "Solarize": lambda: ImageOps.solarize(img, int(arg)),
+                "Posterize": lambda: ImageOps.posterize(img, int(arg)),
+            }[op]()
         return np.asarray(out, dtype=np.float32)
 
-    args = {"Rotate": -27.0, "Solarize": 128.0, "Color": 1.72, "Contrast": 0.28, "Brightness": 1.5, "Sharpness": 1.72,
-            "ShearX": 0.27, "ShearY": -0.15, "TranslateX": -9.0, "TranslateY": 4.0, "Posterize": 2.0}
+    args = {
+        "Rotate": -27.0,
+        "Solarize": 128.0,
+        "Color": 1.72,
+        "Contrast": 0.28,
+        "Brightness": 1.5,
+        "Sharpness": 1.72,
+        "ShearX": 0.27,
+        "ShearY": -0.15,
+        "TranslateX": -9.0,
+        "TranslateY": 4.0,
+        "Posterize": 2.0,
+    }
     rng = np.random.default_rng(0)
     noisy = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
     blocky = np.kron(rng.integers(40, 120, (8, 8, 3)), np.ones((4, 4, 1))).astype(np.uint8)  # narrow range, flat areas

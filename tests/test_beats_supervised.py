@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from semimix.api import load_config, train
 
 
+@pytest.mark.slow
 def test_advmixup_beats_supervised_on_two_moons(tmp_path: Path) -> None:
     gains = []
     for seed in (0, 1, 2):

@@ -27,7 +27,11 @@ def test_a_full_preset_at_its_budget_keeps_the_papers_absolute_values(path: Path
     tc = time_constants(cfg)
     assert cfg.budget.reference_steps == cfg.steps
     assert (tc.schedule_steps, list(tc.milestones), tc.warmup_steps, tc.ema_decay, tc.bn_horizon_scale) == (
-        cfg.steps, cfg.schedule.milestones, cfg.schedule.warmup_steps, cfg.ema_decay, None
+        cfg.steps,
+        cfg.schedule.milestones,
+        cfg.schedule.warmup_steps,
+        cfg.ema_decay,
+        None,
     )
     # the rule is continuous at the full budget: the paper's horizons are inside the cap there
     ema_horizon = 1 / (1 - cfg.ema_decay)
@@ -37,7 +41,8 @@ def test_a_full_preset_at_its_budget_keeps_the_papers_absolute_values(path: Path
 
 def test_scale_moves_schedule_points_in_proportion_and_caps_horizons() -> None:
     cfg = _cfg(
-        steps=1000, ema_decay=0.999,
+        steps=1000,
+        ema_decay=0.999,
         schedule={"name": "step", "milestones": [50000, 75000], "warmup_steps": 4000},
         budget={"reference_steps": 100000, "ema_horizon_fraction": 0.05},
     )
@@ -65,8 +70,12 @@ def test_truncate_runs_the_first_steps_of_the_full_schedule() -> None:
 
 @pytest.mark.parametrize(
     "budget, message",
-    [({"rule": "shrink"}, "budget.rule"), ({"reference_steps": 0}, "reference_steps"), ({"ema_horizon_fraction": 0}, "ema_horizon_fraction"),
-     ({"reference_steps": 10, "rule": "truncate"}, "truncate")],
+    [
+        ({"rule": "shrink"}, "budget.rule"),
+        ({"reference_steps": 0}, "reference_steps"),
+        ({"ema_horizon_fraction": 0}, "ema_horizon_fraction"),
+        ({"reference_steps": 10, "rule": "truncate"}, "truncate"),
+    ],
 )
 def test_bad_budgets_are_one_line_errors(budget, message) -> None:
     with pytest.raises(SemimixError, match=message):
@@ -89,9 +98,18 @@ def test_a_reduced_run_trains_with_the_derived_constants(tmp_path: Path) -> None
     from semimix.train.trainer import Trainer
 
     cfg = _cfg(
-        method="mean-teacher", steps=20, ema_decay=0.999, progress=False, out=str(tmp_path / "run"), model="cnn-small",
-        model_params={"width": 4}, data={"dataset": "digits", "labels": 20}, labeled_batch_size=8, unlabeled_batch_size=8,
-        schedule={"name": "step", "milestones": [1000]}, budget={"reference_steps": 2000, "ema_horizon_fraction": 0.25},
+        method="mean-teacher",
+        steps=20,
+        ema_decay=0.999,
+        progress=False,
+        out=str(tmp_path / "run"),
+        model="cnn-small",
+        model_params={"width": 4},
+        data={"dataset": "digits", "labels": 20},
+        labeled_batch_size=8,
+        unlabeled_batch_size=8,
+        schedule={"name": "step", "milestones": [1000]},
+        budget={"reference_steps": 2000, "ema_horizon_fraction": 0.25},
     )
     trainer = Trainer(cfg)
     norms = [m for m in trainer.student.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

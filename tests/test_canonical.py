@@ -189,6 +189,7 @@ def test_split_seeding_and_options(tmp_path):
     assert (len(e.x_val), len(e.x_labeled)) == (30, 10)
 
 
+@pytest.mark.slow
 def test_defaults_and_preprocess(tmp_path):
     make_mnist(tmp_path)
     with pytest.raises(SemimixError, match="val_size=5000 must be a count from 0 to 59"):  # paper default, tiny set
@@ -283,7 +284,13 @@ def variants(raw: bytes, seed: int, count: int = 24) -> tuple[list[bytes], list[
         data = bytearray(raw)
         for _ in range(int(rng.integers(1, 4))):
             region = rng.choice(3)
-            pos = int(rng.integers(0, min(256, len(raw)))) if region == 0 else int(rng.integers(max(0, len(raw) - 64), len(raw))) if region == 1 else int(rng.integers(0, len(raw)))
+            pos = (
+                int(rng.integers(0, min(256, len(raw))))
+                if region == 0
+                else int(rng.integers(max(0, len(raw) - 64), len(raw)))
+                if region == 1
+                else int(rng.integers(0, len(raw)))
+            )
             data[pos] ^= int(rng.integers(1, 256))
         flipped.append(bytes(data))
     return truncated, flipped
@@ -479,8 +486,9 @@ def test_a_run_trains_on_a_benchmark_and_saves_its_split(tmp_path):
 
     make_mnist(tmp_path)
     data = {"dataset": "mnist", "data_dir": str(tmp_path), "val_size": 10, "labels": 20, "preprocess": "zca"}
-    cfg = load_config(None, method="advmixup", steps=2, eval_every=2, progress=False, out=str(tmp_path / "run"),
-                      labeled_batch_size=8, unlabeled_batch_size=8, data=data)
+    cfg = load_config(
+        None, method="advmixup", steps=2, eval_every=2, progress=False, out=str(tmp_path / "run"), labeled_batch_size=8, unlabeled_batch_size=8, data=data
+    )
     summary = train(cfg)
     saved = np.load(tmp_path / "run" / "split.npz")
     expected = load(tmp_path, "mnist").split

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from run_checks import assert_one_line_error, snapshot
 
+from run_checks import assert_one_line_error, snapshot
 from semimix import cli
 from semimix.cli import main
 from semimix.train.trainer import TrainingStopped
@@ -25,8 +25,20 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 def test_listings(capsys) -> None:
     code, out, _ = run_cli(capsys, "methods")
     assert code == 0
-    for name in ("supervised", "pi-model", "mean-teacher", "vat", "vat-entmin", "pseudo-label", "ict",
-                 "input-mixup", "manifold-mixup", "advmixup", "adv-adv-mixup", "advmixup-no-teacher"):
+    for name in (
+        "supervised",
+        "pi-model",
+        "mean-teacher",
+        "vat",
+        "vat-entmin",
+        "pseudo-label",
+        "ict",
+        "input-mixup",
+        "manifold-mixup",
+        "advmixup",
+        "adv-adv-mixup",
+        "advmixup-no-teacher",
+    ):
         assert name in out
     code, out, _ = run_cli(capsys, "models")
     assert code == 0 and "convlarge" in out and "3,125,908" in out
@@ -114,7 +126,9 @@ def test_user_npz_trains(capsys, tmp_path: Path, with_val: bool) -> None:
     y = np.where(np.arange(120) < 10, y_true, -1)
     path = write_npz(tmp_path / "mine.npz", X, y, **({"X_val": X[:20], "y_val": y_true[:20]} if with_val else {}))
     out_dir = tmp_path / "run"
-    code, out, err = run_cli(capsys, "train", "--quiet", "--steps", "4", "--dataset", str(path), "--method", "vat", "--out", str(out_dir), "--set", "epsilon=0.5")
+    code, out, err = run_cli(
+        capsys, "train", "--quiet", "--steps", "4", "--dataset", str(path), "--method", "vat", "--out", str(out_dir), "--set", "epsilon=0.5"
+    )
     assert code == 0, err
     best = "best-on-validation checkpoint: step 4" if with_val else "no validation split, so no best-on-validation checkpoint"
     assert f"no test split, so no test accuracy [{best}]" in out and "n/a" not in out, out
@@ -132,9 +146,10 @@ def test_user_npz_trains(capsys, tmp_path: Path, with_val: bool) -> None:
 
 def test_an_interrupt_says_interrupted_or_why_it_stopped(capsys, monkeypatch) -> None:
     """Ctrl-C while a command starts up raises a KeyboardInterrupt without a message."""
-    cases = [(KeyboardInterrupt(), "interrupted", signal.SIGINT),
-             (TrainingStopped("stopped by SIGTERM at step 3; continue with --resume", signal.SIGTERM), "stopped by SIGTERM at step 3; continue with --resume", signal.SIGTERM)]
+    stopped = "stopped by SIGTERM at step 3; continue with --resume"
+    cases = [(KeyboardInterrupt(), "interrupted", signal.SIGINT), (TrainingStopped(stopped, signal.SIGTERM), stopped, signal.SIGTERM)]
     for exc, message, signum in cases:
+
         def stop(_: object, exc: KeyboardInterrupt = exc) -> int:
             raise exc
 

@@ -49,5 +49,10 @@ def test_cpu_variant_is_its_full_preset_with_a_smaller_budget(path: Path) -> Non
     full, reduced = _load(path.with_name(path.stem[: -len("-cpu")] + ".yaml")), _load(path)
     assert reduced.steps < full.steps == full.budget.reference_steps == reduced.budget.reference_steps
     assert (reduced.method, reduced.method_params, reduced.optim, reduced.schedule, reduced.rampup, reduced.ema_decay) == (
-        full.method, full.method_params, full.optim, full.schedule, full.rampup, full.ema_decay
+        full.method,
+        full.method_params,
+        full.optim,
+        full.schedule,
+        full.rampup,
+        full.ema_decay,
     )

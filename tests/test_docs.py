@@ -28,8 +28,8 @@ INERT = ("text", "yaml")  # shown, never run: usage synopses and config excerpts
 FEW_STEPS = "3"
 FEW_MASKING_STEPS = "2"  # the gradient-masking check of attacks: a many-step PGD, the slowest part of a page
 SETUP_COMMANDS = (
-    'python3 -m venv .venv && . .venv/bin/activate && pip install -e . && semimix train   #',
-    'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test]" && python -m pytest   #',
+    "python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && pip install . && semimix train   #",
+    'python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && pip install -e ".[test]" && python -m pytest   #',
 )
 
 
@@ -88,6 +88,7 @@ def run_bash(block: Block, where: str, folder: Path) -> None:
             subprocess.run(line, shell=True, check=True, cwd=folder)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_code_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

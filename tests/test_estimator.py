@@ -34,6 +34,7 @@ def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return X, y, partial
 
 
+@pytest.mark.slow
 def test_grid_search_over_method_and_weight_in_a_pipeline(digits) -> None:
     X, y, partial = digits
     pipe = make_pipeline(StandardScaler(), SemiSupervisedClassifier(steps=100, random_state=0))
@@ -56,7 +57,10 @@ def test_scores_use_labeled_samples_only(digits) -> None:
 
 def test_random_state_makes_fits_identical(digits) -> None:
     X, _, partial = digits
-    fit = lambda seed: SemiSupervisedClassifier(method="mean-teacher", steps=30, random_state=seed).fit(X, partial).predict_proba(X[:50])
+
+    def fit(seed: int) -> np.ndarray:
+        return SemiSupervisedClassifier(method="mean-teacher", steps=30, random_state=seed).fit(X, partial).predict_proba(X[:50])
+
     first = fit(0)
     np.testing.assert_array_equal(first, fit(0))
     assert not np.array_equal(first, fit(1))

@@ -90,8 +90,17 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     made = {
         "digits": load_config("digits", method="ict", model="mlp", steps=6, eval_every=3, log_every=3, unlabeled_batch_size=32, progress=False),
         "moons": load_config("two-moons", method="vat", steps=4, eval_every=2, log_every=2, progress=False),
-        "cosine": load_config("digits", method="untied-mixup", model="mlp", steps=4, eval_every=2, log_every=2, unlabeled_batch_size=32,
-                              progress=False, method_params={"untied-mixup": {"loss": "nc", "nc_dim": 16}}),
+        "cosine": load_config(
+            "digits",
+            method="untied-mixup",
+            model="mlp",
+            steps=4,
+            eval_every=2,
+            log_every=2,
+            unlabeled_batch_size=32,
+            progress=False,
+            method_params={"untied-mixup": {"loss": "nc", "nc_dim": 16}},
+        ),
     }
     for name, cfg in made.items():
         cfg.out = str(root / name)
@@ -112,8 +121,23 @@ def test_eval_writes_json_and_reliability_diagram(runs, capsys) -> None:
     assert "accuracy" in out and "ECE (15 bins)" in out and "top-5" in out
     report = json.loads((run_dir / "eval-test-best.json").read_text())
     assert json.loads((run_dir / "eval.json").read_text()) == report
-    for key in ("accuracy", "top5_accuracy", "nll", "ece", "ece_bins", "reliability", "per_class_accuracy", "class_samples",
-                "confusion_matrix", "class_names", "split", "checkpoint", "step", "samples", "reliability_diagram"):
+    for key in (
+        "accuracy",
+        "top5_accuracy",
+        "nll",
+        "ece",
+        "ece_bins",
+        "reliability",
+        "per_class_accuracy",
+        "class_samples",
+        "confusion_matrix",
+        "class_names",
+        "split",
+        "checkpoint",
+        "step",
+        "samples",
+        "reliability_diagram",
+    ):
         assert key in report, key
     assert report["split"] == "test" and report["checkpoint"] == "best" and report["ece_bins"] == 15
     run = load_run(run_dir, "best")
@@ -159,6 +183,7 @@ def test_eval_bad_input_is_one_clear_error(runs, tmp_path: Path) -> None:
     with pytest.raises(SemimixError, match="cannot write"):
         run_eval(runs["moons"], "--out", blocker / "sub")
     no_val = tmp_path / "no-val"
-    train(load_config("digits", method="supervised", model="mlp", steps=2, eval_every=2, progress=False, out=str(no_val), data={"dataset": "digits", "labels": 100, "val_size": 0}))
+    data = {"dataset": "digits", "labels": 100, "val_size": 0}
+    train(load_config("digits", method="supervised", model="mlp", steps=2, eval_every=2, progress=False, out=str(no_val), data=data))
     with pytest.raises(SemimixError, match="no val split"):
         run_eval(no_val, "--split", "val")

@@ -4,8 +4,8 @@ run directories, reproducible cells, and resuming a half-finished grid without r
 from __future__ import annotations
 
 import csv
-import os
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -22,8 +22,7 @@ TINY = {"steps": 5, "eval_every": 5, "progress": False, "threads": 1}
 
 def _grid_file(tmp_path: Path, **spec) -> Path:
     path = tmp_path / "grid.yaml"
-    path.write_text(yaml.safe_dump({"name": "tiny", "config": "two-moons", "methods": ["supervised"], "labels": [10],
-                                    "seeds": [0, 1], "set": TINY, **spec}))
+    path.write_text(yaml.safe_dump({"name": "tiny", "config": "two-moons", "methods": ["supervised"], "labels": [10], "seeds": [0, 1], "set": TINY, **spec}))
     return path
 
 
@@ -53,14 +52,25 @@ def test_bad_grid_fails_before_training(tmp_path: Path, spec: dict, message: str
 def _fake_run(run_dir: Path, accuracy: float, wall: float) -> None:
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text("{}")
-    (run_dir / "summary.json").write_text(json.dumps({"steps": 5, "eval_model": "teacher", "test_accuracy": accuracy,
-                                                      "test_accuracy_at_best_val": accuracy - 0.1, "best_val_accuracy": 0.5,
-                                                      "wall_time_s": wall, "device": "cpu"}))
+    (run_dir / "summary.json").write_text(
+        json.dumps(
+            {
+                "steps": 5,
+                "eval_model": "teacher",
+                "test_accuracy": accuracy,
+                "test_accuracy_at_best_val": accuracy - 0.1,
+                "best_val_accuracy": 0.5,
+                "wall_time_s": wall,
+                "device": "cpu",
+            }
+        )
+    )
 
 
 def test_csv_and_table_from_hand_made_run_dirs(tmp_path: Path) -> None:
-    path = _grid_file(tmp_path, methods=["supervised", {"label": "VAT (ε=1)", "method": "vat"}], labels=[10, 20],
-                      paper={"VAT (ε=1)": {"two-moons/20": "12.5 ± 0.3"}})
+    path = _grid_file(
+        tmp_path, methods=["supervised", {"label": "VAT (ε=1)", "method": "vat"}], labels=[10, 20], paper={"VAT (ε=1)": {"two-moons/20": "12.5 ± 0.3"}}
+    )
     out = tmp_path / "out"
     _fake_run(out / "two-moons-10/supervised/seed0", 0.9, 10)
     _fake_run(out / "two-moons-10/supervised/seed1", 0.8, 20)
@@ -71,10 +81,14 @@ def test_csv_and_table_from_hand_made_run_dirs(tmp_path: Path) -> None:
     csv_path, table_path = write_outputs(load_grid(path, out=out))
     rows = _csv(csv_path)
     assert [(r["row"], r["labels"], r["seed"], r["status"], r["steps"]) for r in rows] == [
-        ("supervised", "10", "0", "done", "5"), ("supervised", "10", "1", "done", "5"),
-        ("VAT (ε=1)", "10", "0", "todo", ""), ("VAT (ε=1)", "10", "1", "todo", ""),
-        ("supervised", "20", "0", "todo", ""), ("supervised", "20", "1", "todo", ""),
-        ("VAT (ε=1)", "20", "0", "partial", "4"), ("VAT (ε=1)", "20", "1", "done", "5"),
+        ("supervised", "10", "0", "done", "5"),
+        ("supervised", "10", "1", "done", "5"),
+        ("VAT (ε=1)", "10", "0", "todo", ""),
+        ("VAT (ε=1)", "10", "1", "todo", ""),
+        ("supervised", "20", "0", "todo", ""),
+        ("supervised", "20", "1", "todo", ""),
+        ("VAT (ε=1)", "20", "0", "partial", "4"),
+        ("VAT (ε=1)", "20", "1", "done", "5"),
     ]
     assert float(rows[0]["test_error"]) == pytest.approx(10) and float(rows[0]["test_error_at_best_val"]) == pytest.approx(20)
     assert rows[0]["wall_s"] == "10" and rows[0]["eval_model"] == "teacher" and rows[0]["method"] == "supervised"
@@ -98,12 +112,10 @@ def test_table_says_what_the_runs_ran_on(tmp_path: Path) -> None:
         summary_path.write_text(json.dumps({**summary, "hardware": "Some CPU", "threads": threads, "torch_version": "2.13.0"}))
     csv_path, table_path = write_outputs(load_grid(path, out=out))
     assert [(r["hardware"], r["threads"]) for r in _csv(csv_path)] == [("Some CPU", "1"), ("Some CPU", "2")]
-    assert ("runs made on: cpu (Some CPU, 1 thread, torch 2.13.0); cpu (Some CPU, 2 threads, torch 2.13.0)\n"
-            in table_path.read_text())
+    assert "runs made on: cpu (Some CPU, 1 thread, torch 2.13.0); cpu (Some CPU, 2 threads, torch 2.13.0)\n" in table_path.read_text()
 
 
-def test_grid_reproducible_resumable_and_table_regenerates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_grid_reproducible_resumable_and_table_regenerates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     path = _grid_file(tmp_path)
     first, second = tmp_path / "first", tmp_path / "second"
     for out in (first, second):
@@ -201,8 +213,7 @@ def test_grid_processes_leave_each_other_their_cells(tmp_path: Path, capsys: pyt
     assert files.try_lock(claimed.claim_path) is not None  # the grid let go of its claims
 
 
-def test_a_claimed_cell_finished_meanwhile_is_not_retrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_claimed_cell_finished_meanwhile_is_not_retrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Between the loop's look at a cell and its claim, another process may finish the cell: the
     grid looks again once it holds the claim."""
     from semimix.train import files
@@ -234,5 +245,4 @@ def test_cells_run_seed_by_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(api, "train", fake_train)
     path = _grid_file(tmp_path, methods=["supervised", "vat"], labels=[10, 20])
     assert main(["bench", "grid", str(path), "--out", str(tmp_path / "out")]) == 0
-    assert trained == [("supervised", 0), ("vat", 0), ("supervised", 0), ("vat", 0),
-                       ("supervised", 1), ("vat", 1), ("supervised", 1), ("vat", 1)]
+    assert trained == [("supervised", 0), ("vat", 0), ("supervised", 0), ("vat", 0), ("supervised", 1), ("vat", 1), ("supervised", 1), ("vat", 1)]

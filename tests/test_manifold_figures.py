@@ -17,13 +17,12 @@ from semimix.models.base import StagedNet
 from semimix.studies.manifold_figures import (
     METHODS,
     Tail,
-    boundary_length,
     bottleneck_layer,
+    boundary_length,
     decode,
     encode,
     hidden_concentration,
     interpolation_nll,
-
     random_pairs,
     run_study,
 )
@@ -138,6 +137,7 @@ def test_preset_is_the_supervised_fig1_setting() -> None:
     assert np.array_equal(np.bincount(data.y_labeled.numpy()), [500, 500])
 
 
+@pytest.mark.slow
 def test_tiny_study_writes_figures_and_results(tmp_path) -> None:
     out = tmp_path / "mm"
     results = run_study(out, steps=20, seed=1, progress=False, resolution=60)

@@ -132,7 +132,7 @@ def test_mixup_pairs_labeled_with_unlabeled_per_sample() -> None:
     build_method("meta-gradient", {"meta": False}).losses(Batch(x_l, y_l, x_u), ctx)
     mixed = seen[0]  # the first train-mode pass; length max(B^l, B^u), labeled cycled
     il = torch.arange(10) % 6
-    lam = ((mixed - x_u) / (x_l[il] - x_u))  # per sample constant across features
+    lam = (mixed - x_u) / (x_l[il] - x_u)  # per sample constant across features
     assert torch.allclose(lam, lam[:, :1].expand_as(lam), atol=1e-4)
     assert lam[:, 0].std() > 0  # one λ per sample
 

@@ -40,8 +40,14 @@ def tiny_setup(method_name: str, seed: int = 0):
     teacher = make_teacher(student) if method.needs_teacher else None
     batch = Batch(torch.randn(12, 2), torch.arange(12) % 3, torch.randn(24, 2), torch.arange(24))
     ctx = StepContext(
-        student, teacher, num_classes=3, ramp=1.0, augment=lambda x: x + 0.05 * torch.randn_like(x),
-        strong_augment=lambda x: x + 0.3 * torch.randn_like(x), num_unlabeled=24, lr=0.1,
+        student,
+        teacher,
+        num_classes=3,
+        ramp=1.0,
+        augment=lambda x: x + 0.05 * torch.randn_like(x),
+        strong_augment=lambda x: x + 0.3 * torch.randn_like(x),
+        num_unlabeled=24,
+        lr=0.1,
     )
     if method_name in STATEFUL:
         method.losses(batch, ctx)

@@ -54,9 +54,7 @@ def test_output_shape_and_mixable_layers(name: str, shape: tuple[int, ...], para
 
 
 @pytest.mark.parametrize(("name", "shape", "params", "hidden"), CASES, ids=CASE_IDS)
-def test_mix_called_once_on_expected_hidden_state(
-    name: str, shape: tuple[int, ...], params: dict, hidden: list
-) -> None:
+def test_mix_called_once_on_expected_hidden_state(name: str, shape: tuple[int, ...], params: dict, hidden: list) -> None:
     model = _build(name, shape, params).eval()
     x = torch.randn(BATCH, *shape)
     with torch.no_grad():
@@ -65,7 +63,7 @@ def test_mix_called_once_on_expected_hidden_state(
             seen: list[torch.Size] = []
 
             def identity(h: torch.Tensor) -> torch.Tensor:
-                seen.append(h.shape)
+                seen.append(h.shape)  # noqa: B023  (called within this iteration)
                 return h
 
             mixed = model(x, mix_layer=layer, mix=identity)
@@ -74,9 +72,7 @@ def test_mix_called_once_on_expected_hidden_state(
 
 
 @pytest.mark.parametrize(("name", "shape", "params", "hidden"), CASES, ids=CASE_IDS)
-def test_gradients_reach_parameters_before_the_mix_layer(
-    name: str, shape: tuple[int, ...], params: dict, hidden: list
-) -> None:
+def test_gradients_reach_parameters_before_the_mix_layer(name: str, shape: tuple[int, ...], params: dict, hidden: list) -> None:
     """Manifold Mixup trains the layers below the mixed one through the mixed state."""
     assert_gradients_reach_stages_below_the_mix(_build(name, shape, params), shape, BATCH)
 

@@ -78,9 +78,7 @@ def test_output_shape_and_layers(name: str, shape: tuple, params: dict, mixable:
 
 
 @pytest.mark.parametrize(("name", "shape", "params", "mixable", "hidden"), CASES, ids=CASE_IDS)
-def test_mix_called_once_on_expected_hidden_state(
-    name: str, shape: tuple, params: dict, mixable: tuple, hidden: list
-) -> None:
+def test_mix_called_once_on_expected_hidden_state(name: str, shape: tuple, params: dict, mixable: tuple, hidden: list) -> None:
     """At every layer of ``all_mixable_layers``: one call on the expected state; identity mix = no mix."""
     model = _build(name, shape, params).eval()
     x = torch.randn(BATCH, *shape)
@@ -93,7 +91,7 @@ def test_mix_called_once_on_expected_hidden_state(
             seen: list[torch.Tensor] = []
 
             def identity(h: torch.Tensor) -> torch.Tensor:
-                seen.append(h)
+                seen.append(h)  # noqa: B023  (called within this iteration)
                 return h
 
             mixed = model(x, mix_layer=layer, mix=identity)
@@ -103,9 +101,7 @@ def test_mix_called_once_on_expected_hidden_state(
 
 
 @pytest.mark.parametrize(("name", "shape", "params", "mixable", "hidden"), CASES, ids=CASE_IDS)
-def test_gradients_reach_the_stem_through_the_deepest_mixable_layer(
-    name: str, shape: tuple, params: dict, mixable: tuple, hidden: list
-) -> None:
+def test_gradients_reach_the_stem_through_the_deepest_mixable_layer(name: str, shape: tuple, params: dict, mixable: tuple, hidden: list) -> None:
     assert_gradients_reach_stages_below_the_mix(_build(name, shape, params), shape, BATCH)
 
 

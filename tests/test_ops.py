@@ -249,9 +249,7 @@ def test_kl_divergence_hand_value_and_direction() -> None:
     reverse = 0.25 * math.log(0.5) + 0.75 * math.log(1.5)
     assert abs(value - reverse) > 0.01
     # a target with a zero entry: 0·log 0 counts as 0 → KL([1,0] ‖ [¼,¾]) = ln 4
-    assert kl_divergence(logits, torch.tensor([[1.0, 0.0]], dtype=torch.float64)).item() == pytest.approx(
-        math.log(4), abs=1e-10
-    )
+    assert kl_divergence(logits, torch.tensor([[1.0, 0.0]], dtype=torch.float64)).item() == pytest.approx(math.log(4), abs=1e-10)
 
 
 def test_kl_divergence_zero_iff_equal() -> None:
@@ -266,9 +264,7 @@ def test_entropy_hand_values() -> None:
     for c in (2, 5, 10):
         assert entropy(torch.zeros(3, c, dtype=torch.float64)).item() == pytest.approx(math.log(c), abs=1e-10)
     # [¼, ¾]: ¼ ln 4 + ¾ ln(4/3) = 0.346574 + 0.215762 = 0.562335
-    assert entropy(torch.tensor([[0.0, LN3]], dtype=torch.float64)).item() == pytest.approx(
-        0.25 * math.log(4) + 0.75 * math.log(4 / 3), abs=1e-10
-    )
+    assert entropy(torch.tensor([[0.0, LN3]], dtype=torch.float64)).item() == pytest.approx(0.25 * math.log(4) + 0.75 * math.log(4 / 3), abs=1e-10)
     # nearly one-hot → ≈ 0 (finite, no NaN from 0·log 0)
     val = entropy(torch.tensor([[100.0, 0.0, 0.0]])).item()
     assert math.isfinite(val) and 0.0 <= val < 1e-6

@@ -52,7 +52,14 @@ def test_l2_decay_on_all_parameters_is_the_default() -> None:
     assert model[0].bias.item() == pytest.approx(2.85, abs=1e-6) and model[1].weight.item() == pytest.approx(0.95, abs=1e-6)
 
 
-@pytest.mark.parametrize("change, message", [({"weight_decay_on": "biases"}, "weight_decay_on"), ({"weight_decay": -1.0}, "weight_decay"), ({"name": "lbfgs"}, "optim.name must be one of sgd, adam; got 'lbfgs'")])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"weight_decay_on": "biases"}, "weight_decay_on"),
+        ({"weight_decay": -1.0}, "weight_decay"),
+        ({"name": "lbfgs"}, "optim.name must be one of sgd, adam; got 'lbfgs'"),
+    ],
+)
 def test_bad_optimiser_settings_are_one_line_errors(change, message) -> None:
     with pytest.raises(SemimixError, match=message):
         make_optimizer(_model(), OptimConfig(**change))

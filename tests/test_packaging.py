@@ -19,10 +19,10 @@ def test_every_bundled_preset_is_package_data() -> None:
 
 
 def test_a_missing_default_preset_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import semimix.train.config as config
+    import semimix.train.presets as presets
     from semimix.cli import build_config_dict, make_parser
     from semimix.errors import SemimixError
 
-    monkeypatch.setattr(config, "PRESET_DIR", tmp_path)
+    monkeypatch.setattr(presets, "PRESET_DIR", tmp_path)
     with pytest.raises(SemimixError, match="missing from this install"):
         build_config_dict(make_parser().parse_args(["train"]))

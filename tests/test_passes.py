@@ -8,10 +8,10 @@ from collections import Counter
 
 import pytest
 import torch
-from test_methods import tiny_setup
 
 from semimix.methods import METHOD_NAMES, build_method
 from semimix.methods.base import BACKWARD, FORWARD, INPUT_BACKWARD, NO_GRAD, PASS_KINDS, Pass
+from test_methods import tiny_setup
 
 LABELED, UNLABELED = 12, 24  # tiny_setup's batch sizes
 

@@ -138,8 +138,16 @@ def test_a_run_with_teacher_batchnorm_own_keeps_two_sets_of_statistics(tmp_path:
     from semimix.errors import SemimixError
     from semimix.train.trainer import Trainer
 
-    values = dict(method="mean-teacher", steps=3, progress=False, model="cnn-small", model_params={"width": 4},
-                  data={"dataset": "digits", "labels": 20}, labeled_batch_size=8, unlabeled_batch_size=8)
+    values = dict(
+        method="mean-teacher",
+        steps=3,
+        progress=False,
+        model="cnn-small",
+        model_params={"width": 4},
+        data={"dataset": "digits", "labels": 20},
+        labeled_batch_size=8,
+        unlabeled_batch_size=8,
+    )
     trainer = Trainer(config_from_dict({**values, "teacher_batchnorm": "own", "out": str(tmp_path / "own")}))
     for _ in range(3):
         trainer.train_step()
@@ -172,6 +180,7 @@ def test_meta_gradient_presets_step_with_the_scheduled_learning_rate(name: str) 
     assert all(build_method(row, params).params.virtual_lr is None for row, params in cfg.method_params.items() if row.startswith("meta-gradient"))
 
 
+@pytest.mark.slow
 def test_meta_gradient_defaults_train_300_steps_on_the_default_dataset(tmp_path: Path) -> None:
     """The default job's preset with meta-gradient's own defaults: eq. (6) unprojected at a fixed α stopped
     on a NaN at step 32 here; the scheduled α_t and the code's projection train."""

@@ -67,7 +67,10 @@ def assert_same_run_files(reference: Path, run: Path) -> None:
             a.pop("train_time"), b.pop("train_time")
             assert_equal_nested(a, b, name)
         elif name == "config.yaml":  # bytes, but for where each run was told to live
-            strip = lambda text: b"".join(line for line in text.splitlines(keepends=True) if not line.startswith(b"out: "))
+
+            def strip(text: bytes) -> bytes:
+                return b"".join(line for line in text.splitlines(keepends=True) if not line.startswith(b"out: "))
+
             assert strip(ref[name]) == strip(got[name]), name
         else:
             assert ref[name] == got[name], f"{name} differs"
@@ -248,7 +251,9 @@ def test_killed_at_ten_moments_then_resumed_leaves_the_files_of_an_uninterrupted
     (tmp_path / "reference").mkdir()
     assert _in_child(train_argv, tmp_path / "reference", None, tmp_path / "ref.txt") == 0, (tmp_path / "ref.txt").read_text()
     rng = random.Random(0)
-    kills = [("step", 1), ("step", 6), ("write", 4)] + [rng.choice([("step", rng.randint(2, 20)), ("write", rng.randint(1, 8)), ("row", rng.randint(1, 5))]) for _ in range(7)]
+    kills = [("step", 1), ("step", 6), ("write", 4)] + [
+        rng.choice([("step", rng.randint(2, 20)), ("write", rng.randint(1, 8)), ("row", rng.randint(1, 5))]) for _ in range(7)
+    ]
     work, landed = tmp_path / "killed", []
     work.mkdir()
     for kill in kills:

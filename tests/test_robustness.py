@@ -67,7 +67,10 @@ def test_pgd_stays_in_its_ball_and_never_lowers_the_loss(norm: str, random_start
     clean = _ce_per_sample(model, x, y)
     assert (_ce_per_sample(model, x_adv, y) >= clean - 1e-12).all()
     if not random_start:  # more steps of a fixed size never lower it either
-        losses = [_ce_per_sample(model, craft(model, x, y, attack="pgd", epsilon=eps, norm=norm, steps=k, step_size=eps / 4, random_start=False), y) for k in range(1, 7)]
+        losses = [
+            _ce_per_sample(model, craft(model, x, y, attack="pgd", epsilon=eps, norm=norm, steps=k, step_size=eps / 4, random_start=False), y)
+            for k in range(1, 7)
+        ]
         for before, after in zip(losses, losses[1:]):
             assert (after >= before - 1e-12).all()
 

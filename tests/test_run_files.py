@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from run_checks import assert_one_line_error, snapshot
 
+from run_checks import assert_one_line_error, snapshot
 from semimix import api
 from semimix.cli import main
 from semimix.errors import SemimixError
@@ -37,8 +37,9 @@ def no_validation(tmp_path_factory) -> tuple[Path, str, str]:
     run_dir = tmp_path_factory.mktemp("no-val") / "run"
     previous = os.umask(UMASK)
     try:
-        trained = _main("train", "--steps", "6", "--quiet", "--out", run_dir, "--set", "eval_every=3",
-                        "--set", "unlabeled_batch_size=16", "--set", "data.val_size=0")
+        trained = _main(
+            "train", "--steps", "6", "--quiet", "--out", run_dir, "--set", "eval_every=3", "--set", "unlabeled_batch_size=16", "--set", "data.val_size=0"
+        )
         evaluated = _main("eval", run_dir)
     finally:
         os.umask(previous)

@@ -41,8 +41,14 @@ def test_sensitivity_and_specificity_by_hand() -> None:
     y_true = torch.tensor([0, 1, 2, 1, 1, 0])
     stats = selection_stats(selection, y_true)
     assert stats == {
-        "samples": 6, "selected": 4, "rejected": 2, "pseudo_label_accuracy": pytest.approx(4 / 6),
-        "selected_correct": 3, "rejected_wrong": 1, "sensitivity": 0.75, "specificity": 0.5,
+        "samples": 6,
+        "selected": 4,
+        "rejected": 2,
+        "pseudo_label_accuracy": pytest.approx(4 / 6),
+        "selected_correct": 3,
+        "rejected_wrong": 1,
+        "sensitivity": 0.75,
+        "specificity": 0.5,
     }
     assert selection_stats(selection) == {"samples": 6, "selected": 4, "rejected": 2}  # no true labels: counts only
     all_kept = selection_stats(Selection(torch.tensor([0, 1]), torch.tensor([0, 1])), torch.tensor([0, 0]))
@@ -52,7 +58,19 @@ def test_sensitivity_and_specificity_by_hand() -> None:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("scar") / "run"
-    train(load_config("digits", method="pseudo-label", model="mlp", steps=20, eval_every=10, progress=False, out=str(out), unlabeled_batch_size=64, optim={"name": "adam", "lr": 0.01}))
+    train(
+        load_config(
+            "digits",
+            method="pseudo-label",
+            model="mlp",
+            steps=20,
+            eval_every=10,
+            progress=False,
+            out=str(out),
+            unlabeled_batch_size=64,
+            optim={"name": "adam", "lr": 0.01},
+        )
+    )
     return out
 
 
@@ -120,7 +138,8 @@ def test_runs_scar_cannot_use(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     assert main(["scar", str(unfinished), "--select-only"]) == 2
     assert "has not finished training" in capsys.readouterr().err
     supervised_all = tmp_path / "all"
-    train(load_config("digits", method="supervised", model="mlp", steps=2, progress=False, out=str(supervised_all), data={"dataset": "digits", "labels": "all"}))
+    all_labels = {"dataset": "digits", "labels": "all"}
+    train(load_config("digits", method="supervised", model="mlp", steps=2, progress=False, out=str(supervised_all), data=all_labels))
     assert main(["scar", str(supervised_all), "--select-only"]) == 2
     assert "without unlabeled samples" in capsys.readouterr().err
     assert main(["scar", str(tmp_path / "nowhere")]) == 2

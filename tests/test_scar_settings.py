@@ -36,8 +36,9 @@ def line_model(weight: list[list[float]], bias: list[float]) -> torch.nn.Module:
 def fake_run(x: torch.Tensor, preprocess: torch.nn.Module | None) -> SimpleNamespace:
     """What ``attack_space`` reads of a run."""
     to_input = (lambda t: preprocess(t.float())) if preprocess is not None else (lambda t: t.float())
-    return SimpleNamespace(run_dir=Path("RUN"), data=SimpleNamespace(preprocess=preprocess),
-                           trainer=SimpleNamespace(device=torch.device("cpu")), preprocess=to_input)
+    return SimpleNamespace(
+        run_dir=Path("RUN"), data=SimpleNamespace(preprocess=preprocess), trainer=SimpleNamespace(device=torch.device("cpu")), preprocess=to_input
+    )
 
 
 def settings(**values) -> dict:

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from semimix.bench.speed import SpeedOptions, measure, pass_costs, pass_summary, predicted_time, synthetic_bundle
+from semimix.bench.speed import pass_costs, pass_summary, predicted_time, synthetic_bundle
 from semimix.cli import main
 from semimix.methods.base import BACKWARD, FORWARD, NO_GRAD, PASS_KINDS
 from semimix.train.config import TrainConfig
@@ -39,8 +39,24 @@ def test_cuda_without_a_gpu_is_one_line(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_json_has_the_documented_shape(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "speed.json"
-    args = ["--methods", "supervised,ict", "--model", "cnn-small", "--image-size", "8", "--labeled-batch", "4",
-            "--unlabeled-batch", "8", "--steps", "2", "--warmup", "0", "--json", str(out)]
+    args = [
+        "--methods",
+        "supervised,ict",
+        "--model",
+        "cnn-small",
+        "--image-size",
+        "8",
+        "--labeled-batch",
+        "4",
+        "--unlabeled-batch",
+        "8",
+        "--steps",
+        "2",
+        "--warmup",
+        "0",
+        "--json",
+        str(out),
+    ]
     assert main(["bench", "speed", *args]) == 0
     result = json.loads(out.read_text())
     assert result["device"] == "cpu" and result["model"] == "cnn-small"
@@ -70,8 +86,18 @@ def test_pass_costs_time_any_logits_module() -> None:
 
 def _losses(steps: int = 3, **options: bool) -> list[float]:
     """Each step's total loss of a tiny ICT run (teacher, mixup, BN) from the same seed."""
-    cfg = TrainConfig(method="ict", model="mlp", model_params={"widths": [16, 16], "batchnorm": True}, steps=100,
-                      labeled_batch_size=8, unlabeled_batch_size=16, device="cpu", progress=False, out="/dev/null", **options)
+    cfg = TrainConfig(
+        method="ict",
+        model="mlp",
+        model_params={"widths": [16, 16], "batchnorm": True},
+        steps=100,
+        labeled_batch_size=8,
+        unlabeled_batch_size=16,
+        device="cpu",
+        progress=False,
+        out="/dev/null",
+        **options,
+    )
     torch.manual_seed(0)  # the same synthetic data for every call (it is drawn before the trainer seeds itself)
     trainer = Trainer(cfg, data=synthetic_bundle((4,), classes=3, n=64))
     losses = []
@@ -88,6 +114,7 @@ def test_bf16_autocast_trains_to_the_same_losses() -> None:
     assert _losses(amp=True) == amp  # and a bf16 run repeats exactly from the same seed
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch._dynamo.is_dynamo_supported(), reason="torch.compile is not supported on this Python/platform")
 def test_compile_trains_to_the_same_losses() -> None:
     assert _losses(compile=True) == pytest.approx(_losses(), rel=1e-4)

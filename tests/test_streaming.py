@@ -24,7 +24,7 @@ SIZE = 6  # tiny square images
 def make_folder(root: Path, per_class: int = 12, unlabeled: int = 16, channels: int = 3) -> Path:
     rng = np.random.default_rng(0)
     names = [f"{c}/{i:02d}.png" for c in ("cat", "dog") for i in range(per_class)] + [f"unlabeled/u{i:02d}.png" for i in range(unlabeled)]
-    for k, name in enumerate(names):
+    for name in names:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shape = (SIZE, SIZE, 3) if channels == 3 else (SIZE, SIZE)
         pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
@@ -59,8 +59,11 @@ def test_bad_files_are_named_when_decoded(tmp_path: Path) -> None:
     paths = sorted(root.rglob("*.png"))
     images = FileImages.open(paths)  # cat/00.png: grayscale
     assert images.shape == (len(paths), 1, SIZE, SIZE)
-    checks = {"wide.png": f"wide.png is {SIZE + 1}x{SIZE} .* first image .*cat/00.png is {SIZE}x{SIZE}; resize",
-              "rgb.png": "rgb.png is in colour .* grayscale", "junk.png": "cannot read image .*junk.png"}
+    checks = {
+        "wide.png": f"wide.png is {SIZE + 1}x{SIZE} .* first image .*cat/00.png is {SIZE}x{SIZE}; resize",
+        "rgb.png": "rgb.png is in colour .* grayscale",
+        "junk.png": "cannot read image .*junk.png",
+    }
     for name, match in checks.items():
         with pytest.raises(SemimixError, match=match):
             images[[paths.index(root / "dog" / name)]]
@@ -87,8 +90,14 @@ def folder_config(folder: Path, out: Path, stream: bool, steps: int = 6):
         method="untied-mixup",  # labeled, second labeled and unlabeled streams
         method_params={"untied-mixup": {"pairing": "independent"}},
         data={"dataset": str(folder), "labels": 8, "val_size": 4, "test_size": 4, "stream": stream},
-        steps=steps, eval_every=2, log_every=2, labeled_batch_size=4, unlabeled_batch_size=8,
-        progress=False, out=str(out), device="cpu",
+        steps=steps,
+        eval_every=2,
+        log_every=2,
+        labeled_batch_size=4,
+        unlabeled_batch_size=8,
+        progress=False,
+        out=str(out),
+        device="cpu",
     )
 
 
@@ -116,7 +125,16 @@ def test_a_bad_file_met_in_training_stops_with_its_name(tmp_path: Path, monkeypa
     monkeypatch.setattr(streaming, "NUM_WORKERS", 1)
     root = make_folder(tmp_path / "photos", per_class=4, unlabeled=4)
     (root / "unlabeled" / "u03.png").write_bytes(b"\x89PNG junk")  # no fitting pass reads it: normalize false
-    cfg = load_config("digits", method="mean-teacher", data={"dataset": str(root), "labels": 4, "normalize": False, "stream": True},
-                      steps=4, labeled_batch_size=2, unlabeled_batch_size=4, progress=False, out=str(tmp_path / "run"), device="cpu")
+    cfg = load_config(
+        "digits",
+        method="mean-teacher",
+        data={"dataset": str(root), "labels": 4, "normalize": False, "stream": True},
+        steps=4,
+        labeled_batch_size=2,
+        unlabeled_batch_size=4,
+        progress=False,
+        out=str(tmp_path / "run"),
+        device="cpu",
+    )
     with pytest.raises(SemimixError, match=r"^cannot read image .*unlabeled/u03.png .*replace or delete that file$"):
         train(cfg)

@@ -46,8 +46,20 @@ def test_run_directory_holds_everything_a_user_looks_at(tmp_path: Path) -> None:
     assert {"loss", "supervised", "consistency", "lr", "val_accuracy"} <= set(rows[0])
     assert rows[1]["val_accuracy"] != "" and rows[0]["val_accuracy"] == ""
     on_disk = json.loads((run / "summary.json").read_text())
-    for key in ("method", "dataset", "model", "labels", "seed", "steps", "test_accuracy", "test_nll",
-                "best_val_accuracy", "wall_time_s", "train_samples_per_s", "semimix_version"):
+    for key in (
+        "method",
+        "dataset",
+        "model",
+        "labels",
+        "seed",
+        "steps",
+        "test_accuracy",
+        "test_nll",
+        "best_val_accuracy",
+        "wall_time_s",
+        "train_samples_per_s",
+        "semimix_version",
+    ):
         assert key in on_disk, key
     assert 0 <= on_disk["test_accuracy"] <= 1 and on_disk["labels"] == 100 and on_disk["steps"] == 12
     # what the same-seed-same-numbers promise depends on

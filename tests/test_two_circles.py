@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -102,6 +103,7 @@ def test_spread_labels_sit_evenly_round_the_same_rings() -> None:
         assert gaps == pytest.approx(np.full(5, 2 * np.pi / 5), abs=3 * noise)  # 21 ring points apart, plus noise
 
 
+@pytest.mark.slow
 def test_tiny_study_writes_figures_and_results(tmp_path) -> None:
     out = tmp_path / "circles"
     results = run_study(out, steps=20, seed=1, search=False, progress=False, resolution=150)
@@ -185,6 +187,7 @@ def test_epsilon_reaches_half_the_ring_spacing() -> None:
     assert search_grid("ict", LEGACY_INNER_RADIUS) == search_grid("ict")
 
 
+@pytest.mark.slow
 def test_study_with_spread_labels_trains_on_that_draw(tmp_path) -> None:
     results = run_study(tmp_path / "spread", steps=5, seed=0, search=False, progress=False, resolution=50, spread_labels=True)
     assert "two-circles-spread" in json.dumps(results["dataset"])

@@ -130,14 +130,14 @@ def test_lemma5_untied_mixup_and_dat_expected_losses_agree(loss: str, gamma: str
     if gamma is None:  # Lemma 4: Du(U(p)) = p, so U(B(a, b)) corresponds to DAT with Beta(a, b)
         torch.testing.assert_close(dat_density, torch.from_numpy(stats.beta(a, b).pdf(lam.numpy())))
     with torch.no_grad():
-        untied = sum(w * p * method.target_loss(model(mix(x, x2, l)), mix(t, t2, gl)) for l, w, p, gl in zip(lam, dlam, policy, g))
-        dat = sum(w * p * method.target_loss(model(mix(x, x2, l)), t) for l, w, p in zip(lam, dlam, dat_density))
+        untied = sum(w * p * method.target_loss(model(mix(x, x2, lk)), mix(t, t2, gl)) for lk, w, p, gl in zip(lam, dlam, policy, g))
+        dat = sum(w * p * method.target_loss(model(mix(x, x2, lk)), t) for lk, w, p in zip(lam, dlam, dat_density))
     assert abs(float(dlam @ dat_density) - 1) < 1e-3  # Du(P, γ) is a density
     assert float(untied) == pytest.approx(float(dat), rel=1e-6, abs=1e-8)
     # and the sample must be symmetric: on one orientation only the two differ
     with torch.no_grad():
-        one_way = sum(w * p * method.target_loss(model(mix(x[:6], x2[:6], l)), t[:6]) for l, w, p in zip(lam, dlam, dat_density))
-        one_way_u = sum(w * p * method.target_loss(model(mix(x[:6], x2[:6], l)), mix(t[:6], t2[:6], gl)) for l, w, p, gl in zip(lam, dlam, policy, g))
+        one_way = sum(w * p * method.target_loss(model(mix(x[:6], x2[:6], lk)), t[:6]) for lk, w, p in zip(lam, dlam, dat_density))
+        one_way_u = sum(w * p * method.target_loss(model(mix(x[:6], x2[:6], lk)), mix(t[:6], t2[:6], gl)) for lk, w, p, gl in zip(lam, dlam, policy, g))
     assert abs(float(one_way) - float(one_way_u)) > 1e-3
 
 
@@ -271,8 +271,11 @@ def test_bad_parameters_are_clear_errors() -> None:
         ]:
             with pytest.raises(SemimixError, match=message):
                 build_method(name, params)
-    for params, message in [({"loss": "mse"}, "supervised.loss must be one of ce, nc; got 'mse'"), ({"nc_dim": 0}, "nc_dim must be an integer >= 1; got 0"),
-                            ({"mixup_alpha": -1.0}, "mixup_alpha must be a number >= 0; got -1.0")]:
+    for params, message in [
+        ({"loss": "mse"}, "supervised.loss must be one of ce, nc; got 'mse'"),
+        ({"nc_dim": 0}, "nc_dim must be an integer >= 1; got 0"),
+        ({"mixup_alpha": -1.0}, "mixup_alpha must be a number >= 0; got -1.0"),
+    ]:
         with pytest.raises(SemimixError, match=message):
             build_method("supervised", params)
     with pytest.raises(SemimixError, match="beta-cdf:a,b"):

@@ -70,9 +70,15 @@ def test_the_trainer_checks_before_it_loads_data(monkeypatch: pytest.MonkeyPatch
 
 
 def test_null_defaults_that_follow_another_setting_stay_valid() -> None:
-    cfg = config_from_dict({"checkpoint_every": None, "threads": None, "budget": {"reference_steps": None},
-                            "method": "manifold-mixup", "method_params": {"manifold-mixup": {"alpha": None, "supervised_alpha": None},
-                                                                          "meta-gradient": {"virtual_lr": None}}})
+    cfg = config_from_dict(
+        {
+            "checkpoint_every": None,
+            "threads": None,
+            "budget": {"reference_steps": None},
+            "method": "manifold-mixup",
+            "method_params": {"manifold-mixup": {"alpha": None, "supervised_alpha": None}, "meta-gradient": {"virtual_lr": None}},
+        }
+    )
     validate_config(cfg)
 
 
@@ -115,8 +121,12 @@ def test_cli_bad_method_value_names_the_parameter_first(capsys, tmp_path: Path) 
 
 
 def _params_with_rules() -> list[tuple[str, str, object]]:
-    return [(name, f.name, field_rule(cls.Params, f.name)) for name, cls in METHODS.items()
-            for f in dataclasses.fields(cls.Params) if field_rule(cls.Params, f.name) is not None]
+    return [
+        (name, f.name, field_rule(cls.Params, f.name))
+        for name, cls in METHODS.items()
+        for f in dataclasses.fields(cls.Params)
+        if field_rule(cls.Params, f.name) is not None
+    ]
 
 
 @pytest.mark.parametrize("name", list(METHODS))
@@ -155,14 +165,27 @@ def test_logit_target_divergences_only_where_the_targets_are_logits() -> None:
 
 def test_a_grid_cell_with_a_bad_value_is_refused_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     grid = tmp_path / "grid.yaml"
-    grid.write_text(yaml.safe_dump({"name": "tiny", "config": "two-moons", "methods": ["supervised", {"method": "ict", "set": {"divergence": "msee"}}],
-                                    "labels": [10], "seeds": [0], "set": {"steps": 5}}))
+    grid.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tiny",
+                "config": "two-moons",
+                "methods": ["supervised", {"method": "ict", "set": {"divergence": "msee"}}],
+                "labels": [10],
+                "seeds": [0],
+                "set": {"steps": 5},
+            }
+        )
+    )
     assert main(["bench", "grid", str(grid), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "row 'ict': --set divergence: ict.divergence must be one of mse, mse-sum, kl, ce; got 'msee'" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
-    grid.write_text(yaml.safe_dump({"name": "tiny", "config": "two-moons", "methods": ["supervised"], "labels": [10], "seeds": [0],
-                                    "set": {"steps": 5, "eval_model": "techer"}}))
+    grid.write_text(
+        yaml.safe_dump(
+            {"name": "tiny", "config": "two-moons", "methods": ["supervised"], "labels": [10], "seeds": [0], "set": {"steps": 5, "eval_model": "techer"}}
+        )
+    )
     assert main(["bench", "grid", str(grid), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "eval_model must be one of auto, student, teacher; got 'techer'" in err and err.count("\n") == 1

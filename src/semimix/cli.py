@@ -9,7 +9,8 @@ import math
 import os
 import signal
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from semimix.errors import SemimixError
 
@@ -40,22 +41,38 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="random seed (data split, init, training)")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", help="run directory (default: runs/<dataset>-<method>-<time>)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key, e.g. optim.lr=0.05 or epsilon=2.0 (a hyperparameter of the chosen method)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint (with --steps N: train a run, finished or not, to N steps)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. optim.lr=0.05 or epsilon=2.0 (a hyperparameter of the chosen method)",
+    )
+    p.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint (with --steps N: train a run, finished or not, to N steps)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--nproc", type=int, metavar="N", help="data-parallel over N processes on this machine (torchrun --standalone --nproc_per_node N); batch sizes stay global")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="data-parallel over N processes on this machine (torchrun --standalone --nproc_per_node N); batch sizes stay global",
+    )
 
 
 def build_config_dict(args: argparse.Namespace) -> dict[str, Any]:
     """Preset, then flags, then --set overrides, as one nested dict."""
-    from semimix.train.config import PRESET_DIR, apply_override, load_preset, load_yaml, merge
+    from semimix.train.config import apply_override
+    from semimix.train.presets import PRESET_DIR, load_preset, load_yaml, merge
 
     if args.config:
         values = load_preset(args.config)
     else:
         dataset_preset = PRESET_DIR / f"{args.dataset or 'digits'}.yaml"
         if args.dataset is None and not dataset_preset.exists():
-            raise SemimixError(f"the default job's preset {dataset_preset} is missing from this install; reinstall semimix (pip install --force-reinstall semimix)")
+            raise SemimixError(
+                f"the default job's preset {dataset_preset} is missing from this install; reinstall semimix (pip install --force-reinstall semimix)"
+            )
         values = load_yaml(dataset_preset) if dataset_preset.exists() else {}
     flags = {
         "method": args.method,
@@ -100,7 +117,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         ignored = [f for f in ("config", "method", "dataset", "labels", "model", "seed", "out") if getattr(args, f)]
         if ignored or args.set:
             raise SemimixError(
-                f"--resume continues a run with its saved config.yaml (only --steps may change, to train it longer); drop {', '.join('--' + f for f in ignored) or '--set'}"
+                "--resume continues a run with its saved config.yaml (only --steps may change, to train it longer); "
+                f"drop {', '.join('--' + f for f in ignored) or '--set'}"
             )
     try:
         summary = resume(args.resume, progress=not args.quiet, steps=args.steps) if args.resume else train(config_from_dict(build_config_dict(args)))
@@ -122,8 +140,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         best = f"best-on-validation checkpoint: step {summary['best_val_step']}"
         best += f", test accuracy {summary['test_accuracy_at_best_val']:.4f}" if tested else ""
     print(
-        f"{summary['method']} on {summary['dataset']} ({summary['labels']} labels, {summary['steps']} steps, "
-        f"{summary['wall_time_s']:.0f} s): {result} [{best}]"
+        f"{summary['method']} on {summary['dataset']} ({summary['labels']} labels, {summary['steps']} steps, {summary['wall_time_s']:.0f} s): {result} [{best}]"
     )
     print(f"run directory: {summary['run_dir']}")
 
@@ -159,7 +176,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(_: argparse.Namespace) -> int:
-    from semimix.train.config import PRESET_DIR, preset_names
+    from semimix.train.presets import PRESET_DIR, preset_names
 
     for name in preset_names():
         first = (PRESET_DIR / f"{name}.yaml").read_text().splitlines()[0].lstrip("# ")
@@ -171,7 +188,12 @@ def cmd_two_circles(args: argparse.Namespace) -> int:
     from semimix.studies.two_circles import run_study
 
     results = run_study(
-        args.out, steps=args.steps, seed=args.seed, search=not args.no_search, progress=not args.quiet, spread_labels=args.spread_labels,
+        args.out,
+        steps=args.steps,
+        seed=args.seed,
+        search=not args.no_search,
+        progress=not args.quiet,
+        spread_labels=args.spread_labels,
         **({"inner_radius": args.inner_radius} if args.inner_radius is not None else {}),
     )
     print(json.dumps(results, indent=2))

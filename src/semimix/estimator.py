@@ -176,7 +176,9 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities (n_samples, n_classes), columns in the order of ``classes_``."""
         scores = self._scores(X)
         if self.class_scores_ is not None:
-            raise SemimixError(f"method {self.method_name_!r} with these settings scores classes by cosine, not logits, so it has no probabilities; use predict")
+            raise SemimixError(
+                f"method {self.method_name_!r} with these settings scores classes by cosine, not logits, so it has no probabilities; use predict"
+            )
         return torch.softmax(scores.double(), dim=1).numpy()
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
@@ -201,7 +203,7 @@ def _dense(X: Any) -> Any:
 def _seed(random_state: Any) -> int:
     """The run's seed: an int ``random_state`` itself, else one drawn from it (None: numpy's global
     generator), checked here so that a bad one is named rather than failing deep in numpy or torch."""
-    if isinstance(random_state, Integral) and 0 <= random_state <= MAX_SEED:
+    if isinstance(random_state, Integral) and 0 <= int(random_state) <= MAX_SEED:
         return int(random_state)
     if random_state is None or isinstance(random_state, np.random.RandomState):
         return int(check_random_state(random_state).randint(2**31 - 1))

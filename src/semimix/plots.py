@@ -8,17 +8,19 @@ where the model is right. Matplotlib runs with the Agg backend: no display is ne
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from numpy.typing import ArrayLike
 
 CLASS_COLOURS = ("tab:red", "tab:blue")
 PROBABILITY_CMAP = "RdBu"  # p(class 1) = 0 red, 1 blue: the class colours above
@@ -191,10 +193,10 @@ QUANTITY_LABELS = {"loss": "total loss", "lr": "learning rate", "val_accuracy": 
 
 def draw_reliability_diagram(
     fig_axes: tuple[Axes, Axes],
-    edges: np.ndarray,
-    counts: np.ndarray,
-    confidence: np.ndarray,
-    accuracy: np.ndarray,
+    edges: ArrayLike,
+    counts: ArrayLike,
+    confidence: ArrayLike,
+    accuracy: ArrayLike,
     ece: float | None,
     title: str = "",
 ) -> None:
@@ -208,8 +210,20 @@ def draw_reliability_diagram(
     full = counts > 0
     top.bar(left[full], accuracy[full], width[full], align="edge", color="tab:blue", edgecolor="black", linewidth=0.6, label="accuracy", zorder=2)
     gap_low, gap_high = np.minimum(accuracy, confidence), np.maximum(accuracy, confidence)
-    top.bar(left[full], (gap_high - gap_low)[full], width[full], bottom=gap_low[full], align="edge", color="tab:red", alpha=0.35,
-            edgecolor="tab:red", hatch="//", linewidth=0.6, label="gap to mean confidence", zorder=3)
+    top.bar(
+        left[full],
+        (gap_high - gap_low)[full],
+        width[full],
+        bottom=gap_low[full],
+        align="edge",
+        color="tab:red",
+        alpha=0.35,
+        edgecolor="tab:red",
+        hatch="//",
+        linewidth=0.6,
+        label="gap to mean confidence",
+        zorder=3,
+    )
     top.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1.0, label="perfect calibration", zorder=4)
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)
@@ -218,8 +232,16 @@ def draw_reliability_diagram(
     top.grid(alpha=0.3, zorder=0)
     top.legend(loc="upper left", fontsize=8)
     if ece is not None:
-        top.text(0.97, 0.04, f"ECE = {ece:.4f}", transform=top.transAxes, ha="right", va="bottom", fontsize=10,
-                 bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
+        top.text(
+            0.97,
+            0.04,
+            f"ECE = {ece:.4f}",
+            transform=top.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=10,
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
+        )
     share = counts / max(counts.sum(), 1.0)
     bottom.bar(left, share, width, align="edge", color="tab:gray", edgecolor="black", linewidth=0.6)
     bottom.set_xlim(0, 1)
@@ -246,7 +268,7 @@ def draw_training_curves(
     columns = max(1, min(columns, len(quantities)))
     rows = -(-len(quantities) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows + 0.4 + 0.25 * len(runs)), squeeze=False, layout="constrained")
-    handles: dict[str, object] = {}
+    handles: dict[str, Line2D] = {}
     for q, ax in zip(quantities, axes.flat):
         for k, (label, series) in enumerate(runs):
             if q not in series:
@@ -258,7 +280,7 @@ def draw_training_curves(
         ax.set_title(QUANTITY_LABELS.get(q, q), fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(quantities):]:
+    for ax in list(axes.flat)[len(quantities) :]:
         ax.set_visible(False)
     ordered = [label for label, _ in runs if label in handles]
     fig.legend([handles[label] for label in ordered], ordered, loc="outside lower center", ncol=min(3, max(1, len(ordered))), fontsize=9, frameon=False)
@@ -271,14 +293,22 @@ def draw_training_curves(
 def draw_attack_curves(
     ax: Axes,
     epsilons: Sequence[float],
-    curves: dict[str, Sequence[float]],
+    curves: Mapping[str, Sequence[float]],
     title: str = "",
     xlabel: str = "perturbation size ε",
     ylabel: str = "test error (%)",
 ) -> None:
     """Error (fractions in [0, 1], drawn as %) against the attack's ε, one line per model."""
     for k, (name, errors) in enumerate(curves.items()):
-        ax.plot(list(epsilons), 100 * np.asarray(errors, dtype=float), color=METHOD_COLOURS[k % len(METHOD_COLOURS)], linewidth=2.0, marker="o", markersize=4, label=name)
+        ax.plot(
+            list(epsilons),
+            100 * np.asarray(errors, dtype=float),
+            color=METHOD_COLOURS[k % len(METHOD_COLOURS)],
+            linewidth=2.0,
+            marker="o",
+            markersize=4,
+            label=name,
+        )
     ax.set_ylim(0.0, 100.0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -299,9 +329,9 @@ def draw_path_errors(
     """AdvMixup Fig. 3: error (%) on virtual samples against λ, ``curves[key] = (error, sem)`` with keys
     ``real_real`` (blue dashed) and ``real_adversarial`` (orange solid), ±1 standard error shaded."""
     lam = np.asarray(lambdas, dtype=float)
-    for key, (error, sem) in curves.items():
+    for key, (errors, sems) in curves.items():
         colour, style, label = PATH_STYLES.get(key, ("tab:gray", "-", key))
-        error, sem = 100 * np.asarray(error, dtype=float), 100 * np.asarray(sem, dtype=float)
+        error, sem = 100 * np.asarray(errors, dtype=float), 100 * np.asarray(sems, dtype=float)
         ax.plot(lam, error, color=colour, linestyle=style, linewidth=2.0, label=label)
         ax.fill_between(lam, error - sem, error + sem, color=colour, alpha=0.15, linewidth=0)
     ax.set_xlim(float(lam[0]), float(lam[-1]))

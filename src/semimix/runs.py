@@ -60,8 +60,11 @@ class Run:
         if name not in SPLITS:
             raise SemimixError(f"split must be val or test, got {name!r}")
         if name not in self.splits:
-            way_out = (f"; choose --split {self.splits[0]}" if self.splits else
-                       ", nor any other to evaluate on; train with data.test_size set, or with X_test, y_test in the .npz")
+            way_out = (
+                f"; choose --split {self.splits[0]}"
+                if self.splits
+                else ", nor any other to evaluate on; train with data.test_size set, or with X_test, y_test in the .npz"
+            )
             raise SemimixError(f"{self.run_dir}: the run's dataset has no {name} split{way_out}")
         return getattr(self.data, f"x_{name}"), getattr(self.data, f"y_{name}")
 

@@ -14,7 +14,7 @@ import numbers
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from semimix.errors import SemimixError
 
@@ -46,8 +46,13 @@ class Rule:
         kind = numbers.Integral if self.integer else numbers.Real
         if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
             return False
-        return ((self.gt is None or value > self.gt) and (self.ge is None or value >= self.ge)
-                and (self.lt is None or value < self.lt) and (self.le is None or value <= self.le))
+        number = cast(float, value)  # a real number; typeshed's numbers.Real declares no comparisons
+        return (
+            (self.gt is None or number > self.gt)
+            and (self.ge is None or number >= self.ge)
+            and (self.lt is None or number < self.lt)
+            and (self.le is None or number <= self.le)
+        )
 
     def describe(self) -> str:
         """What is valid, as the error message says it: 'one of a, b', 'an integer in [0, 9]', 'a number > 0'."""
@@ -77,8 +82,9 @@ def choice(default: str | None, choices: Iterable[str]) -> Any:
     return _field(default, Rule(choices=tuple(choices), nullable=default is None))
 
 
-def bounded(default: float | None, *, gt: float | None = None, ge: float | None = None, lt: float | None = None,
-            le: float | None = None, integer: bool | None = None) -> Any:
+def bounded(
+    default: float | None, *, gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None, integer: bool | None = None
+) -> Any:
     """A numeric field within the given bounds; an integer one where the default is an int (or
     ``integer``), nullable where the default is None."""
     if integer is None:

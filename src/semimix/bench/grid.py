@@ -15,10 +15,11 @@ import os
 import platform
 import re
 import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import yaml
@@ -35,9 +36,27 @@ METRICS = {
     "test_error": ("test_accuracy", "final model (the EMA teacher where the method has one, else the student; eval_model in runs.csv)"),
     "test_error_at_best_val": ("test_accuracy_at_best_val", "best-on-validation checkpoint"),
 }
-CSV_COLUMNS = ("row", "method", "dataset", "labels", "seed", "steps", "status", "eval_model", "test_error", "test_accuracy",
-               "test_error_at_best_val", "test_accuracy_at_best_val", "best_val_accuracy", "wall_s", "device", "hardware",
-               "threads", "torch_version", "run_dir")
+CSV_COLUMNS = (
+    "row",
+    "method",
+    "dataset",
+    "labels",
+    "seed",
+    "steps",
+    "status",
+    "eval_model",
+    "test_error",
+    "test_accuracy",
+    "test_error_at_best_val",
+    "test_accuracy_at_best_val",
+    "best_val_accuracy",
+    "wall_s",
+    "device",
+    "hardware",
+    "threads",
+    "torch_version",
+    "run_dir",
+)
 
 
 @dataclass
@@ -131,7 +150,7 @@ def _column_dir(column: str) -> str:
     return f"{name}-{labels}"
 
 
-def load_grid(path: str | Path, out: str | Path | None = None, cli_sets: list[str] = (), data_dir: str | None = None) -> Grid:
+def load_grid(path: str | Path, out: str | Path | None = None, cli_sets: Sequence[str] = (), data_dir: str | None = None) -> Grid:
     """Read and validate a grid file and build every cell's config; trains nothing."""
     path = Path(path)
     if not path.is_file():
@@ -163,15 +182,23 @@ def load_grid(path: str | Path, out: str | Path | None = None, cli_sets: list[st
     columns = [_column(d, n) for d in datasets for n in label_counts]
     cells_spec = spec.get("cells", {}) or {}
     paper = spec.get("paper", {}) or {}
-    for key, valid, what in ((cells_spec, columns, "cells"), (paper, [label for label, _, _ in rows], "paper")):
-        bad = sorted(set(map(str, key)) - set(valid))
+    for keys, valid, what in ((cells_spec, columns, "cells"), (paper, [label for label, _, _ in rows], "paper")):
+        bad = sorted(set(map(str, keys)) - set(valid))
         if bad:
             raise SemimixError(f"{where}: {what} key(s) {', '.join(bad)} match no {'column' if what == 'cells' else 'row'}; valid: {', '.join(valid)}")
     name = str(spec.get("name", path.stem))
     out_dir = Path(out) if out else Path("runs") / "grids" / name
-    grid = Grid(name, str(config_path), [label for label, _, _ in rows], columns, [int(s) for s in seeds], metric,
-                {str(k): {str(c): str(v) for c, v in (cols or {}).items()} for k, cols in paper.items()}, out_dir,
-                spec={**spec, "name": name, "config": str(config_path)})
+    grid = Grid(
+        name,
+        str(config_path),
+        [label for label, _, _ in rows],
+        columns,
+        [int(s) for s in seeds],
+        metric,
+        {str(k): {str(c): str(v) for c, v in (cols or {}).items()} for k, cols in paper.items()},
+        out_dir,
+        spec={**spec, "name": name, "config": str(config_path)},
+    )
     for dataset in datasets:
         for labels in label_counts:
             column = _column(dataset, labels)
@@ -204,8 +231,9 @@ def check_cell_config(cell: Cell) -> None:
     wanted = _comparable(cell.values)
     if saved != wanted:
         differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-        raise SemimixError(f"{cell.run_dir} holds a run with another config (differs in: {', '.join(differ)}); "
-                           "delete that directory or give the grid another --out")
+        raise SemimixError(
+            f"{cell.run_dir} holds a run with another config (differs in: {', '.join(differ)}); delete that directory or give the grid another --out"
+        )
 
 
 def check_started_cells(grid: Grid) -> None:
@@ -283,13 +311,24 @@ def collect(grid: Grid) -> list[dict[str, Any]]:
     records = []
     for cell in grid.cells:
         dataset, _, labels = cell.column.rpartition("/")
-        record: dict[str, Any] = {"row": cell.row, "method": cell.values["method"], "dataset": dataset, "labels": labels,
-                                  "seed": cell.seed, "status": cell.status(), "run_dir": str(cell.run_dir)}
+        record: dict[str, Any] = {
+            "row": cell.row,
+            "method": cell.values["method"],
+            "dataset": dataset,
+            "labels": labels,
+            "seed": cell.seed,
+            "status": cell.status(),
+            "run_dir": str(cell.run_dir),
+        }
         if record["status"] == "done":
             summary = json.loads((cell.run_dir / "summary.json").read_text())
             record.update({k: summary.get(k) for k in ("steps", "eval_model", "test_accuracy", "test_accuracy_at_best_val", "best_val_accuracy")})
-            record.update(test_error=_error(summary.get("test_accuracy")), test_error_at_best_val=_error(summary.get("test_accuracy_at_best_val")),
-                          wall_s=summary.get("wall_time_s"), **{k: summary.get(k) for k in ("device", "hardware", "threads", "torch_version")})
+            record.update(
+                test_error=_error(summary.get("test_accuracy")),
+                test_error_at_best_val=_error(summary.get("test_accuracy_at_best_val")),
+                wall_s=summary.get("wall_time_s"),
+                **{k: summary.get(k) for k in ("device", "hardware", "threads", "torch_version")},
+            )
         else:
             record["steps"] = _last_step(cell.run_dir)
         records.append(record)

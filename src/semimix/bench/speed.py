@@ -10,21 +10,23 @@ predicted near 1 means the step runs no pass it does not need and waits on littl
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from semimix.data.bundle import DataBundle
 from semimix.data.preprocess import Standardize
 from semimix.errors import SemimixError
+from semimix.eval.robustness import markdown_table
 from semimix.methods import build_method, canonical_method_name
 from semimix.methods.base import BACKWARD, FORWARD, INPUT_BACKWARD, NO_GRAD, Pass
-from semimix.eval.robustness import markdown_table
 from semimix.models import resolve_model_name
 from semimix.train.config import AugmentConfig, TrainConfig
 from semimix.train.trainer import Trainer, resolve_device
@@ -79,9 +81,17 @@ def build_trainer(method: str, opts: SpeedOptions, data: DataBundle) -> Trainer:
     """A real trainer with CIFAR-10's weak augmentation (flip, translate 2) for images, as ICT trains."""
     image = len(data.input_shape) == 3
     cfg = TrainConfig(
-        method=method, model=opts.model, steps=10**9, device=opts.device, progress=False, out=os.devnull,
-        labeled_batch_size=opts.labeled_batch, unlabeled_batch_size=opts.unlabeled_batch,
-        augment=AugmentConfig(flip=image, translate=2 if image else 0), amp=opts.amp, compile=opts.compile,
+        method=method,
+        model=opts.model,
+        steps=10**9,
+        device=opts.device,
+        progress=False,
+        out=os.devnull,
+        labeled_batch_size=opts.labeled_batch,
+        unlabeled_batch_size=opts.unlabeled_batch,
+        augment=AugmentConfig(flip=image, translate=2 if image else 0),
+        amp=opts.amp,
+        compile=opts.compile,
     )
     return Trainer(cfg, data=data)
 
@@ -132,9 +142,7 @@ def peak_step_memory_mb(trainer: Trainer) -> float:
     return max(0, max(peak[0], rss()) - before) / 2**20
 
 
-def pass_costs(
-    model: torch.nn.Module, input_shape: tuple[int, ...], device: torch.device, amp: bool, sizes: set[int], rounds: int
-) -> dict[Pass, float]:
+def pass_costs(model: torch.nn.Module, input_shape: tuple[int, ...], device: torch.device, amp: bool, sizes: set[int], rounds: int) -> dict[Pass, float]:
     """Median seconds of each pass kind at each batch size on ``model`` (train mode, bf16 autocast
     when ``amp``); the backward costs are (forward + backward) − forward. Any module that maps a
     batch to logits works, so other libraries' networks can be costed the same way."""
@@ -154,13 +162,13 @@ def pass_costs(
         with torch.no_grad():
             model(x)
 
-    kinds = {NO_GRAD: no_grad, FORWARD: model, BACKWARD: params_backward, INPUT_BACKWARD: input_backward}
+    kinds: dict[str, Callable[[torch.Tensor], object]] = {NO_GRAD: no_grad, FORWARD: model, BACKWARD: params_backward, INPUT_BACKWARD: input_backward}
     with autocast:
         for _ in range(rounds + 1):  # the first round warms up
             for n in sorted(sizes):
                 for kind, fn in kinds.items():
                     x = torch.randn(n, *input_shape, device=device)
-                    samples.setdefault((kind, n), []).append(timed(lambda: fn(x), device))
+                    samples.setdefault((kind, n), []).append(timed(functools.partial(fn, x), device))
     costs = {key: statistics.median(times[1:]) for key, times in samples.items()}
     for n in sizes:
         for kind in (BACKWARD, INPUT_BACKWARD):
@@ -187,7 +195,7 @@ def measure(opts: SpeedOptions) -> dict[str, Any]:
     times: dict[str, list[float]] = {m: [] for m in trainers}
     order = list(trainers)
     for r in range(opts.steps):  # interleaved, the order rotated each round
-        for m in order[r % len(order):] + order[: r % len(order)]:
+        for m in order[r % len(order) :] + order[: r % len(order)]:
             times[m].append(timed(trainers[m].train_step, device))
     declared = {m: build_method(m, t.cfg.params_for_method()).passes(opts.labeled_batch, opts.unlabeled_batch) for m, t in trainers.items()}
     sizes = {n for passes in declared.values() if passes for _, n in passes}
@@ -198,7 +206,8 @@ def measure(opts: SpeedOptions) -> dict[str, Any]:
     for m, trainer in trainers.items():
         median = statistics.median(times[m])
         per_step = opts.labeled_batch + (opts.unlabeled_batch if trainer.unlabeled_stream else 0)
-        predicted = predicted_time(declared[m], costs) if declared[m] else None
+        passes = declared[m]
+        predicted = predicted_time(passes, costs) if passes else None
         results[m] = {
             "step_time_s": median,
             "step_time_spread_s": max(times[m]) - min(times[m]),
@@ -206,16 +215,23 @@ def measure(opts: SpeedOptions) -> dict[str, Any]:
             "predicted_step_time_s": predicted,
             "measured_over_predicted": median / predicted if predicted else None,
             "peak_memory_mb": memory[m],
-            "passes": [list(p) for p in declared[m]] if declared[m] else None,
+            "passes": [list(p) for p in passes] if passes else None,
             "step_times_s": times[m],
         }
-    for m, r in results.items():
+    for result in results.values():
         for ref in REFERENCES:
-            r[f"ratio_to_{ref}"] = r["step_time_s"] / results[ref]["step_time_s"] if ref in results else None
+            result[f"ratio_to_{ref}"] = result["step_time_s"] / results[ref]["step_time_s"] if ref in results else None
     return {
-        "device": str(device), "model": opts.model, "input_shape": list(shape),
-        "labeled_batch": opts.labeled_batch, "unlabeled_batch": opts.unlabeled_batch, "steps": opts.steps,
-        "warmup": opts.warmup, "amp": opts.amp, "compile": opts.compile, "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "model": opts.model,
+        "input_shape": list(shape),
+        "labeled_batch": opts.labeled_batch,
+        "unlabeled_batch": opts.unlabeled_batch,
+        "steps": opts.steps,
+        "warmup": opts.warmup,
+        "amp": opts.amp,
+        "compile": opts.compile,
+        "torch_threads": torch.get_num_threads(),
         "memory": "CUDA max_memory_allocated above the step's start" if device.type == "cuda" else "peak RSS growth during one step (sampled every 1 ms)",
         "pass_costs_s": {f"{kind}@{n}": c for (kind, n), c in sorted(costs.items())},
         "methods": results,
@@ -241,13 +257,23 @@ def format_table(result: dict[str, Any]) -> str:
 
     head = ["method", "step ms (median)", "spread ms", "samples/s", "× supervised", "× ict", "predicted ms", "measured/predicted", "peak MB", "passes"]
     rows = [
-        [m, num(r["step_time_s"] * 1e3, ".1f"), num(r["step_time_spread_s"] * 1e3, ".1f"), num(r["samples_per_s"], ".1f"),
-         num(r["ratio_to_supervised"], ".2f"), num(r["ratio_to_ict"], ".2f"),
-         num(r["predicted_step_time_s"] and r["predicted_step_time_s"] * 1e3, ".1f"), num(r["measured_over_predicted"], ".2f"),
-         num(r["peak_memory_mb"], ".0f"), pass_summary(r["passes"])]
+        [
+            m,
+            num(r["step_time_s"] * 1e3, ".1f"),
+            num(r["step_time_spread_s"] * 1e3, ".1f"),
+            num(r["samples_per_s"], ".1f"),
+            num(r["ratio_to_supervised"], ".2f"),
+            num(r["ratio_to_ict"], ".2f"),
+            num(r["predicted_step_time_s"] and r["predicted_step_time_s"] * 1e3, ".1f"),
+            num(r["measured_over_predicted"], ".2f"),
+            num(r["peak_memory_mb"], ".0f"),
+            pass_summary(r["passes"]),
+        ]
         for m, r in result["methods"].items()
     ]
-    title = (f"{result['model']} on {result['device']}, input {'×'.join(map(str, result['input_shape']))}, batch "
-             f"{result['labeled_batch']}+{result['unlabeled_batch']}, {result['steps']} timed steps after {result['warmup']} warm-up, "
-             f"amp={result['amp']}, compile={result['compile']}, torch threads {result['torch_threads']}")
+    title = (
+        f"{result['model']} on {result['device']}, input {'×'.join(map(str, result['input_shape']))}, batch "
+        f"{result['labeled_batch']}+{result['unlabeled_batch']}, {result['steps']} timed steps after {result['warmup']} warm-up, "
+        f"amp={result['amp']}, compile={result['compile']}, torch threads {result['torch_threads']}"
+    )
     return title + "\n" + markdown_table(head, rows)

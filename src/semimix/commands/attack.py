@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from semimix.errors import SemimixError
-from semimix.eval.robustness import (
+from semimix.eval.settings import (
     ATTACKS,
     DEFAULT_BATCH,
     DEFAULT_NORM,
@@ -25,18 +23,27 @@ from semimix.eval.robustness import (
     MASKING_STEPS,
     MASKING_THRESHOLD,
     NORMS,
-    ScoreModel,
-    attack_errors,
-    format_percent,
-    markdown_table,
-    masking_check,
-    resolve_norm,
-    same_module,
 )
+
+if TYPE_CHECKING:
+    import torch
+
+    from semimix.eval.robustness import ScoreModel
 
 NAME = "attack"
 DEFAULT_EPS = "1,2,3,5,8"
 MASKING_SAMPLES = 1000
+
+
+class AttackSettings(TypedDict):
+    """The keyword arguments of ``semimix.eval.robustness.attack_errors`` that one command run shares."""
+
+    attack: str
+    norm: str
+    steps: int
+    step_size: float | None
+    random_start: bool
+    batch_size: int
 
 
 def _eps_list(value: str) -> list[float]:
@@ -66,8 +73,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by 'semimix train' (several: one comparison table)")
     p.add_argument("--attack", choices=ATTACKS, default="fgm", help="fgm (L2, AdvMixup's tables), fgsm (L∞), pgd (L∞ unless --norm), vat (L2); default fgm")
-    p.add_argument("--eps", type=_eps_list, default=_eps_list(DEFAULT_EPS),
-                   help=f"comma-separated perturbation sizes ε, in the model's input units (after normalisation/ZCA) unless --eps-units pixel (default {DEFAULT_EPS})")
+    p.add_argument(
+        "--eps",
+        type=_eps_list,
+        default=_eps_list(DEFAULT_EPS),
+        help=f"comma-separated perturbation sizes ε, in the model's input units (after normalisation/ZCA) unless --eps-units pixel (default {DEFAULT_EPS})",
+    )
     p.add_argument("--norm", choices=NORMS, help="override the attack's norm (fgm l2, fgsm linf, pgd linf, vat l2)")
     p.add_argument("--steps", type=int, help="pgd: iterations (default 10); vat: power iterations (default 1)")
     p.add_argument("--step-size", type=float, help="pgd step size (default 2.5ε/steps)")
@@ -75,11 +86,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--source", metavar="RUN_DIR2", help="black-box: craft the adversarial inputs on this run, evaluate them on each RUN_DIR")
     p.add_argument("--split", choices=("test", "val"), default="test", help="split to attack (default test)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="best-on-validation or last weights, for targets and source (default best)")
-    p.add_argument("--eps-units", choices=("input", "pixel"), default="input",
-                   help="input: ε in the model's input units, after normalisation/ZCA (default, as the paper); pixel: ε in raw data units (0..255 for images)")
+    p.add_argument(
+        "--eps-units",
+        choices=("input", "pixel"),
+        default="input",
+        help="input: ε in the model's input units, after normalisation/ZCA (default, as the paper); pixel: ε in raw data units (0..255 for images)",
+    )
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"samples per attack batch (default {DEFAULT_BATCH})")
     p.add_argument("--masking-steps", type=int, default=MASKING_STEPS, help=f"steps of the unbounded PGD check (default {MASKING_STEPS}; 0 skips the check)")
-    p.add_argument("--masking-eps", type=float, default=MASKING_EPSILON, help=f"ball of the unbounded PGD check, in input units (default {MASKING_EPSILON:g}: never binds)")
+    p.add_argument(
+        "--masking-eps", type=float, default=MASKING_EPSILON, help=f"ball of the unbounded PGD check, in input units (default {MASKING_EPSILON:g}: never binds)"
+    )
     p.add_argument("--masking-norm", choices=NORMS, default="linf", help="norm of the unbounded PGD check (default linf)")
     p.add_argument("--masking-samples", type=int, default=MASKING_SAMPLES, help=f"samples (the first of the split) the check uses (default {MASKING_SAMPLES})")
     p.add_argument("--seed", type=int, default=0, help="seed of the random starts (pgd, vat)")
@@ -90,26 +107,32 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------- runs → models and inputs
 def score_model(run: Any, raw: bool) -> ScoreModel:
     """The run's eval-mode model as class scores of model inputs, or of raw inputs (``raw``: preprocess included)."""
+    from semimix.eval.robustness import ScoreModel
+
     prep = run.data.preprocess.to(run.trainer.device) if raw and run.data.preprocess is not None else None
     return ScoreModel(run.model, run.trainer.class_scores, prep).eval()
 
 
-@torch.no_grad()
 def model_inputs(run: Any, x: torch.Tensor, batch_size: int = DEFAULT_BATCH) -> torch.Tensor:
     """Raw inputs → the model's input units (preprocess applied), as float32 on the CPU."""
-    return torch.cat([run.preprocess(x[i : i + batch_size]).cpu() for i in range(0, len(x), batch_size)]) if len(x) else x.float()
+    import torch
+
+    with torch.no_grad():
+        return torch.cat([run.preprocess(x[i : i + batch_size]).cpu() for i in range(0, len(x), batch_size)]) if len(x) else x.float()
 
 
 def check_compatible(source: Any, target: Any, split: str, eps_units: str) -> None:
     """A black-box source must see exactly the target's samples; with ε in input units also the same preprocess."""
+    import torch
+
+    from semimix.eval.robustness import same_module
+
     where = f"--source {source.run_dir} and {target.run_dir}"
     if source.data.name != target.data.name or source.data.num_classes != target.data.num_classes:
         raise SemimixError(f"{where} are on different datasets ({source.data.name}, {target.data.name}); a transfer attack needs the same one")
     (xs, ys), (xt, yt) = source.split(split), target.split(split)
     if xs.shape != xt.shape or not torch.equal(ys, yt) or not torch.equal(xs, xt):
-        raise SemimixError(
-            f"{where} have different {split} splits (other seed, sizes or data options); train the source with the target's data settings"
-        )
+        raise SemimixError(f"{where} have different {split} splits (other seed, sizes or data options); train the source with the target's data settings")
     if eps_units == "input" and not same_module(source.data.preprocess, target.data.preprocess):
         raise SemimixError(f"{where} preprocess their inputs differently, so 'input units' differ; use --eps-units pixel")
 
@@ -149,7 +172,10 @@ def attack_runs(
     """Attack each run (white-box, or black-box from ``source``), as the module doc says; writes each
     run's JSON and figure, and with several runs or ``out`` the comparison table. Returns
     ``setting``, ``runs`` (one result per run), ``table`` (markdown), ``notes`` and ``written``."""
+    import torch
+
     from semimix import plots
+    from semimix.eval.robustness import attack_errors, masking_check, resolve_norm
     from semimix.runs import load_run
     from semimix.train.files import write_json, write_text
 
@@ -158,39 +184,38 @@ def attack_runs(
     except ValueError as exc:
         raise SemimixError(str(exc)) from None
     steps = steps if steps is not None else (1 if attack == "vat" else 10)
-    for flag, value, least in (("--batch-size", batch_size, 1), ("--steps", steps, 1), ("--masking-steps", masking_steps, 0), ("--masking-samples", masking_samples, 1)):
+    lower_bounds = (("--batch-size", batch_size, 1), ("--steps", steps, 1), ("--masking-steps", masking_steps, 0), ("--masking-samples", masking_samples, 1))
+    for flag, value, least in lower_bounds:
         if value < least:
             raise SemimixError(f"{flag} must be >= {least}, got {value}")
     eps = _eps_list(DEFAULT_EPS) if eps is None else list(eps)
     if not eps or any(not e >= 0 for e in eps):
         raise SemimixError(f"eps must be a non-empty list of numbers >= 0, got {eps!r}")
     raw = eps_units == "pixel"
-    black = source is not None
     targets = [load_run(d, checkpoint) for d in ([run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs)]
-    src = load_run(source, checkpoint) if black else None
+    src = load_run(source, checkpoint) if source is not None else None
+    black = src is not None
     notes: list[str] = []
     for t in targets:
-        if black:
+        if src is not None:
             check_compatible(src, t, split, eps_units)
             if src.run_dir.resolve() == t.run_dir.resolve():
                 notes.append(f"{t.run_dir}: the source is the target itself, so its black-box numbers are white-box ones")
         if raw and t.data.preprocess is None:
             notes.append(f"{t.run_dir}: no preprocess module (data normalised when loaded), so pixel units = the model's input units")
-    attack_kw = dict(attack=attack, norm=norm, steps=steps, step_size=step_size, random_start=random_start, batch_size=batch_size)
+    attack_kw = AttackSettings(attack=attack, norm=norm, steps=steps, step_size=step_size, random_start=random_start, batch_size=batch_size)
 
     results: list[dict] = []
-    shared = None
-    if black:
+    shared = None  # black-box: every target's errors on the source's adversarial inputs
+    if src is not None:
         xs_raw, y = src.split(split)
         x_src = xs_raw.float() if raw else model_inputs(src, xs_raw, batch_size)
         torch.manual_seed(seed)
-        shared = attack_errors(
-            score_model(src, raw), {str(i): score_model(t, raw) for i, t in enumerate(targets)}, x_src, y, eps, **attack_kw
-        )
+        shared = attack_errors(score_model(src, raw), {str(i): score_model(t, raw) for i, t in enumerate(targets)}, x_src, y, eps, **attack_kw)
     for i, t in enumerate(targets):
         x_raw, y = t.split(split)
         x_in = model_inputs(t, x_raw, batch_size)
-        if black:
+        if shared is not None:
             key, res = str(i), shared
         else:
             torch.manual_seed(seed)
@@ -198,7 +223,9 @@ def attack_runs(
         masking = None
         if masking_steps > 0:
             n = min(len(x_in), masking_samples)
-            masking = masking_check(score_model(t, raw=False), x_in[:n], y[:n], norm=masking_norm, epsilon=masking_eps, steps=masking_steps, batch_size=batch_size)
+            masking = masking_check(
+                score_model(t, raw=False), x_in[:n], y[:n], norm=masking_norm, epsilon=masking_eps, steps=masking_steps, batch_size=batch_size
+            )
         results.append(
             {
                 "run_dir": str(t.run_dir),
@@ -214,8 +241,9 @@ def attack_runs(
                 "split": split,
                 "checkpoint": t.checkpoint,
                 "samples": len(y),
-                "source": None if not black else {"run_dir": str(src.run_dir), "method": src.config.method,
-                                                  "clean_error": res["source_clean_error"], "errors": res["source_errors"]},
+                "source": None
+                if src is None
+                else {"run_dir": str(src.run_dir), "method": src.config.method, "clean_error": res["source_clean_error"], "errors": res["source_errors"]},
                 "epsilons": res["epsilons"],
                 "clean_error": res["clean_error"][key],
                 "errors": res["errors"][key],
@@ -233,7 +261,7 @@ def attack_runs(
     for t, r in zip(targets, results):
         fig, (ax,) = plots.new_figure(1)
         curves = {run_label(t): [r["clean_error"], *r["errors"]]}
-        if black:
+        if src is not None:
             curves[f"source: {src.config.method} (white-box)"] = [r["source"]["clean_error"], *r["source"]["errors"]]
         plots.draw_attack_curves(ax, [0.0, *r["epsilons"]], curves, title=f"{t.run_dir.name}: {setting}")
         written.append(plots.save_figure(fig, t.run_dir / f"{stem}.png"))
@@ -255,14 +283,28 @@ def attack_runs(
 
 def run(args: argparse.Namespace) -> int:
     result = attack_runs(
-        args.run_dirs, args.attack, args.eps, args.norm, args.steps, args.step_size, not args.no_random_start, args.source,
-        args.split, args.checkpoint, args.eps_units, args.batch_size, args.masking_steps, args.masking_eps,
-        args.masking_norm, args.masking_samples, args.seed, args.out,
+        args.run_dirs,
+        args.attack,
+        args.eps,
+        args.norm,
+        args.steps,
+        args.step_size,
+        not args.no_random_start,
+        args.source,
+        args.split,
+        args.checkpoint,
+        args.eps_units,
+        args.batch_size,
+        args.masking_steps,
+        args.masking_eps,
+        args.masking_norm,
+        args.masking_samples,
+        args.seed,
+        args.out,
     )
     runs = result["runs"]
     source = runs[0]["source"]
-    print(f"{result['setting']}; error (%) on {runs[0]['samples']} samples"
-          + (f"; source {source['run_dir']} ({source['method']})" if source else ""))
+    print(f"{result['setting']}; error (%) on {runs[0]['samples']} samples" + (f"; source {source['run_dir']} ({source['method']})" if source else ""))
     print(result["table"])
     for line in result["notes"]:
         print(line)
@@ -272,6 +314,8 @@ def run(args: argparse.Namespace) -> int:
 
 def format_table(targets: list[Any], results: list[dict]) -> str:
     """Rows = runs, columns = clean and each ε (error %), plus the unbounded-PGD accuracy (%)."""
+    from semimix.eval.robustness import format_percent, markdown_table
+
     eps = results[0]["epsilons"]
     header = ["run", "clean", *(f"ε={e:g}" for e in eps), "unbounded PGD acc."]
     rows = []

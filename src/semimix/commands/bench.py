@@ -16,7 +16,9 @@ def _methods(value: str) -> list[str]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(NAME, help="benchmarks: 'bench speed' times training steps of several methods; 'bench grid' runs a paper-style grid, 'bench table' tabulates it")
+    p = sub.add_parser(
+        NAME, help="benchmarks: 'bench speed' times training steps of several methods; 'bench grid' runs a paper-style grid, 'bench table' tabulates it"
+    )
     kinds = p.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
     s = kinds.add_parser(
         "speed",
@@ -86,8 +88,9 @@ def _speed(args: argparse.Namespace) -> int:
     from semimix.bench.speed import SpeedOptions, format_table, measure
     from semimix.train.files import write_json
 
-    opts = SpeedOptions(args.methods, args.model, args.image_size, args.labeled_batch, args.unlabeled_batch,
-                        args.steps, args.warmup, args.device, args.compile, args.amp)
+    opts = SpeedOptions(
+        args.methods, args.model, args.image_size, args.labeled_batch, args.unlabeled_batch, args.steps, args.warmup, args.device, args.compile, args.amp
+    )
     result = measure(opts)
     print(format_table(result))
     if args.json:

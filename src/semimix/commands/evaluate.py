@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from semimix.eval.calibration import DEFAULT_BINS
+from semimix.eval.settings import DEFAULT_BINS
 
 NAME = "eval"
 DEFAULT_SPLIT, DEFAULT_CHECKPOINT = "test", "best"
@@ -31,9 +31,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'semimix train'")
     p.add_argument("--split", choices=("test", "val"), default=DEFAULT_SPLIT, help="split to evaluate on (default: test)")
-    p.add_argument("--checkpoint", choices=("best", "last"), default=DEFAULT_CHECKPOINT,
-                   help="best-on-validation weights or the last evaluated ones (default: best; a run without "
-                   "a validation split has no best: its final weights, written as eval-<split>-final.json)")
+    p.add_argument(
+        "--checkpoint",
+        choices=("best", "last"),
+        default=DEFAULT_CHECKPOINT,
+        help="best-on-validation weights or the last evaluated ones (default: best; a run without "
+        "a validation split has no best: its final weights, written as eval-<split>-final.json)",
+    )
     p.add_argument("--out", metavar="DIR", help="folder for the JSON and PNG (default: RUN_DIR)")
     return p
 

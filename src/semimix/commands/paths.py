@@ -13,10 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-
 from semimix.errors import SemimixError
-from semimix.eval.paths import DEFAULT_GRID, path_study
-from semimix.eval.robustness import DEFAULT_BATCH
+from semimix.eval.settings import DEFAULT_BATCH, DEFAULT_GRID
 
 NAME = "paths"
 DEFAULT_PAIRS = 500
@@ -36,9 +34,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'semimix train'")
     p.add_argument("--pairs", type=int, default=DEFAULT_PAIRS, help=f"random pairs (default {DEFAULT_PAIRS})")
-    p.add_argument("--epsilon", type=float,
-                   help="‖r_adv‖₂ in input units (default: the run's own ε if its method has one, else the AdvMixup ε of its "
-                   f"config's method_params, else {FALLBACK_EPSILON:g})")
+    p.add_argument(
+        "--epsilon",
+        type=float,
+        help="‖r_adv‖₂ in input units (default: the run's own ε if its method has one, else the AdvMixup ε of its "
+        f"config's method_params, else {FALLBACK_EPSILON:g})",
+    )
     p.add_argument("--points", type=int, default=DEFAULT_GRID, help=f"λ grid points in [0, 1] (default {DEFAULT_GRID})")
     p.add_argument("--split", choices=("test", "val"), default="test", help="split to draw pairs from (default test)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="best-on-validation or last weights (default best)")
@@ -80,6 +81,7 @@ def interpolation_paths(
     (default: the run directory) and returns the result, with ``written`` (the files)."""
     from semimix import plots
     from semimix.commands.attack import model_inputs, score_model
+    from semimix.eval.paths import path_study
     from semimix.runs import load_run
     from semimix.train.files import write_json
 
@@ -97,13 +99,29 @@ def interpolation_paths(
     x = model_inputs(loaded, x_raw, batch_size)
     try:
         result = path_study(
-            score_model(loaded, raw=False), x, y, pairs=pairs, epsilon=epsilon, points=points, seed=seed,
-            xi=xi, power_iterations=power_iterations, distinct_classes=distinct_classes, batch_size=batch_size,
+            score_model(loaded, raw=False),
+            x,
+            y,
+            pairs=pairs,
+            epsilon=epsilon,
+            points=points,
+            seed=seed,
+            xi=xi,
+            power_iterations=power_iterations,
+            distinct_classes=distinct_classes,
+            batch_size=batch_size,
         )
     except ValueError as exc:
         raise SemimixError(f"{loaded.run_dir}: {exc}") from None
-    result = {"run_dir": str(loaded.run_dir), "method": loaded.config.method, "split": split, "checkpoint": loaded.checkpoint,
-              "epsilon_units": "model input units (after normalisation/ZCA)", "epsilon_from": origin, **result}
+    result = {
+        "run_dir": str(loaded.run_dir),
+        "method": loaded.config.method,
+        "split": split,
+        "checkpoint": loaded.checkpoint,
+        "epsilon_units": "model input units (after normalisation/ZCA)",
+        "epsilon_from": origin,
+        **result,
+    }
 
     folder = Path(out) if out else loaded.run_dir
     stem = f"paths-{split}-{loaded.checkpoint}"
@@ -120,14 +138,26 @@ def run(args: argparse.Namespace) -> int:
     from semimix.eval.robustness import format_percent, markdown_table
 
     result = interpolation_paths(
-        args.run_dir, args.pairs, args.epsilon, args.points, args.split, args.checkpoint, args.xi,
-        args.power_iterations, args.distinct_classes, args.batch_size, args.seed, args.out,
+        args.run_dir,
+        args.pairs,
+        args.epsilon,
+        args.points,
+        args.split,
+        args.checkpoint,
+        args.xi,
+        args.power_iterations,
+        args.distinct_classes,
+        args.batch_size,
+        args.seed,
+        args.out,
     )
     lam = result["lambdas"]
     show = sorted({0, len(lam) - 1, *range(0, len(lam), max(1, (len(lam) - 1) // 10))})
     rows = [[f"{lam[k]:.2f}", format_percent(result["real_real"]["error"][k]), format_percent(result["real_adversarial"]["error"][k])] for k in show]
-    print(f"{result['run_dir']} ({result['method']}): error (%) on virtual samples, {args.pairs} random {args.split} pairs, "
-          f"ε = {result['epsilon']:g} in input units ({result['epsilon_from']})")
+    print(
+        f"{result['run_dir']} ({result['method']}): error (%) on virtual samples, {args.pairs} random {args.split} pairs, "
+        f"ε = {result['epsilon']:g} in input units ({result['epsilon_from']})"
+    )
     print(markdown_table(["λ", "real–real", "real–adversarial"], rows))
     for key, name in (("real_real", "real–real"), ("real_adversarial", "real–adversarial")):
         k = max(range(len(lam)), key=lambda i: result[key]["error"][i])

@@ -16,10 +16,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from torch import nn
-
 NAME = "plot"
 DEFAULT_RESOLUTION = 300  # grid points per axis of the boundary plot
 
@@ -32,8 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "of one or several runs on shared axes. For runs on two-class 2-D data, also write RUN_DIR/boundary-<checkpoint>.png.",
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by 'semimix train'")
-    p.add_argument("--out", metavar="FILE.png",
-                   help="the curves figure (default: RUN_DIR/curves.png for one run, curves.png in the runs' common parent folder for several)")
+    p.add_argument(
+        "--out",
+        metavar="FILE.png",
+        help="the curves figure (default: RUN_DIR/curves.png for one run, curves.png in the runs' common parent folder for several)",
+    )
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="weights drawn in the decision-boundary plots (default: best)")
     p.add_argument("--resolution", type=int, default=DEFAULT_RESOLUTION, help=f"grid points per axis of the boundary plots (default: {DEFAULT_RESOLUTION})")
     return p
@@ -54,8 +53,8 @@ def may_be_two_d(dataset: Any) -> bool:
     """Whether a run's dataset can have 2-D inputs, judged from its name without loading it: the
     generated toys and users' .npz/.csv files can; digits, MNIST-1D, the image benchmarks and image
     folders cannot (and are never loaded just to find out)."""
-    from semimix.data import toys
     from semimix.data import _BY_NAME as registry  # the name → loader table behind load_dataset
+    from semimix.data import toys
 
     if not isinstance(dataset, str):
         return False
@@ -65,25 +64,14 @@ def may_be_two_d(dataset: Any) -> bool:
     return entry is not None and getattr(entry.load, "__module__", None) == toys.__name__
 
 
-class _ClassScores(nn.Module):
-    """A run's model as a map from raw inputs to per-class scores (preprocess, model, and the
-    method's class scores for outputs that are not logits), for ``evaluate_grid``."""
-
-    def __init__(self, model: nn.Module, preprocess: nn.Module | None, class_scores: Any, device: torch.device) -> None:
-        super().__init__()
-        self.model = model
-        self.prep = preprocess.to(device) if preprocess is not None else None
-        self.scores = class_scores
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(self.prep(x) if self.prep is not None else x)
-        return out if self.scores is None else self.scores(out)
-
-
 def draw_boundary(run_dir: Path, checkpoint: str, resolution: int) -> Path | str:
     """The boundary figure's path, or why there is none (a run on data that is not 2-D, 2-class)."""
+    import numpy as np
+
     from semimix import plots
+    from semimix.data.bundle import in_memory
     from semimix.eval.report import checkpoint_step, write_figure
+    from semimix.eval.robustness import ScoreModel
     from semimix.runs import load_run
     from semimix.studies.two_circles import decision_boundary, evaluate_grid, square_extent
 
@@ -91,23 +79,27 @@ def draw_boundary(run_dir: Path, checkpoint: str, resolution: int) -> Path | str
     data = loaded.data
     if data.input_shape != (2,) or data.num_classes != 2:
         return f"no decision boundary: inputs of shape {data.input_shape} with {data.num_classes} classes (drawn for 2-D inputs, 2 classes)"
-    splits = [t.numpy() for t in (data.x_labeled, data.x_unlabeled, data.x_val, data.x_test) if len(t)]
+    # 2-D inputs are tensors (only image folders stream from files); in_memory says so to the type checker, or refuses
+    x_labeled, x_unlabeled, x_val, x_test = (in_memory(x) for x in (data.x_labeled, data.x_unlabeled, data.x_val, data.x_test))
+    splits = [t.numpy() for t in (x_labeled, x_unlabeled, x_val, x_test) if len(t)]
     extent = square_extent(np.concatenate(splits))
-    grid = evaluate_grid(_ClassScores(loaded.model, data.preprocess, loaded.trainer.class_scores, loaded.trainer.device), extent, resolution)
+    prep = data.preprocess.to(loaded.trainer.device) if data.preprocess is not None else None
+    # raw inputs → per-class scores: preprocess, model, and the method's class scores for outputs that are not logits
+    grid = evaluate_grid(ScoreModel(loaded.model, loaded.trainer.class_scores, prep), extent, resolution)
     boundary = decision_boundary(grid)
-    if data.y_unlabeled_true is not None and len(data.x_unlabeled):
-        points, point_labels = data.x_unlabeled.numpy(), data.y_unlabeled_true.numpy()
+    if data.y_unlabeled_true is not None and len(x_unlabeled):
+        points, point_labels = x_unlabeled.numpy(), data.y_unlabeled_true.numpy()
     else:  # unlabeled classes unknown: show the test (or validation) points instead
-        points, point_labels = (data.x_test.numpy(), data.y_test.numpy()) if len(data.x_test) else (data.x_val.numpy(), data.y_val.numpy())
-    split = "test" if len(data.x_test) else "val"
-    accuracy = loaded.evaluate(split)["accuracy"] if len(data.x_test) or len(data.x_val) else float("nan")
-    title = (
-        f"{run_dir.name} ({loaded.config.method}), {loaded.checkpoint} checkpoint (step {checkpoint_step(loaded)})\n"
-        f"{split} accuracy {accuracy:.3f}" + ("" if loaded.trainer.class_scores is None else "; colours: softmax of the class scores")
+        points, point_labels = (x_test.numpy(), data.y_test.numpy()) if len(x_test) else (x_val.numpy(), data.y_val.numpy())
+    split = "test" if len(x_test) else "val"
+    accuracy = loaded.evaluate(split)["accuracy"] if len(x_test) or len(x_val) else float("nan")
+    title = f"{run_dir.name} ({loaded.config.method}), {loaded.checkpoint} checkpoint (step {checkpoint_step(loaded)})\n{split} accuracy {accuracy:.3f}" + (
+        "" if loaded.trainer.class_scores is None else "; colours: softmax of the class scores"
     )
     fig, axes = plots.new_figure()
-    plots.draw_decision_boundary(axes[0], grid.xs, grid.ys, grid.prob, boundary, points, point_labels, data.x_labeled.numpy(),
-                                 list(data.class_names) or ["class 0", "class 1"], title)
+    plots.draw_decision_boundary(
+        axes[0], grid.xs, grid.ys, grid.prob, boundary, points, point_labels, x_labeled.numpy(), list(data.class_names) or ["class 0", "class 1"], title
+    )
     return write_figure(fig, run_dir / f"boundary-{loaded.checkpoint}.png")
 
 

@@ -29,25 +29,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from semimix.commands.attack import _eps_list as nonnegative_eps_list
 from semimix.commands.attack import model_inputs
-from semimix.data.bundle import DataBundle
 from semimix.errors import SemimixError
-from semimix.eval.robustness import (
-    DEFAULT_BATCH,
-    NORMS,
-    ScoreModel,
-    channel_affine,
-    format_percent,
-    markdown_table,
-)
-from semimix.eval.selection import Selection, robust_selection, selection_stats
-from semimix.ops.adversarial import Bounds
+from semimix.eval.settings import DEFAULT_BATCH, NORMS
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from semimix.data.bundle import DataBundle
+    from semimix.eval.selection import Selection
+    from semimix.ops.adversarial import Bounds
 
 NAME = "scar"
 ATTACKS = ("fgsm", "pgd")
@@ -57,8 +52,16 @@ EPS_UNITS = ("auto", "pixel", "input")
 PIXEL_RANGE = (0.0, 255.0)  # raw uint8 images; other raw data have no known range
 # Built-in settings; a --config file's ``scar:`` section replaces them, flags replace both.
 DEFAULTS: dict[str, Any] = {
-    "eps": [1.0], "eps_units": "auto", "clip": True, "attack": "fgsm", "norm": "linf", "pgd_steps": 10, "rounds": 1,
-    "steps": None, "checkpoint": "last", "batch_size": DEFAULT_BATCH,
+    "eps": [1.0],
+    "eps_units": "auto",
+    "clip": True,
+    "attack": "fgsm",
+    "norm": "linf",
+    "pgd_steps": 10,
+    "rounds": 1,
+    "steps": None,
+    "checkpoint": "last",
+    "batch_size": DEFAULT_BATCH,
 }
 
 
@@ -90,13 +93,26 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--control fine-tunes with nothing added, the baseline SCAR's gain is measured against.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory written by 'semimix train'")
-    p.add_argument("--config", metavar="SCAR.yaml", help="settings file: a 'scar:' section (these options) and a 'train:' section (fine-tuning config overrides)")
-    p.add_argument("--eps", type=_eps_list, help="perturbation size ε in --eps-units units; several, comma-separated, with --select-only (default 1: 1/255 on images, the paper's)")
-    p.add_argument("--eps-units", choices=EPS_UNITS,
-                   help="pixel: ε/255 of the raw 0..255 pixel range, i.e. ε/σ_c per channel in standardised model inputs (the paper's); "
-                   "input: model-input units, after normalisation/ZCA (non-image data); auto (default): pixel for images, else input")
-    p.add_argument("--clip", action=argparse.BooleanOptionalAction, default=None,
-                   help="clip adversarial inputs to the raw data's range, [0, 255] pixels (default; float data have no known range and are never clipped)")
+    p.add_argument(
+        "--config", metavar="SCAR.yaml", help="settings file: a 'scar:' section (these options) and a 'train:' section (fine-tuning config overrides)"
+    )
+    p.add_argument(
+        "--eps",
+        type=_eps_list,
+        help="perturbation size ε in --eps-units units; several, comma-separated, with --select-only (default 1: 1/255 on images, the paper's)",
+    )
+    p.add_argument(
+        "--eps-units",
+        choices=EPS_UNITS,
+        help="pixel: ε/255 of the raw 0..255 pixel range, i.e. ε/σ_c per channel in standardised model inputs (the paper's); "
+        "input: model-input units, after normalisation/ZCA (non-image data); auto (default): pixel for images, else input",
+    )
+    p.add_argument(
+        "--clip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="clip adversarial inputs to the raw data's range, [0, 255] pixels (default; float data have no known range and are never clipped)",
+    )
     p.add_argument("--attack", choices=ATTACKS, help="fgsm (one signed step, the paper) or pgd (default fgsm)")
     p.add_argument("--norm", choices=NORMS, help="attack norm (default linf, the paper's sign step)")
     p.add_argument("--pgd-steps", type=int, help="pgd iterations (default 10; step 2.5ε/steps, random start)")
@@ -104,10 +120,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="fine-tuning steps per round (default: the run's own steps, as the paper's 'same epochs more')")
     p.add_argument("--checkpoint", choices=CHECKPOINTS, help="model attacked and fine-tuned from: last (default, the paper) or best-on-validation")
     p.add_argument("--select-only", action="store_true", help="only the selection table for each --eps; no fine-tuning")
-    p.add_argument("--control", action="store_true",
-                   help="fine-tune exactly as SCAR would but add no samples: the ablation that tells SCAR's gain from the extra fine-tuning (no attack runs)")
-    p.add_argument("--split", choices=("unlabeled", "test", "val"), default="unlabeled",
-                   help="--select-only: the samples to select from: unlabeled (default, what fine-tuning uses) or test/val (the paper's Table 2 is on the test set)")
+    p.add_argument(
+        "--control",
+        action="store_true",
+        help="fine-tune exactly as SCAR would but add no samples: the ablation that tells SCAR's gain from the extra fine-tuning (no attack runs)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("unlabeled", "test", "val"),
+        default="unlabeled",
+        help="--select-only: the samples to select from: unlabeled (default, what fine-tuning uses) or test/val (the paper's Table 2 is on the test set)",
+    )
     p.add_argument("--batch-size", type=int, help=f"samples per attack batch (default {DEFAULT_BATCH})")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a fine-tuning config key, e.g. optim.lr=0.01")
     p.add_argument("--seed", type=int, default=0, help="seed of the attack's random start (pgd)")
@@ -125,7 +148,9 @@ def settings_from(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     scar = dict(values.get("scar") or {})
     bad = sorted(set(scar) - set(DEFAULTS))
     if unknown or bad:
-        raise SemimixError(f"{args.config}: unknown {'section' if unknown else 'scar key'} {(unknown or bad)[0]!r}; sections are scar, train; scar keys: {', '.join(DEFAULTS)}")
+        raise SemimixError(
+            f"{args.config}: unknown {'section' if unknown else 'scar key'} {(unknown or bad)[0]!r}; sections are scar, train; scar keys: {', '.join(DEFAULTS)}"
+        )
     if "eps" in scar:
         try:
             scar["eps"] = _eps_list(",".join(map(str, scar["eps"])) if isinstance(scar["eps"], list) else scar["eps"])
@@ -179,6 +204,10 @@ class AttackSpace:
 def attack_space(src: Any, x_raw: torch.Tensor, settings: dict[str, Any]) -> AttackSpace:
     """The samples ``x_raw`` (raw, as the run stores them) in ε's unit, with their valid range: uint8 images
     are pixels in [0, 255]; float inputs (normalised when loaded) have no known range."""
+    import torch
+
+    from semimix.eval.robustness import channel_affine
+
     pixels = x_raw.dtype == torch.uint8
     unit = settings["eps_units"] if settings["eps_units"] != "auto" else ("pixel" if pixels else "input")
     if unit == "pixel" and not pixels:
@@ -186,12 +215,15 @@ def attack_space(src: Any, x_raw: torch.Tensor, settings: dict[str, Any]) -> Att
     prep = src.data.preprocess.to(src.trainer.device) if src.data.preprocess is not None else None
     affine = channel_affine(prep, x_raw.shape[1:]) if pixels else None
     scale = None if affine is None else affine[0].abs()
+    bounds: Bounds
     if not pixels or not settings["clip"]:
         bounds, clip = None, "not clipped (clip false)" if pixels else "not clipped (float inputs: no known range)"
     elif unit == "pixel":
         bounds, clip = PIXEL_RANGE, "clipped to [0, 255] pixels"
     elif affine is None:
-        raise SemimixError(f"clip with eps_units input needs a per-channel preprocess, and {src.run_dir}'s mixes pixels (ZCA/GCN); use eps_units pixel or clip false")
+        raise SemimixError(
+            f"clip with eps_units input needs a per-channel preprocess, and {src.run_dir}'s mixes pixels (ZCA/GCN); use eps_units pixel or clip false"
+        )
     else:
         ends = torch.stack([end * affine[0] + affine[1] for end in PIXEL_RANGE])
         low, high = ends.amin(0), ends.amax(0)
@@ -204,31 +236,52 @@ def attack_space(src: Any, x_raw: torch.Tensor, settings: dict[str, Any]) -> Att
 
 
 # ----------------------------------------------------------------------------- selection and data
-def select(model: torch.nn.Module, class_scores: Any, space: AttackSpace, epsilon: float, settings: dict[str, Any], seed: int,
-           pseudo: torch.Tensor | None = None) -> Selection:
+def select(
+    model: torch.nn.Module, class_scores: Any, space: AttackSpace, epsilon: float, settings: dict[str, Any], seed: int, pseudo: torch.Tensor | None = None
+) -> Selection:
     """The selection of the model (eval mode) on the samples of ``space``, seeded for PGD's random start;
     ``pseudo``: its clean predictions when an earlier ε already computed them."""
+    import torch
+
+    from semimix.eval.robustness import ScoreModel
+    from semimix.eval.selection import robust_selection
+
     torch.manual_seed(seed)
     scores = ScoreModel(model, class_scores, space.preprocess).eval()
-    return robust_selection(scores, space.x, epsilon, attack=settings["attack"], norm=settings["norm"], steps=settings["pgd_steps"],
-                            batch_size=settings["batch_size"], pseudo=pseudo, bounds=space.bounds)
+    return robust_selection(
+        scores,
+        space.x,
+        epsilon,
+        attack=settings["attack"],
+        norm=settings["norm"],
+        steps=settings["pgd_steps"],
+        batch_size=settings["batch_size"],
+        pseudo=pseudo,
+        bounds=space.bounds,
+    )
 
 
 def with_pseudo_labels(data: DataBundle, selection: Selection | None) -> DataBundle:
     """D_l ∪ {(x_j, ỹ_j) : j selected}; the unlabeled set, splits and preprocess are unchanged.
     No selection (the control) adds nothing."""
+    import torch
+
+    from semimix.data.bundle import in_memory
+
     if selection is None:
         return data
     keep = selection.selected
     return dataclasses.replace(
         data,
-        x_labeled=torch.cat([data.x_labeled, data.x_unlabeled[keep]]),
+        x_labeled=torch.cat([in_memory(data.x_labeled), data.x_unlabeled[keep]]),
         y_labeled=torch.cat([data.y_labeled, selection.pseudo[keep].to(data.y_labeled.dtype)]),
     )
 
 
 def check_run(run: Any) -> None:
     """SCAR needs a finished run with in-memory unlabeled samples to select from."""
+    import torch
+
     if run.summary is None:
         raise SemimixError(f"{run.run_dir} has not finished training (no summary.json); finish it first with 'semimix train --resume {run.run_dir}'")
     if len(run.data.x_unlabeled) == 0:
@@ -240,6 +293,8 @@ def check_run(run: Any) -> None:
 # ----------------------------------------------------------------------------- tables
 def stats_row(label: str, stats: dict[str, Any]) -> list[str]:
     """Counts always; the ratios (with their counts, as the paper's Table 2) only with true labels."""
+    from semimix.eval.robustness import format_percent
+
     if "sensitivity" not in stats:
         return [label, f"{stats['selected']}/{stats['samples']}", "n/a", "n/a", "n/a"]
     return [
@@ -256,6 +311,9 @@ HEADER = ["", "selected", "sensitivity % (eq. 5)", "specificity % (eq. 6)", "pse
 
 # ----------------------------------------------------------------------------- the command
 def run(args: argparse.Namespace) -> int:
+    from semimix.data.bundle import in_memory
+    from semimix.eval.robustness import markdown_table
+    from semimix.eval.selection import selection_stats
     from semimix.runs import load_run
     from semimix.train.files import write_json
 
@@ -264,12 +322,14 @@ def run(args: argparse.Namespace) -> int:
     check_run(src)
     if args.split != "unlabeled" and not args.select_only:
         raise SemimixError("fine-tuning selects from the unlabeled samples; --split test/val goes with --select-only")
-    x_raw, y_true = (src.data.x_unlabeled, src.data.y_unlabeled_true) if args.split == "unlabeled" else src.split(args.split)
+    x_raw, y_true = (in_memory(src.data.x_unlabeled), src.data.y_unlabeled_true) if args.split == "unlabeled" else src.split(args.split)
     if args.control and args.select_only:
         raise SemimixError("--control fine-tunes without a selection; it does not go with --select-only")
     space = attack_space(src, x_raw, settings)
-    setting = (f"SCAR selection by {settings['attack']} ({settings['norm']}, {space.describe()}) on the {args.split} samples, "
-               f"{src.config.method} ({src.run_dir}, {src.checkpoint} checkpoint)")
+    setting = (
+        f"SCAR selection by {settings['attack']} ({settings['norm']}, {space.describe()}) on the {args.split} samples, "
+        f"{src.config.method} ({src.run_dir}, {src.checkpoint} checkpoint)"
+    )
     if args.select_only:
         results, pseudo = [], None
         for eps in settings["eps"]:
@@ -288,8 +348,11 @@ def run(args: argparse.Namespace) -> int:
     return _finetune(args, src, space, y_true, settings, train_overrides, setting)
 
 
-def _finetune(args: argparse.Namespace, src: Any, space: AttackSpace, y_true: torch.Tensor | None, settings: dict[str, Any],
-              train_overrides: dict[str, Any], setting: str) -> int:
+def _finetune(
+    args: argparse.Namespace, src: Any, space: AttackSpace, y_true: torch.Tensor | None, settings: dict[str, Any], train_overrides: dict[str, Any], setting: str
+) -> int:
+    from semimix.eval.robustness import format_percent, markdown_table
+    from semimix.eval.selection import selection_stats
     from semimix.train.config import apply_override, config_from_dict, merge
     from semimix.train.files import write_json
     from semimix.train.trainer import Trainer
@@ -306,9 +369,17 @@ def _finetune(args: argparse.Namespace, src: Any, space: AttackSpace, y_true: to
     pretrained = src.evaluate("test") if len(src.data.x_test) else {}
     if args.control:
         setting = f"SCAR control: fine-tuning with no samples added, {src.config.method} ({src.run_dir}, {src.checkpoint} checkpoint)"
-    report: dict[str, Any] = {"setting": setting, "settings": settings, **space.summary(), "step": space.step(eps),
-                              "control": args.control, "run_dir": str(src.run_dir),
-                              "method": src.config.method, "pretrained_test_accuracy": pretrained.get("accuracy"), "rounds": []}
+    report: dict[str, Any] = {
+        "setting": setting,
+        "settings": settings,
+        **space.summary(),
+        "step": space.step(eps),
+        "control": args.control,
+        "run_dir": str(src.run_dir),
+        "method": src.config.method,
+        "pretrained_test_accuracy": pretrained.get("accuracy"),
+        "rounds": [],
+    }
     model, class_scores, method_state = src.model, src.trainer.class_scores, src.trainer.method.state_dict()
     for r in range(1, settings["rounds"] + 1):
         selection = None if args.control else select(model, class_scores, space, eps, settings, args.seed)
@@ -321,14 +392,27 @@ def _finetune(args: argparse.Namespace, src: Any, space: AttackSpace, y_true: to
             trainer.teacher.load_state_dict(weights)
         trainer.method.load_state_dict(method_state)
         summary = trainer.run()
-        report["rounds"].append({"round": r, "epsilon": eps, **stats, "run_dir": str(trainer.run_dir),
-                                 "test_accuracy": summary["test_accuracy"], "test_accuracy_at_best_val": summary["test_accuracy_at_best_val"]})
+        if summary is None:  # run() stops short only when given until_step; say so rather than fail on the missing summary
+            raise SemimixError(f"{trainer.run_dir}: fine-tuning stopped at step {trainer.step} of {cfg.steps}; nothing to report")
+        report["rounds"].append(
+            {
+                "round": r,
+                "epsilon": eps,
+                **stats,
+                "run_dir": str(trainer.run_dir),
+                "test_accuracy": summary["test_accuracy"],
+                "test_accuracy_at_best_val": summary["test_accuracy_at_best_val"],
+            }
+        )
         write_json(out / "scar.json", report)
         model = (trainer.best_model() if settings["checkpoint"] == "best" else trainer.eval_model).eval()
         class_scores, method_state = trainer.class_scores, trainer.method.state_dict()
     print(setting + f"; pre-trained test accuracy {format_percent(report['pretrained_test_accuracy'])}%")
-    rows = [stats_row(f"round {x['round']} ({'control' if args.control else f'ε={eps:g}'})", x) + [format_percent(x["test_accuracy"]), format_percent(x["test_accuracy_at_best_val"])]
-            for x in report["rounds"]]
+    rows = [
+        stats_row(f"round {x['round']} ({'control' if args.control else f'ε={eps:g}'})", x)
+        + [format_percent(x["test_accuracy"]), format_percent(x["test_accuracy_at_best_val"])]
+        for x in report["rounds"]
+    ]
     print(markdown_table([*HEADER, "test acc. % (final)", "test acc. % (best val)"], rows))
     print(f"wrote {out / 'scar.json'} and the round directories")
     return 0

@@ -4,10 +4,10 @@ files under ``data_dir`` (mnist, fashion-mnist, cifar10, cifar100, svhn), or the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 from semimix.data import canonical, digits, imagefolder, mnist1d, toys
 from semimix.data.bundle import DataBundle
@@ -41,16 +41,25 @@ _REGISTRY = (
     DatasetEntry("digits", "8x8 handwritten digit images, 10 classes, 1797 samples", "bundled with scikit-learn", digits.load, num_classes=10),
     DatasetEntry("two-circles", "two noisy concentric circles, 2 classes (AdvMixup case study)", "generated", toys.load_circles, ("circles",), num_classes=2),
     DatasetEntry(
-        toys.CIRCLES_SPREAD_NAME, "two-circles with each ring's labels evenly spaced round it", "generated",
-        toys.load_circles_spread_labels, num_classes=2,
+        toys.CIRCLES_SPREAD_NAME,
+        "two-circles with each ring's labels evenly spaced round it",
+        "generated",
+        toys.load_circles_spread_labels,
+        num_classes=2,
     ),
     DatasetEntry("two-moons", "two interleaving moons, 2 classes", "generated", toys.load_moons, ("moons",), num_classes=2),
     DatasetEntry(toys.SPIRALS_NAME, toys.SPIRALS_DESCRIPTION, toys.SPIRALS_WHERE, toys.load_spirals, toys.SPIRALS_ALIASES, num_classes=2),
     DatasetEntry(mnist1d.NAME, mnist1d.DESCRIPTION, mnist1d.WHERE, mnist1d.load, mnist1d.ALIASES, num_classes=10),
     *(
         DatasetEntry(
-            spec.name, spec.description, f"<data_dir>/{spec.folders[0]}/", partial(canonical.load_benchmark, spec), spec.aliases,
-            num_classes=spec.num_classes, status=partial(canonical.status, spec), preprocess=True,
+            spec.name,
+            spec.description,
+            f"<data_dir>/{spec.folders[0]}/",
+            partial(canonical.load_benchmark, spec),
+            spec.aliases,
+            num_classes=spec.num_classes,
+            status=partial(canonical.status, spec),
+            preprocess=True,
         )
         for spec in canonical.BENCHMARKS
     ),
@@ -70,8 +79,7 @@ def _check_options(cfg: DataConfig, entry: DatasetEntry | None) -> None:
     name = entry.name if entry is not None else "a user file"
     if cfg.preprocess is not None and (entry is None or not entry.preprocess):
         raise SemimixError(
-            f"preprocess={cfg.preprocess!r} applies to the image benchmarks only, not {name}; "
-            "unset it (normalize=true/false standardises this dataset or not)"
+            f"preprocess={cfg.preprocess!r} applies to the image benchmarks only, not {name}; unset it (normalize=true/false standardises this dataset or not)"
         )
     if cfg.svhn_extra and (entry is None or entry.name != "svhn"):
         raise SemimixError(f"svhn_extra=true applies to the svhn dataset only, not {name}; unset it")
@@ -115,10 +123,7 @@ def list_datasets(data_dir: str | None) -> list[dict]:
     if folder is None:
         return entries
     files = sorted(path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in SUFFIXES)
-    return entries + [
-        {"name": path.name, "description": f"your {path.suffix.lower()} file", "found": True, "where": str(path.absolute())}
-        for path in files
-    ]
+    return entries + [{"name": path.name, "description": f"your {path.suffix.lower()} file", "found": True, "where": str(path.absolute())} for path in files]
 
 
 __all__ = ["DATASET_NAMES", "DataBundle", "DataConfig", "list_datasets", "load_dataset"]

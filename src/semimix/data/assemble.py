@@ -6,7 +6,7 @@ and tensor dtypes are the same for built-in, benchmark and user datasets.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ from semimix.data.streaming import FileImages
 from semimix.errors import SemimixError
 
 Split = tuple[np.ndarray, np.ndarray]
+ImageSplit = tuple[np.ndarray | FileImages, np.ndarray]  # a split whose images may be files (a streamed folder)
 
 
 def standardize_stats(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,8 +73,8 @@ def make_bundle(
     x_train: np.ndarray | list[Callable[[], np.ndarray]] | FileImages,
     y_train: np.ndarray,
     labeled_idx: np.ndarray,
-    val: Split | np.ndarray,
-    test: Split,
+    val: ImageSplit | np.ndarray,
+    test: ImageSplit,
     num_classes: int,
     class_names: list[str],
     *,
@@ -97,30 +98,30 @@ def make_bundle(
     row numbers), plus the loader's own entries in ``split``.
     """
     n = len(y_train)
-    carved = isinstance(val, np.ndarray)
     rest = np.ones(n, dtype=bool)
     rest[labeled_idx] = False
-    if carved:
+    if isinstance(val, np.ndarray):  # carved from the pool (written out each time, so that mypy narrows ``val``)
         rest[val] = False
     unlabeled_idx = np.flatnonzero(rest)
     if unlabeled_includes_labeled:
         unlabeled_idx = np.concatenate([unlabeled_idx, labeled_idx])
     (x_test, y_test) = test
     if normalize:
-        train_rows = np.setdiff1d(np.arange(n), val) if carved else slice(None)
+        train_rows = np.setdiff1d(np.arange(n), val) if isinstance(val, np.ndarray) else slice(None)
         mean, std = standardize_stats(np.asarray(x_train, dtype=np.float64)[train_rows])
         x_train = (x_train - mean) / std
         x_test = (x_test - mean) / std
-        if not carved:
+        if not isinstance(val, np.ndarray):
             val = ((val[0] - mean) / std, val[1])
     rows = {"labeled": np.asarray(labeled_idx, dtype=np.int64), "unlabeled": unlabeled_idx.astype(np.int64)}
-    if carved:
+    if isinstance(val, np.ndarray):
         rows["val"] = np.asarray(val, dtype=np.int64)
+    x: Mapping[str, np.ndarray | FileImages]
     if isinstance(x_train, FileImages):
         x = {key: x_train.subset(idx) for key, idx in rows.items()}
     else:
         x = gather_rows(x_train if isinstance(x_train, list) else [lambda: x_train], n, rows)
-    x_val, y_val = (x["val"], y_train[val]) if carved else val
+    x_val, y_val = (x["val"], y_train[val]) if isinstance(val, np.ndarray) else val
     ids = np.arange(n, dtype=np.int64) if pool_ids is None else np.asarray(pool_ids, dtype=np.int64)
     y_unlabeled = y_train[unlabeled_idx]
     return DataBundle(

@@ -14,7 +14,8 @@ whatever the batch size, runs unchanged on CUDA and is reproducible under ``torc
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -214,13 +215,31 @@ def _affine_matrix(op: str, arg: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 OPS = (
-    "Identity", "AutoContrast", "Equalize", "Rotate", "Solarize", "Color", "Contrast",
-    "Brightness", "Sharpness", "ShearX", "TranslateX", "TranslateY", "Posterize", "ShearY",
+    "Identity",
+    "AutoContrast",
+    "Equalize",
+    "Rotate",
+    "Solarize",
+    "Color",
+    "Contrast",
+    "Brightness",
+    "Sharpness",
+    "ShearX",
+    "TranslateX",
+    "TranslateY",
+    "Posterize",
+    "ShearY",
 )  # FixMatch's RANDOM_POLICY_OPS, in its order
 GEOMETRIC = ("Rotate", "ShearX", "ShearY", "TranslateX", "TranslateY")
 _PIXEL_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "AutoContrast": autocontrast, "Equalize": equalize, "Solarize": solarize, "Color": color, "Contrast": contrast,
-    "Brightness": brightness, "Sharpness": sharpness, "Posterize": posterize,
+    "AutoContrast": autocontrast,
+    "Equalize": equalize,
+    "Solarize": solarize,
+    "Color": color,
+    "Contrast": contrast,
+    "Brightness": brightness,
+    "Sharpness": sharpness,
+    "Posterize": posterize,
 }
 
 

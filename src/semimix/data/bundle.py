@@ -8,6 +8,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from semimix.data.streaming import FileImages
+from semimix.errors import SemimixError
+
+# A split's inputs: a tensor, or image files decoded on indexing (a streamed folder; see DataBundle).
+Inputs = torch.Tensor | FileImages
+
+
+def in_memory(x: Inputs) -> torch.Tensor:
+    """``x`` as the tensor it is, for code that needs all inputs in memory (the toy studies); streamed
+    image files are refused."""
+    if isinstance(x, FileImages):
+        raise SemimixError(f"this needs the inputs in memory, not streamed image files ({x!r})")
+    return x
+
 
 @dataclass
 class DataBundle:
@@ -24,12 +38,12 @@ class DataBundle:
     """
 
     name: str
-    x_labeled: torch.Tensor
+    x_labeled: Inputs
     y_labeled: torch.Tensor
-    x_unlabeled: torch.Tensor
-    x_val: torch.Tensor
+    x_unlabeled: Inputs
+    x_val: Inputs
     y_val: torch.Tensor
-    x_test: torch.Tensor
+    x_test: Inputs
     y_test: torch.Tensor
     num_classes: int
     class_names: list[str] = field(default_factory=list)

@@ -17,10 +17,10 @@ each float batch on the device (see ``semimix.data.preprocess``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -90,9 +90,7 @@ def _idx_images(files: dict[str, Path], prefix: str, count: int) -> np.ndarray:
 
 def _read_mnist_like(class_names: list[str], files: dict[str, Path]) -> Official:
     y_train, y_test = (_idx_labels(files, prefix, len(class_names)) for prefix in ("train", "t10k"))
-    return Official(
-        y_train, [partial(_idx_images, files, "train", len(y_train))], (_idx_images(files, "t10k", len(y_test)), y_test), class_names
-    )
+    return Official(y_train, [partial(_idx_images, files, "train", len(y_train))], (_idx_images(files, "t10k", len(y_test)), y_test), class_names)
 
 
 def _batch_images(path: Path, label_key: str, num_classes: int) -> np.ndarray:
@@ -134,7 +132,10 @@ BENCHMARKS = (
         files=IDX_FILES,
         suffixes=(".gz", ""),
         read=partial(_read_mnist_like, DIGIT_NAMES),
-        num_classes=10, labels=100, val_size=5000, preprocess="standardize",
+        num_classes=10,
+        labels=100,
+        val_size=5000,
+        preprocess="standardize",
     ),
     Benchmark(
         name="fashion-mnist",
@@ -144,7 +145,10 @@ BENCHMARKS = (
         files=IDX_FILES,
         suffixes=(".gz", ""),
         read=partial(_read_mnist_like, FASHION_NAMES),
-        num_classes=10, labels=100, val_size=5000, preprocess="standardize",
+        num_classes=10,
+        labels=100,
+        val_size=5000,
+        preprocess="standardize",
         aliases=("fashion", "fashionmnist"),
     ),
     Benchmark(
@@ -154,7 +158,10 @@ BENCHMARKS = (
         folders=("cifar-10-batches-py",),
         files=(*CIFAR10_TRAIN, "test_batch", "batches.meta"),
         read=partial(_read_cifar, CIFAR10_TRAIN, "test_batch", "batches.meta", "labels", "label_names", 10),
-        num_classes=10, labels=4000, val_size=5000, preprocess="zca",
+        num_classes=10,
+        labels=4000,
+        val_size=5000,
+        preprocess="zca",
         aliases=("cifar-10",),
     ),
     Benchmark(
@@ -164,7 +171,10 @@ BENCHMARKS = (
         folders=("cifar-100-python",),
         files=("train", "test", "meta"),
         read=partial(_read_cifar, ("train",), "test", "meta", "fine_labels", "fine_label_names", 100),
-        num_classes=100, labels=10000, val_size=5000, preprocess="standardize",
+        num_classes=100,
+        labels=10000,
+        val_size=5000,
+        preprocess="standardize",
         aliases=("cifar-100",),
     ),
     Benchmark(
@@ -174,7 +184,10 @@ BENCHMARKS = (
         folders=("svhn", "."),
         files=("train_32x32.mat", "test_32x32.mat"),
         read=_read_svhn,
-        num_classes=10, labels=1000, val_size=1000, preprocess="standardize",
+        num_classes=10,
+        labels=1000,
+        val_size=1000,
+        preprocess="standardize",
     ),
 )
 
@@ -208,7 +221,8 @@ def locate(spec: Benchmark, data_dir: str | None, extra: tuple[str, ...] = ()) -
     expected = ", ".join(name + spec.suffixes[0] for name in names) + (" (gzip-compressed or not)" if len(spec.suffixes) > 1 else "")
     others = [str((root / folder).absolute()) for folder in spec.folders[1:]]
     raise SemimixError(
-        f"{spec.name} not found: " + (f"{'; '.join(partial_folders)}; " if partial_folders else "")
+        f"{spec.name} not found: "
+        + (f"{'; '.join(partial_folders)}; " if partial_folders else "")
         + f"expected {(root / spec.folders[0]).absolute()}/ holding {expected}, {spec.source}"
         + (f" (also looked in {', '.join(others)})" if others else "")
         + f"; semimix never downloads data, so put the files there or point --data-dir at the folder that holds {spec.folders[0]}/"
@@ -241,7 +255,14 @@ def load_benchmark(spec: Benchmark, cfg: DataConfig, seed: int) -> DataBundle:
     pool, val = stratified_split(data.train_y, val_count, rng, "val_size")
     labeled = pool[balanced_labeled_subset(data.train_y[pool], labels, rng)]
     bundle = make_bundle(
-        spec.name, data.train_x, data.train_y, labeled, val, data.test, spec.num_classes, data.class_names,
+        spec.name,
+        data.train_x,
+        data.train_y,
+        labeled,
+        val,
+        data.test,
+        spec.num_classes,
+        data.class_names,
         unlabeled_includes_labeled=cfg.unlabeled_includes_labeled,
     )
     pool_parts = [bundle.x_unlabeled] if cfg.unlabeled_includes_labeled else [bundle.x_labeled, bundle.x_unlabeled]

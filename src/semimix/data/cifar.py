@@ -55,8 +55,7 @@ def load_pickle(path: Path) -> Any:
             return _DataOnlyUnpickler(stream, encoding="bytes").load()
     except _Forbidden as name:
         raise SemimixError(
-            f"{path} refers to {name}, which no CIFAR batch contains; it was not loaded (a pickle can run code), "
-            "replace it with the official file"
+            f"{path} refers to {name}, which no CIFAR batch contains; it was not loaded (a pickle can run code), replace it with the official file"
         ) from None
     except Exception as err:  # only data-building callables are reachable, so any failure means a damaged file
         raise damaged(path, f"is not a readable pickle ({first_line(err)})") from None

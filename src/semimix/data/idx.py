@@ -8,9 +8,9 @@ one big-endian uint32 per dimension, then the values in row-major order. Only un
 from __future__ import annotations
 
 import gzip
+import io
 import zlib
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
@@ -20,9 +20,9 @@ UBYTE = 0x08
 MAX_DEFLATE_RATIO = 1100  # deflate cannot expand more than ~1032:1, so a larger claim is a damaged header
 
 
-def _fill(stream: BinaryIO, buffer: np.ndarray) -> int:
+def _fill(stream: io.BufferedIOBase, buffer: np.ndarray) -> int:
     """Read into ``buffer`` until it is full or the stream ends; the number of bytes read."""
-    view, got = memoryview(buffer).cast("B"), 0
+    view, got = memoryview(buffer).cast("B"), 0  # type: ignore[arg-type]  # numpy declares ndarray.__buffer__ for Python >= 3.12 only
     while got < len(view):
         n = stream.readinto(view[got:])
         if not n:

@@ -39,11 +39,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from semimix.data import streaming
 from semimix.data.assemble import make_bundle
 from semimix.data.bundle import DataBundle
 from semimix.data.config import DataConfig
 from semimix.data.preprocess import build_preprocess, check_preprocess
-from semimix.data import streaming
 from semimix.data.readers import check_classes
 from semimix.data.splits import balanced_labeled_subset, resolve_count, resolve_labels, stratified_split
 from semimix.data.streaming import FileImages, read_image
@@ -89,10 +89,7 @@ def _visible(path: Path, root: Path) -> bool:
 
 def _image_files(folder: Path) -> list[Path]:
     """Image files in ``folder`` and its sub-folders, sorted, hidden ones skipped."""
-    return sorted(
-        path for path in folder.rglob("*")
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and _visible(path, folder)
-    )
+    return sorted(path for path in folder.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and _visible(path, folder))
 
 
 def _check_same_size(images: list[np.ndarray], files: list[str], source: str) -> None:
@@ -104,8 +101,7 @@ def _check_same_size(images: list[np.ndarray], files: list[str], source: str) ->
     example = files[sizes.index(common)]
     (h, w), (ch, cw) = sizes[odd], common
     raise SemimixError(
-        f"image {files[odd]} in {source} is {w}x{h} pixels but {count} of the {len(sizes)} images are {cw}x{ch} "
-        f"(e.g. {example}); resize all images to one size"
+        f"image {files[odd]} in {source} is {w}x{h} pixels but {count} of the {len(sizes)} images are {cw}x{ch} (e.g. {example}); resize all images to one size"
     )
 
 
@@ -139,9 +135,7 @@ def list_image_folder(folder: Path) -> FolderListing:
     for label, class_dir in enumerate(class_dirs):
         found = _image_files(class_dir)
         if not found:
-            raise SemimixError(
-                f"class folder {class_dir} has no images ({', '.join(IMAGE_SUFFIXES[:4])} ...); add images or remove the folder"
-            )
+            raise SemimixError(f"class folder {class_dir} has no images ({', '.join(IMAGE_SUFFIXES[:4])} ...); add images or remove the folder")
         paths += found
         labels += [label] * len(found)
     unlabeled = folder / UNLABELED_DIR
@@ -230,5 +224,5 @@ def load(cfg: DataConfig, seed: int) -> DataBundle:
         split={"test": test},
     )
     train_x = _rows(x, train)  # files are decoded chunk by chunk while fitting
-    bundle.preprocess = build_preprocess(kind, [train_x if stream else torch.from_numpy(train_x)], cfg.zca_epsilon, cfg.zca_quirk)
+    bundle.preprocess = build_preprocess(kind, [train_x if isinstance(train_x, FileImages) else torch.from_numpy(train_x)], cfg.zca_epsilon, cfg.zca_quirk)
     return bundle

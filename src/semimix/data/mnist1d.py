@@ -165,10 +165,7 @@ def load(cfg: DataConfig, seed: int) -> DataBundle:
     ``split`` indexes the benchmark's 5000 samples (0..3999 its train set, 4000..4999 its test set).
     """
     if cfg.test_size is not None:
-        raise SemimixError(
-            f"mnist1d has a fixed test set (the benchmark's 1000 samples), so test_size={cfg.test_size!r} "
-            "cannot be used; unset test_size"
-        )
+        raise SemimixError(f"mnist1d has a fixed test set (the benchmark's 1000 samples), so test_size={cfg.test_size!r} cannot be used; unset test_size")
     rng = np.random.default_rng(seed)
     x, y = generate()
     x = x[:, None, :]

@@ -35,6 +35,7 @@ import scipy.linalg
 import torch
 from torch import nn
 
+from semimix.data.bundle import Inputs
 from semimix.errors import SemimixError
 
 PREPROCESS_KINDS = ("standardize", "zca", "gcn-zca", "ict-scale", "vat-scale", "none")
@@ -52,6 +53,9 @@ def _per_channel(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 class Standardize(nn.Module):
     """(x - mean) / std per channel; mean and std are buffers in the input's units (0..255 pixels)."""
+
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
 
     def __init__(self, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor) -> None:
         super().__init__()
@@ -82,6 +86,9 @@ class GlobalContrastNorm(nn.Module):
 class ZCAWhiten(nn.Module):
     """x -> (x - mean) W^T on flattened images; ``mean`` (D,) and ``components`` W (D, D) are buffers."""
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    components: torch.Tensor
+
     def __init__(self, mean: torch.Tensor, components: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("mean", mean.to(torch.float32))
@@ -91,7 +98,7 @@ class ZCAWhiten(nn.Module):
         return ((x.reshape(len(x), -1) - self.mean) @ self.components.T).reshape(x.shape)
 
 
-def _float64_chunks(parts: Sequence[torch.Tensor]) -> Iterator[torch.Tensor]:
+def _float64_chunks(parts: Sequence[Inputs]) -> Iterator[torch.Tensor]:
     """The rows of ``parts`` as float64 CPU chunks, so no float copy of the whole pool ever exists."""
     for part in parts:
         rows = max(1, FIT_BYTES // (8 * max(1, math.prod(part.shape[1:]))))
@@ -99,14 +106,16 @@ def _float64_chunks(parts: Sequence[torch.Tensor]) -> Iterator[torch.Tensor]:
             yield part[start : start + rows].to("cpu", torch.float64)
 
 
-def channel_stats(parts: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def channel_stats(parts: Sequence[Inputs]) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std (population) over all rows of ``parts`` (N, C, ...); std 0 becomes 1."""
-    total = sum_x = sum_xx = 0
+    total, sum_x, sum_xx = 0, torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
     for x in _float64_chunks(parts):
         dims = [0, *range(2, x.dim())]
         sum_x = sum_x + x.sum(dim=dims)
         sum_xx = sum_xx + x.pow(2).sum(dim=dims)
         total += x.numel() // x.shape[1]
+    if not total:
+        raise SemimixError("no training images to measure the channel statistics on")
     mean = sum_x / total
     std = (sum_xx / total - mean.pow(2)).clamp_min(0).sqrt()
     return mean, torch.where(std > 0, std, torch.ones_like(std))
@@ -128,7 +137,7 @@ def zca_components(cov: np.ndarray, epsilon: float, quirk: bool) -> np.ndarray:
     return np.matmul(vectors, vectors.T, out=cov)
 
 
-def fit_zca(parts: Sequence[torch.Tensor], prepare: nn.Module, epsilon: float, quirk: bool) -> ZCAWhiten:
+def fit_zca(parts: Sequence[Inputs], prepare: nn.Module, epsilon: float, quirk: bool) -> ZCAWhiten:
     """ZCA whitening fitted on ``prepare(x)`` for the rows of ``parts``, in float64 chunks."""
     total, sum_x, gram = 0, None, None
     for x in _float64_chunks(parts):
@@ -138,6 +147,8 @@ def fit_zca(parts: Sequence[torch.Tensor], prepare: nn.Module, epsilon: float, q
         sum_x += flat.sum(dim=0)
         gram.addmm_(flat.T, flat)
         total += len(flat)
+    if sum_x is None or gram is None:
+        raise SemimixError("no training images to fit ZCA whitening on")
     mean = sum_x / total
     cov = gram.div_(total).addr_(mean, mean, alpha=-1.0)  # E[xx^T] - mean mean^T, in place
     return ZCAWhiten(mean, torch.from_numpy(zca_components(cov.numpy(), epsilon, quirk)))
@@ -151,9 +162,9 @@ def check_preprocess(kind: str, epsilon: float) -> None:
         raise SemimixError(f"zca_epsilon must be a number >= 0, got {epsilon!r}")
 
 
-def build_preprocess(kind: str, parts: Sequence[torch.Tensor], epsilon: float = 1e-6, quirk: bool = True) -> nn.Module | None:
+def build_preprocess(kind: str, parts: Sequence[Inputs], epsilon: float = 1e-6, quirk: bool = True) -> nn.Module | None:
     """The module for ``kind`` (one of ``PREPROCESS_KINDS``), fitted on the training pool ``parts``
-    (raw images (N, C, H, W) of any dtype); None for ``none``."""
+    (raw images (N, C, H, W) of any dtype, or image files); None for ``none``."""
     check_preprocess(kind, epsilon)
     channels = parts[0].shape[1]
     if kind == "none":

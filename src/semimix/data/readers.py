@@ -60,10 +60,7 @@ def check_features(x: np.ndarray, what: str, row_numbers: np.ndarray | None = No
     bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
     if bad.size:
         numbers = bad if row_numbers is None else row_numbers[bad]
-        raise SemimixError(
-            f"{what} has NaN or Inf features in {bad.size} {row_unit}s ({row_unit}s {_format_values(numbers)}); "
-            "remove or fill in those values"
-        )
+        raise SemimixError(f"{what} has NaN or Inf features in {bad.size} {row_unit}s ({row_unit}s {_format_values(numbers)}); remove or fill in those values")
     return x
 
 
@@ -128,7 +125,10 @@ def read_npz(path: Path) -> UserData:
     class_names = [str(c) for c in range(num_classes)]
     check_classes(y, num_classes, class_names, path.name)
     return UserData(
-        x, y, num_classes, class_names,
+        x,
+        y,
+        num_classes,
+        class_names,
         val=_npz_eval_split(arrays, "val", x.shape[1:], num_classes, path.name),
         test=_npz_eval_split(arrays, "test", x.shape[1:], num_classes, path.name),
     )
@@ -208,8 +208,7 @@ def _parse_features(rows: list[list[str]], lines: list[int], columns: list[str],
         for cell, column in zip(row, columns):
             if not _is_number(cell):
                 raise SemimixError(
-                    f"{source} line {line}, column {column}: {cell!r} is not a number; "
-                    "feature cells must be numbers (only the label column may hold text)"
+                    f"{source} line {line}, column {column}: {cell!r} is not a number; feature cells must be numbers (only the label column may hold text)"
                 )
     return np.array([[float(cell) for cell in row] for row in rows])
 
@@ -225,9 +224,7 @@ def read_csv(path: Path, label_column: str | None) -> UserData:
     if not rows:
         raise SemimixError(f"{source} is empty; it needs one row per sample: feature columns and a label column")
     first = rows[0]
-    is_header = any(cell and not _is_number(cell) for cell in first[:-1]) or (
-        first[-1].lower() == "label" or first[-1] == label_column
-    )
+    is_header = any(cell and not _is_number(cell) for cell in first[:-1]) or (first[-1].lower() == "label" or first[-1] == label_column)
     header = first if is_header else None
     if is_header:
         rows, lines = rows[1:], lines[1:]
@@ -241,7 +238,7 @@ def read_csv(path: Path, label_column: str | None) -> UserData:
         raise SemimixError(f"{source} has a header but no data rows; add one row per sample")
     label_idx = _label_index(header, label_column, ncols, source)
     columns = [name for i, name in enumerate(header or [str(i + 1) for i in range(ncols)]) if i != label_idx]
-    features = [row[:label_idx] + row[label_idx + 1:] for row in rows]
+    features = [row[:label_idx] + row[label_idx + 1 :] for row in rows]
     x = check_features(_parse_features(features, lines, columns, source), source, np.asarray(lines), "line")
     y, class_names = _parse_labels([row[label_idx] for row in rows], source)
     check_classes(y, len(class_names), class_names, source)

@@ -7,6 +7,8 @@ draws are independent yet reproducible.
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 
 from semimix.errors import SemimixError
@@ -47,10 +49,7 @@ def check_enough_labels(n_labels: int | str, num_classes: int) -> None:
     if isinstance(n_labels, bool) or not isinstance(n_labels, (int, np.integer)):
         raise SemimixError(f"labels must be an integer count of labeled samples or 'all', got {n_labels!r}")
     if n_labels < num_classes:
-        raise SemimixError(
-            f"labels={n_labels!r} is fewer than the {num_classes} classes; "
-            f"set labels to an integer of at least {num_classes} (one per class)"
-        )
+        raise SemimixError(f"labels={n_labels!r} is fewer than the {num_classes} classes; set labels to an integer of at least {num_classes} (one per class)")
 
 
 def stratified_split(y: np.ndarray, size: float | int, seed: Seed, what: str = "size") -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +95,11 @@ def balanced_labeled_subset(y: np.ndarray, n_labels: int | str, seed: Seed) -> n
     return np.sort(np.concatenate(picked))
 
 
-def resolve_labels(labels: int | None, labels_per_class: int | None, num_classes: int, default: int | None) -> int | None:
+@overload
+def resolve_labels(labels: int | str | None, labels_per_class: int | None, num_classes: int, default: int) -> int | str: ...
+@overload
+def resolve_labels(labels: int | str | None, labels_per_class: int | None, num_classes: int, default: None) -> int | str | None: ...
+def resolve_labels(labels: int | str | None, labels_per_class: int | None, num_classes: int, default: int | None) -> int | str | None:
     """The total labeled count asked for: ``labels``, or ``labels_per_class`` × classes, else ``default``.
 
     Both set is ambiguous (which one wins?), so it is an error rather than a silent choice.

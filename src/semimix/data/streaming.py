@@ -51,10 +51,7 @@ def read_image(path: Path | str, size: tuple[int, int] | None = None) -> np.ndar
         with Image.open(path) as image:
             image.load()
             if image.mode in DEEP_MODES:
-                raise SemimixError(
-                    f"image {path} has {image.mode!r} pixels (more than 8 bits per channel); "
-                    "save the images as 8-bit grayscale or RGB"
-                )
+                raise SemimixError(f"image {path} has {image.mode!r} pixels (more than 8 bits per channel); save the images as 8-bit grayscale or RGB")
             image = image.convert("L" if image.mode in GRAY_MODES else "RGB")
             if size is not None and image.size != size:
                 image = image.resize(size, Image.Resampling.BILINEAR)
@@ -94,7 +91,7 @@ class FileImages:
 
     def __init__(self, paths: Sequence[Path | str], image_shape: tuple[int, int, int], reference: Path | str) -> None:
         self.paths = [str(path) for path in paths]
-        self.image_shape = tuple(image_shape)
+        self.image_shape: tuple[int, int, int] = (*image_shape,)
         self.reference = str(reference)
 
     @classmethod
@@ -132,9 +129,7 @@ class FileImages:
         channels, height, width = self.image_shape
         if image.shape[:2] != (height, width):
             h, w = image.shape[:2]
-            raise SemimixError(
-                f"image {path} is {w}x{h} pixels but the first image {self.reference} is {width}x{height}; resize all images to one size"
-            )
+            raise SemimixError(f"image {path} is {w}x{h} pixels but the first image {self.reference} is {width}x{height}; resize all images to one size")
         if image.ndim == 3 and channels == 1:
             raise SemimixError(
                 f"image {path} is in colour but the first image {self.reference} is grayscale; a streamed folder takes "

@@ -10,9 +10,10 @@ v5 numeric arrays, stored plain or zlib-compressed (v7), every size checked befo
 
 from __future__ import annotations
 
+import io
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import Literal
 
 import numpy as np
 
@@ -26,6 +27,7 @@ NUMERIC_CLASSES = range(6, 16)  # mxDOUBLE .. mxUINT64
 COMPLEX_FLAG = 0x800
 MAX_DEFLATE_RATIO = 1100  # deflate cannot expand more than ~1032:1, so a larger claim is damage
 CHUNK = 1 << 20
+ByteOrder = Literal["little", "big"]
 
 
 class _Region:
@@ -36,7 +38,7 @@ class _Region:
     the end is a truncation error naming the file.
     """
 
-    def __init__(self, stream: BinaryIO, size: int, path: Path, compressed: bool) -> None:
+    def __init__(self, stream: io.BufferedIOBase, size: int, path: Path, compressed: bool) -> None:
         self.stream, self.left, self.path = stream, size, path
         self.inflate = zlib.decompressobj() if compressed else None
         self.budget = size * MAX_DEFLATE_RATIO if compressed else size
@@ -66,7 +68,7 @@ class _Region:
             raise damaged(self.path, f"{what} claims {size} bytes but its element holds at most {self.budget}")
 
     def fill(self, buffer: np.ndarray | bytearray, what: str) -> None:
-        view, got = memoryview(buffer).cast("B"), 0
+        view, got = memoryview(buffer).cast("B"), 0  # type: ignore[arg-type]  # numpy declares ndarray.__buffer__ for Python >= 3.12 only
         self.check(len(view), what)
         while got < len(view):
             n = self._readinto(view[got:])
@@ -92,7 +94,7 @@ class _Region:
             raise damaged(self.path, f"{what} is cut short; the file is truncated")
 
 
-def _tag(region: _Region, order: str, what: str) -> tuple[int, int, bytes | None]:
+def _tag(region: _Region, order: ByteOrder, what: str) -> tuple[int, int, bytes | None]:
     """(data type, byte count, the data itself for a 'small' element packed into the tag)."""
     raw = region.read(8, what)
     first = int.from_bytes(raw[:4], order)
@@ -103,7 +105,7 @@ def _tag(region: _Region, order: str, what: str) -> tuple[int, int, bytes | None
     return first, int.from_bytes(raw[4:], order), None
 
 
-def _small(region: _Region, order: str, kind: int, what: str, limit: int) -> bytes:
+def _small(region: _Region, order: ByteOrder, kind: int, what: str, limit: int) -> bytes:
     """A short sub-element (flags, dimensions, name) of type ``kind``, padding skipped."""
     mtype, size, data = _tag(region, order, what)
     if mtype != kind or size > limit:
@@ -114,7 +116,7 @@ def _small(region: _Region, order: str, kind: int, what: str, limit: int) -> byt
     return data
 
 
-def _matrix(region: _Region, order: str, wanted: set[str]) -> tuple[str, np.ndarray | None]:
+def _matrix(region: _Region, order: ByteOrder, wanted: set[str]) -> tuple[str, np.ndarray | None]:
     """The name of a miMATRIX element, and its values (shape as stored, Fortran order) if wanted."""
     flags = int.from_bytes(_small(region, order, MI_UINT32, "an array's flags", 8)[:4], order)
     dims_raw = _small(region, order, MI_INT32, "an array's dimensions", 4 * 32)
@@ -152,10 +154,12 @@ def _variables(path: Path, wanted: set[str]) -> dict[str, np.ndarray]:
         mark = header[126:128]
         if len(header) < HEADER or mark not in (b"IM", b"MI"):
             raise damaged(path, "is not a MATLAB v5 file (no 'MATLAB 5.0 MAT-file' header)")
-        order = "little" if mark == b"IM" else "big"
+        order: ByteOrder = "little" if mark == b"IM" else "big"
         version = int.from_bytes(header[124:126], order)
         if version != 0x0100:
-            hint = "is a MATLAB v7.3 (HDF5) file; re-save it with save(..., '-v7')" if version == 0x0200 else f"has MAT-file version {version:#x}, expected 0x100"
+            hint = (
+                "is a MATLAB v7.3 (HDF5) file; re-save it with save(..., '-v7')" if version == 0x0200 else f"has MAT-file version {version:#x}, expected 0x100"
+            )
             raise damaged(path, hint)
         size, position = path.stat().st_size, HEADER
         while position + 8 <= size and wanted - found.keys():
@@ -209,4 +213,3 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if len(y) != x.shape[3]:
         raise damaged(path, f"y has {len(y)} labels but X holds {x.shape[3]} images")
     return x.transpose(3, 2, 0, 1), y
-

@@ -8,8 +8,8 @@ of samples (spread evenly over the classes); fractions make no sense for generat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import numpy as np
 from sklearn.datasets import make_moons
@@ -116,10 +116,7 @@ def _eval_counts(size: float | int | None, default_per_class: int, rng: np.rando
     if size is None:
         return np.full(2, default_per_class)
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
-        raise SemimixError(
-            f"{name} generates its {what} set, so {what}_size must be a count of samples "
-            f"(e.g. {2 * default_per_class}), not {size!r}"
-        )
+        raise SemimixError(f"{name} generates its {what} set, so {what}_size must be a count of samples (e.g. {2 * default_per_class}), not {size!r}")
     return class_quota(2, int(size), rng)
 
 
@@ -141,6 +138,8 @@ def _load_toy(
     labels = resolve_labels(cfg.labels, cfg.labels_per_class, 2, DEFAULT_LABELS)
     if training is not None:
         check_enough_labels(labels, 2)
+        if isinstance(labels, str):  # "all": there is no pool to label, the labeled points are drawn apart
+            raise SemimixError(f"{name} draws its labeled points apart from its unlabeled ones, so labels must be a count, not {labels!r}")
         x_lab, y_lab, x_unl, y_unl = training(class_quota(2, labels, rng), rng)
         x_train, y_train = np.concatenate([x_lab, x_unl]), np.concatenate([y_lab, y_unl])
         labeled_idx = np.arange(len(x_lab))
@@ -165,7 +164,11 @@ def _load_toy(
 
 def _load_circles(cfg: DataConfig, seed: int, name: str, spread_labels: bool, inner_radius: float) -> DataBundle:
     return _load_toy(
-        cfg, seed, name, partial(sample_circles, inner_radius=inner_radius), ["inner", "outer"],
+        cfg,
+        seed,
+        name,
+        partial(sample_circles, inner_radius=inner_radius),
+        ["inner", "outer"],
         training=partial(_sample_circles_training, spread_labels=spread_labels, inner_radius=inner_radius),
     )
 
@@ -193,6 +196,4 @@ def load_spirals(cfg: DataConfig, seed: int) -> DataBundle:
     """Two interleaved spirals of 1.5 turns (noise 0.05), the Manifold Mixup paper's 2-D toy:
     500 training points per class of which ``labels`` (default 10) are labeled; validation 100
     and test 500 per class."""
-    return _load_toy(
-        cfg, seed, SPIRALS_NAME, sample_spirals, ["arm 0", "arm 1"], pool_per_class=SPIRALS_TRAIN_PER_CLASS
-    )
+    return _load_toy(cfg, seed, SPIRALS_NAME, sample_spirals, ["arm 0", "arm 1"], pool_per_class=SPIRALS_TRAIN_PER_CLASS)

@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from semimix.eval.classification import _labels, as_numpy
-
-DEFAULT_BINS = 15
+from semimix.eval.settings import DEFAULT_BINS
 
 
 @dataclass
@@ -44,6 +43,7 @@ class ReliabilityBins:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready lists; empty bins' confidence and accuracy are null."""
+
         def clean(values: np.ndarray) -> list[float | None]:
             return [float(v) if np.isfinite(v) else None for v in values]
 

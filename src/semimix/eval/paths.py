@@ -25,15 +25,14 @@ Inputs are in the model's input units (after normalisation/ZCA), where ε is mea
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from semimix.eval.robustness import DEFAULT_BATCH, _batches, _dtype, eval_mode, model_device, predict
+from semimix.eval.robustness import _batches, _dtype, eval_mode, model_device, predict
+from semimix.eval.settings import DEFAULT_BATCH, DEFAULT_GRID
 from semimix.ops import vat_perturbation
-
-DEFAULT_GRID = 21  # λ = 0, 0.05, ..., 1
 
 
 def lambda_grid(points: int = DEFAULT_GRID) -> torch.Tensor:
@@ -53,9 +52,7 @@ def dominant_label_errors(pred: torch.Tensor, y_i: torch.Tensor, y_j: torch.Tens
     return 0.5 * ((pred != y_i).double() + (pred != y_j).double())
 
 
-def sample_pairs(
-    y: torch.Tensor, pairs: int, generator: torch.Generator, distinct_classes: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_pairs(y: torch.Tensor, pairs: int, generator: torch.Generator, distinct_classes: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """``pairs`` index pairs (i, j), i ≠ j, drawn uniformly with replacement across pairs; with
     ``distinct_classes``, only pairs whose labels differ (as a path that crosses a class boundary)."""
     n = len(y)
@@ -113,7 +110,7 @@ def path_errors(
     """Error (and its standard error over pairs) at each λ on both paths; see the module doc."""
     x_i, x_j, x_j_adv = (t.double() for t in (x_i, x_j, x_j_adv))
     y_i, y_j = y_i.cpu(), y_j.cpu()
-    out: dict = {"lambdas": [float(l) for l in lambdas], "real_real": {"error": [], "sem": []}, "real_adversarial": {"error": [], "sem": []}}
+    out: dict = {"lambdas": [float(v) for v in lambdas], "real_real": {"error": [], "sem": []}, "real_adversarial": {"error": [], "sem": []}}
     for lam in out["lambdas"]:
         for key, other in (("real_real", x_j), ("real_adversarial", x_j_adv)):
             mixed = (lam * x_i + (1.0 - lam) * other).float()

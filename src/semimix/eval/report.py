@@ -14,8 +14,9 @@ import torch.nn.functional as F
 
 import semimix
 from semimix.errors import SemimixError
-from semimix.eval.calibration import DEFAULT_BINS, reliability_bins
+from semimix.eval.calibration import reliability_bins
 from semimix.eval.classification import confusion_matrix, per_class_accuracy, top_k_accuracy
+from semimix.eval.settings import DEFAULT_BINS
 from semimix.runs import FINAL
 from semimix.train import files
 
@@ -142,7 +143,9 @@ def write_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
         fmt = path.suffix.lower().lstrip(".")
         supported = fig.canvas.get_supported_filetypes()
         if fmt not in supported:
-            raise SemimixError(f"cannot write {path}: unknown image type {path.suffix or '(no suffix)'!r}; use one of {', '.join('.' + s for s in sorted(supported))}")
+            raise SemimixError(
+                f"cannot write {path}: unknown image type {path.suffix or '(no suffix)'!r}; use one of {', '.join('.' + s for s in sorted(supported))}"
+            )
         buffer = io.BytesIO()
         fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight")
         try:

@@ -26,26 +26,24 @@ Errors are fractions in [0, 1] here; the printed tables show percentages as the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
+from semimix.eval.settings import (
+    ATTACKS,
+    DEFAULT_BATCH,
+    DEFAULT_NORM,
+    MASKING_EPSILON,
+    MASKING_RELATIVE_STEP,
+    MASKING_STEPS,
+    MASKING_THRESHOLD,
+    NORMS,
+)
 from semimix.ops import fast_gradient, pgd, vat_perturbation
 from semimix.ops.adversarial import Bounds, clip_to
-
-ATTACKS = ("fgm", "fgsm", "pgd", "vat")
-NORMS = ("l2", "linf")
-# fgm = the L2 fast gradient method (AdvMixup's Tables IV–V), fgsm = its L∞ sign version; pgd is
-# L∞ (Madry et al.) unless asked otherwise; vat (the label-free virtual adversarial direction,
-# one of AdvMixup's robust_test attacks) exists only in L2.
-DEFAULT_NORM = {"fgm": "l2", "fgsm": "linf", "pgd": "linf", "vat": "l2"}
-DEFAULT_BATCH = 500
-MASKING_EPSILON = 1e3
-MASKING_STEPS = 100
-MASKING_THRESHOLD = 0.05
-MASKING_RELATIVE_STEP = 0.05  # PGD step = 5% of the data's scale; 100 steps reach 5× that scale
 
 
 class ScoreModel(nn.Module):
@@ -73,8 +71,8 @@ class ScoreModel(nn.Module):
 def model_device(model: nn.Module) -> torch.device:
     for t in model.parameters():
         return t.device
-    for t in model.buffers():
-        return t.device
+    for b in model.buffers():
+        return b.device
     return torch.device("cpu")
 
 
@@ -142,7 +140,8 @@ def craft(
         raise ValueError(f"epsilon must be >= 0, got {epsilon!r}")
     device, dtype = model_device(model), _dtype(model)
     if bounds is not None:
-        bounds = tuple(torch.as_tensor(b, dtype=dtype, device=device) for b in bounds)
+        low, high = bounds
+        bounds = (torch.as_tensor(low, dtype=dtype, device=device), torch.as_tensor(high, dtype=dtype, device=device))
     out = []
     with eval_mode(model):
         for s in _batches(len(x), batch_size):
@@ -165,11 +164,13 @@ def channel_affine(preprocess: nn.Module | None, shape: Sequence[int]) -> tuple[
     scale_c ≠ 0 (identity, per-channel standardisation), as probing it at 0, at 1 in each channel and at 255
     shows; None when it mixes pixels or channels (ZCA, GCN)."""
     channels, tail = shape[0], [1] * (len(shape) - 1)
-    probes = torch.cat([
-        torch.zeros(1, *shape),
-        torch.eye(channels).view(channels, channels, *tail).expand(channels, *shape),
-        torch.full((1, *shape), 255.0),
-    ])
+    probes = torch.cat(
+        [
+            torch.zeros(1, *shape),
+            torch.eye(channels).view(channels, channels, *tail).expand(channels, *shape),
+            torch.full((1, *shape), 255.0),
+        ]
+    )
     out = probes.double() if preprocess is None else preprocess(probes.to(model_device(preprocess))).double().cpu()
     shift = out[0].flatten(1)[:, 0]
     scale = torch.stack([out[1 + c, c].flatten()[0] for c in range(channels)]) - shift
@@ -232,7 +233,9 @@ def attack_errors(
         "perturbation": [],
     }
     for eps in epsilons:
-        x_adv = craft(source, x, y, attack=attack, epsilon=float(eps), norm=norm, steps=steps, step_size=step_size, random_start=random_start, batch_size=batch_size)
+        x_adv = craft(
+            source, x, y, attack=attack, epsilon=float(eps), norm=norm, steps=steps, step_size=step_size, random_start=random_start, batch_size=batch_size
+        )
         norms = perturbation_norms(x_adv, x, norm)
         result["perturbation"].append({"min": norms.min().item(), "mean": norms.mean().item(), "max": norms.max().item()} if len(norms) else {})
         result["source_errors"].append(error_rate(source, x_adv, y, batch_size))

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from semimix.eval.robustness import DEFAULT_BATCH, craft, predict
+from semimix.eval.robustness import craft, predict
+from semimix.eval.settings import DEFAULT_BATCH
 from semimix.ops.adversarial import Bounds
 
 

@@ -36,9 +36,9 @@ class AdvMixupParams(MethodParams):
     adversarial_both: bool = False  # True: the 'Adv-Adv Mixup' ablation
 
 
-class AdvMixup(Method):
+class AdvMixup(Method[AdvMixupParams]):
     name = "advmixup"
-    summary = 'AdvMixup: mix real and virtual-adversarial samples, EMA-teacher targets (Ma et al.)'
+    summary = "AdvMixup: mix real and virtual-adversarial samples, EMA-teacher targets (Ma et al.)"
     Params = AdvMixupParams
 
     @property
@@ -87,7 +87,7 @@ class AdvAdvMixupParams(AdvMixupParams):
 
 class AdvAdvMixup(AdvMixup):
     name = "adv-adv-mixup"
-    summary = 'AdvMixup ablation: mix two adversarial samples (Table III)'
+    summary = "AdvMixup ablation: mix two adversarial samples (Table III)"
     Params = AdvAdvMixupParams
 
 
@@ -98,5 +98,5 @@ class AdvMixupNoTeacherParams(AdvMixupParams):
 
 class AdvMixupNoTeacher(AdvMixup):
     name = "advmixup-no-teacher"
-    summary = 'AdvMixup ablation: student targets instead of the EMA teacher (Table III)'
+    summary = "AdvMixup ablation: student targets instead of the EMA teacher (Table III)"
     Params = AdvMixupNoTeacherParams

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import torch
 from torch import nn
@@ -83,20 +84,31 @@ def divergence_field(default: str, logit_targets: bool = False) -> Any:
     return choice(default, (name for name in DIVERGENCES if logit_targets or name not in LOGIT_TARGETS))
 
 
-class Method:
+P = TypeVar("P", bound=MethodParams)
+Q = TypeVar("Q", bound=MethodParams)
+
+
+class Method(Generic[P]):
     """A semi-supervised algorithm as its loss: ``losses(batch, ctx)`` returns weighted terms.
 
     The total loss is the sum of the returned terms. A method knows nothing about loops,
     devices, logging or files; it declares what it needs and the trainer provides it.
+
+    A method is generic in its hyperparameters, ``class VAT(Method[VATParams])`` with
+    ``Params = VATParams``, so ``self.params`` has that type; a subclass may set ``Params`` to a
+    subclass of it (an ablation changing defaults).
     """
 
     name: ClassVar[str]
     summary: ClassVar[str] = ""
+    # The dataclass that ``__init__`` builds ``params`` from: P or a subclass of it. A ClassVar cannot
+    # hold a type variable, so it is declared as the bound, and ``__init__`` casts its instance to P.
     Params: ClassVar[type[MethodParams]] = MethodParams
     unlabeled: ClassVar[str] = "required"  # required | optional (also trains without any) | unused
+    params: P
 
     def __init__(self, **params: Any) -> None:
-        self.params = make_params(self.Params, params, self.name)
+        self.params = cast(P, make_params(self.Params, params, self.name))  # Params is P's class (see above)
         self.validate()
 
     @property
@@ -154,16 +166,13 @@ class Method:
         raise NotImplementedError
 
 
-def make_params(params_cls: type[MethodParams], given: dict[str, Any], method: str) -> MethodParams:
+def make_params(params_cls: type[Q], given: dict[str, Any], method: str) -> Q:
     """Build a Params dataclass from user values, with a clear error for unknown keys, bad types or a
     value outside what its field declares, so no method has to check (or can forget) its own."""
     fields = {f.name: f for f in dataclasses.fields(params_cls)}
     unknown = sorted(set(given) - set(fields))
     if unknown:
-        raise SemimixError(
-            f"method {method!r} has no parameter {', '.join(map(repr, unknown))}; "
-            f"its parameters are: {', '.join(sorted(fields)) or '(none)'}"
-        )
+        raise SemimixError(f"method {method!r} has no parameter {', '.join(map(repr, unknown))}; its parameters are: {', '.join(sorted(fields)) or '(none)'}")
     values = {}
     for key, value in given.items():
         default = getattr(params_cls, key, None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -13,9 +13,7 @@ from semimix.ops import frozen_batchnorm, mix, one_hot, pair_permutation, sample
 from semimix.ops.losses import Divergence
 
 
-def mixed_forward(
-    model: nn.Module, x: torch.Tensor, alpha: float, layer: int = 0, per_sample: bool = False
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def mixed_forward(model: nn.Module, x: torch.Tensor, alpha: float, layer: int = 0, per_sample: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Logits of the model with the batch mixed with a permutation of itself at ``layer``
     (0 = the input); returns (logits, λ, perm) so the caller mixes its targets alike.
     Gradients flow through the layers before the mix too, as Manifold Mixup requires."""
@@ -25,7 +23,11 @@ def mixed_forward(
 
 
 def supervised_loss(
-    batch: Batch, ctx: StepContext, mixup_alpha: float = 0.0, per_sample: bool = False, layer: int = 0,
+    batch: Batch,
+    ctx: StepContext,
+    mixup_alpha: float = 0.0,
+    per_sample: bool = False,
+    layer: int = 0,
     target_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Cross-entropy on the labeled batch; with ``mixup_alpha`` > 0, mixup of the labeled batch at

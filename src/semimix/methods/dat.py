@@ -20,7 +20,7 @@ class DATParams(TargetMixParams):
     """α, β of the adversarial policy P_DAT = Beta(α, β); the rest as in Untied MixUp."""
 
 
-class DAT(UntiedMixup):
+class DAT(UntiedMixup[DATParams]):
     name = "dat"
     summary = "DAT: mix inputs with λ ~ Beta(α,β), keep the first sample's label (MixUp as DAT paper)"
     Params = DATParams

@@ -20,7 +20,7 @@ class FixMatchParams(MethodParams):
     threshold: float = bounded(0.95, ge=0, le=1)  # confidence τ on stop_gradient(softmax(weak))
 
 
-class FixMatch(Method):
+class FixMatch(Method[FixMatchParams]):
     name = "fixmatch"
     summary = "FixMatch: confident weak-view predictions label strong views (Sohn et al. 2020)"
     Params = FixMatchParams

@@ -26,9 +26,9 @@ class ICTParams(MethodParams):
     divergence: str = divergence_field("mse")
 
 
-class ICT(Method):
+class ICT(Method[ICTParams]):
     name = "ict"
-    summary = 'ICT: mixup of unlabeled samples with mixed EMA-teacher targets (Verma et al. 2019)'
+    summary = "ICT: mixup of unlabeled samples with mixed EMA-teacher targets (Verma et al. 2019)"
     Params = ICTParams
 
     @property

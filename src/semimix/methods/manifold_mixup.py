@@ -12,11 +12,13 @@ outputs") is ``alpha: 2.0, supervised_alpha: 0.1, divergence: mse``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
 from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, divergence_field, trained
 from semimix.methods.common import mixup_consistency, supervised_loss, target_logits
+from semimix.models.base import StagedNet
 from semimix.ops import LOGIT_TARGETS, get_divergence
 from semimix.validation import bounded, choice
 
@@ -36,9 +38,9 @@ class ManifoldMixupParams(MethodParams):
     supervised_only_alpha: float = bounded(2.0, ge=0)  # α without unlabeled data: the supervised Manifold Mixup paper
 
 
-class ManifoldMixup(Method):
+class ManifoldMixup(Method[ManifoldMixupParams]):
     name = "manifold-mixup"
-    summary = 'Manifold Mixup: mixup of hidden states, supervised and SSL (Verma et al. 2019)'
+    summary = "Manifold Mixup: mixup of hidden states, supervised and SSL (Verma et al. 2019)"
     Params = ManifoldMixupParams
     unlabeled = "optional"  # without unlabeled data it is supervised Manifold Mixup
 
@@ -51,7 +53,8 @@ class ManifoldMixup(Method):
 
     def _random_layer(self, model: torch.nn.Module) -> int:
         choice = self.params.layers
-        layers = (0,) if choice == "input" else model.all_mixable_layers if choice == "all" else model.mixable_layers
+        staged = cast(StagedNet, model)  # mixing a hidden layer needs a StagedNet (or a model declaring its layers alike)
+        layers = (0,) if choice == "input" else staged.all_mixable_layers if choice == "all" else staged.mixable_layers
         return layers[int(torch.randint(len(layers), ()))]  # drawn on the CPU: no device sync
 
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
@@ -60,9 +63,7 @@ class ManifoldMixup(Method):
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         p = self.params
         supervised_alpha, alpha = self.alphas(batch.x_u is not None)
-        terms = {
-            "supervised": supervised_loss(batch, ctx, supervised_alpha, p.per_sample_lambda, self._random_layer(ctx.student))
-        }
+        terms = {"supervised": supervised_loss(batch, ctx, supervised_alpha, p.per_sample_lambda, self._random_layer(ctx.student))}
         if batch.x_u is not None:
             x_u = ctx.augment(batch.x_u)
             consistency = mixup_consistency(

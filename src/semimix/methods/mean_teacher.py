@@ -21,9 +21,9 @@ class MeanTeacherParams(MethodParams):
     include_labeled: bool = True  # consistency on the labeled samples too, as the MT code does
 
 
-class MeanTeacher(Method):
+class MeanTeacher(Method[MeanTeacherParams]):
     name = "mean-teacher"
-    summary = 'Mean Teacher: agree with an EMA-of-weights teacher (Tarvainen & Valpola 2017)'
+    summary = "Mean Teacher: agree with an EMA-of-weights teacher (Tarvainen & Valpola 2017)"
     Params = MeanTeacherParams
 
     @property

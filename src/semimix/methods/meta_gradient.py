@@ -61,7 +61,7 @@ class MetaGradientParams(MethodParams):
     add_labeled_loss: bool = False  # with mixup, also add CE on the labeled batch (neither paper nor code do)
 
 
-class MetaGradient(Method):
+class MetaGradient(Method[MetaGradientParams]):
     name = "meta-gradient"
     summary = "Meta-gradient SSL: pseudo-labels moved to lower the labeled loss after a virtual step (Zhang et al. 2021)"
     Params = MetaGradientParams
@@ -69,7 +69,10 @@ class MetaGradient(Method):
     def validate(self) -> None:
         p = self.params
         check(p.gamma > 0 or not p.mixup, f"{self.name}: gamma must be > 0 with mixup, got {p.gamma}")
-        check(not (p.reference_divisor and p.algorithm == "exact"), f"{self.name}: reference_divisor is a finite-difference option; it does not apply to algorithm 'exact'")
+        check(
+            not (p.reference_divisor and p.algorithm == "exact"),
+            f"{self.name}: reference_divisor is a finite-difference option; it does not apply to algorithm 'exact'",
+        )
 
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
         """The meta step, then the training passes. First-order: ∇θ L_l (a forward and a backward of
@@ -141,22 +144,24 @@ class MetaGradient(Method):
         if self.params.virtual_lr is not None:
             return float(self.params.virtual_lr)
         if ctx.lr is None:
-            raise SemimixError(f"{self.name}: virtual_lr null follows the optimiser's learning rate, but this StepContext has no lr; pass it, or set virtual_lr to a number")
+            raise SemimixError(
+                f"{self.name}: virtual_lr null follows the optimiser's learning rate, but this StepContext has no lr; pass it, or set virtual_lr to a number"
+            )
         return ctx.lr
 
-    def _first_order(self, x_l, y_l, x_u, ctx):
+    def _first_order(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
         """ỹ and the finite-difference estimate of J g (eq. 10/11); 4 forward passes."""
         model = ctx.student
         params = [q for q in model.parameters() if q.requires_grad]
-        g = torch.autograd.grad(F.cross_entropy(model(x_l), y_l), params, allow_unused=True)  # eq. (9); .grad untouched
-        g = [torch.zeros_like(q) if gi is None else gi for q, gi in zip(params, g)]
+        raw = torch.autograd.grad(F.cross_entropy(model(x_l), y_l), params, allow_unused=True)  # eq. (9); .grad untouched
+        g = [torch.zeros_like(q) if gi is None else gi for q, gi in zip(params, raw)]
         eps = self.params.epsilon_scale / global_norm(g).clamp_min(1e-12)
         with torch.no_grad():
             y_tilde = torch.softmax(model(x_u), dim=-1)
         f_plus, f_minus = central_difference(model, x_u, params, g, eps)
         return y_tilde, (f_plus - f_minus) / (eps if self.params.reference_divisor else 2 * eps)
 
-    def _exact(self, x_l, y_l, x_u, ctx):
+    def _exact(self, x_l: torch.Tensor, y_l: torch.Tensor, x_u: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
         """ỹ and J g = (B^u/2α)·∇ỹ L_l(θ̃), differentiating through the virtual step; 2 forward passes."""
         model, alpha = ctx.student, self.virtual_lr(ctx)
         named = {k: q for k, q in model.named_parameters() if q.requires_grad}
@@ -164,8 +169,8 @@ class MetaGradient(Method):
             probs = torch.softmax(model(x_u), dim=-1)
             y_tilde = probs.detach().requires_grad_(True)
             unlabeled = (probs - y_tilde).pow(2).sum(dim=-1).mean()  # eq. (3), Φ^MSE
-            grads = torch.autograd.grad(unlabeled, list(named.values()), create_graph=True, allow_unused=True)
-            grads = [torch.zeros_like(q) if gi is None else gi for q, gi in zip(named.values(), grads)]
+            raw = torch.autograd.grad(unlabeled, list(named.values()), create_graph=True, allow_unused=True)
+            grads = [torch.zeros_like(q) if gi is None else gi for q, gi in zip(named.values(), raw)]
             theta = virtual_sgd_step(named, grads, alpha)  # eq. (4)
             labeled = F.cross_entropy(functional_call(model, theta, (x_l,)), y_l)  # eq. (5)
             (d,) = torch.autograd.grad(labeled, y_tilde)

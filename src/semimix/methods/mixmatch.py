@@ -22,16 +22,14 @@ class MixMatchParams(MethodParams):
     alpha: float = bounded(0.75, gt=0)  # Beta(α, α) of the mixup
 
 
-def mixmatch_mixup(
-    x: torch.Tensor, targets: torch.Tensor, lam: torch.Tensor, perm: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def mixmatch_mixup(x: torch.Tensor, targets: torch.Tensor, lam: torch.Tensor, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Each row mixed with row perm[i] of the same (labeled + unlabeled) batch with its own
     λ' = max(λ_i, 1−λ_i), inputs and targets alike (official MixMode 'xxy.yxy')."""
     lam = dominant_lambda(lam)
     return mix(x, x[perm], lam), mix(targets, targets[perm], lam)
 
 
-class MixMatch(Method):
+class MixMatch(Method[MixMatchParams]):
     name = "mixmatch"
     summary = "MixMatch: sharpened guessed labels, mixup of labeled and unlabeled (Berthelot et al. 2019)"
     Params = MixMatchParams

@@ -19,9 +19,9 @@ class PiModelParams(MethodParams):
     divergence: str = divergence_field("mse")
 
 
-class PiModel(Method):
+class PiModel(Method[PiModelParams]):
     name = "pi-model"
-    summary = 'Π-model: two stochastic views agree (Laine & Aila 2017)'
+    summary = "Π-model: two stochastic views agree (Laine & Aila 2017)"
     Params = PiModelParams
 
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:

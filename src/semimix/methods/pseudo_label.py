@@ -18,9 +18,9 @@ class PseudoLabelParams(MethodParams):
     threshold: float = bounded(0.95, ge=0, lt=1)  # only predictions at least this confident are used (0 = Lee's original)
 
 
-class PseudoLabel(Method):
+class PseudoLabel(Method[PseudoLabelParams]):
     name = "pseudo-label"
-    summary = 'Pseudo-Label: confident predictions as hard labels (Lee 2013)'
+    summary = "Pseudo-Label: confident predictions as hard labels (Lee 2013)"
     Params = PseudoLabelParams
 
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:

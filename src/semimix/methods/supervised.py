@@ -19,7 +19,7 @@ class SupervisedParams(TargetLinearParams, MethodParams):
     mixup_alpha: float = bounded(0.0, ge=0)  # > 0: input mixup (Zhang et al.) on the labeled batch
 
 
-class Supervised(TargetLinearLoss, Method):
+class Supervised(TargetLinearLoss[SupervisedParams], Method[SupervisedParams]):
     name = "supervised"
     summary = "Cross-entropy (or the DAT paper's NC loss) on the labeled samples only (optionally input mixup)"
     Params = SupervisedParams

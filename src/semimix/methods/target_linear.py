@@ -6,6 +6,7 @@ a method using it also changes the model's width and how outputs become class sc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
 
 import torch
 
@@ -25,12 +26,16 @@ class TargetLinearParams:
     nc_seed: int = 0  # seed of the fixed random class vectors
 
 
-class TargetLinearLoss:
-    """Mixin for a Method whose params include ``TargetLinearParams``: ℓ_b, the model's output
-    width and the class scores, for either loss."""
+T = TypeVar("T", bound=TargetLinearParams)
 
-    name: str
-    params: TargetLinearParams
+
+class TargetLinearLoss(Generic[T]):
+    """Mixin for a Method whose params include ``TargetLinearParams``: ℓ_b, the model's output
+    width and the class scores, for either loss. Generic in the params as ``Method`` is, so that
+    ``class M(TargetLinearLoss[MParams], Method[MParams])`` declares one type of ``params``."""
+
+    name: ClassVar[str]
+    params: T
 
     def embedding(self, num_classes: int, device: torch.device) -> torch.Tensor:
         """The fixed class vectors E (C, nc_dim), the same for every run with this ``nc_seed``."""

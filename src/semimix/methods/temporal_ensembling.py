@@ -10,7 +10,7 @@ continues with the same targets."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -32,7 +32,7 @@ def corrected_targets(ensemble: torch.Tensor, updates: torch.Tensor, alpha: floa
     return ensemble / torch.where(seen, correction, 1.0).unsqueeze(1), seen.to(ensemble.dtype)
 
 
-class TemporalEnsembling(Method):
+class TemporalEnsembling(Method[TemporalEnsemblingParams]):
     name = "temporal-ensembling"
     summary = "Temporal Ensembling: per-sample EMA of past predictions as targets (Laine & Aila 2017)"
     Params = TemporalEnsemblingParams
@@ -58,7 +58,8 @@ class TemporalEnsembling(Method):
             check(num_unlabeled > 0, f"{self.name} keeps a target per unlabeled sample, so StepContext.num_unlabeled must be set")
             self.ensemble = torch.zeros(num_unlabeled, num_classes, device=device)
             self.updates = torch.zeros(num_unlabeled, dtype=torch.long, device=device)
-        self.ensemble, self.updates = self.ensemble.to(device), self.updates.to(device)
+        updates = cast(torch.Tensor, self.updates)  # set (and saved, and restored) together with the ensemble
+        self.ensemble, self.updates = self.ensemble.to(device), updates.to(device)
         return self.ensemble, self.updates
 
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:

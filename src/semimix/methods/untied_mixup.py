@@ -14,10 +14,11 @@ stream, which the trainer passes as ``batch.x_l2, batch.y_l2``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from typing_extensions import TypeVar  # a TypeVar with a default (PEP 696; typing has it from Python 3.13)
 
 from semimix.errors import SemimixError
 from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, check, divergence_field, trained
@@ -58,10 +59,16 @@ class UntiedMixupParams(TargetMixParams):
     gamma: Any = None
 
 
-class UntiedMixup(TargetLinearLoss, Method):
+TM = TypeVar("TM", bound=TargetMixParams, default=UntiedMixupParams)
+
+
+class UntiedMixup(TargetLinearLoss[TM], Method[TM]):
+    """Generic in its params, ``UntiedMixupParams`` unless a subclass says otherwise, so that DAT
+    (whose params lack ``gamma``) can subclass it as ``UntiedMixup[DATParams]``."""
+
     name = "untied-mixup"
     summary = "Untied MixUp: mix inputs with λ, labels with γ(λ); policy U(B(α,β)) (MixUp as DAT paper)"
-    Params = UntiedMixupParams
+    Params: ClassVar[type[MethodParams]] = UntiedMixupParams
     unlabeled = "optional"  # without unlabeled data it is the paper's supervised regulariser
 
     def validate(self) -> None:
@@ -113,11 +120,11 @@ class UntiedMixup(TargetLinearLoss, Method):
             perm = pair_permutation(len(x), device=x.device)
             return x[perm], y[perm]
         x_l2, y_l2 = batch.x_l2, batch.y_l2
-        check(
-            x_l2 is not None and y_l2 is not None,
-            f"{self.name}: pairing 'independent' needs a second labeled batch (batch.x_l2, batch.y_l2) "
-            "from an independent labeled stream; this trainer gives none, use pairing 'permutation'",
-        )
+        if x_l2 is None or y_l2 is None:
+            raise SemimixError(
+                f"{self.name}: pairing 'independent' needs a second labeled batch (batch.x_l2, batch.y_l2) "
+                "from an independent labeled stream; this trainer gives none, use pairing 'permutation'"
+            )
         check(len(x_l2) == len(x), f"{self.name}: the second labeled batch has {len(x_l2)} samples, the first {len(x)}")
         return ctx.augment(x_l2), one_hot(y_l2, ctx.num_classes)
 
@@ -134,4 +141,3 @@ class UntiedMixup(TargetLinearLoss, Method):
         self.check_nc_outputs(outputs)
         z = F.normalize(t_out, dim=-1)
         return negative_cosine(outputs, mix(z, z[perm], gamma))
-

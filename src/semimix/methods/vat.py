@@ -23,9 +23,9 @@ class VATParams(MethodParams):
     entmin_weight: float = bounded(0.0, ge=0)  # > 0 adds entropy minimisation (VAT+EntMin)
 
 
-class VAT(Method):
+class VAT(Method[VATParams]):
     name = "vat"
-    summary = 'VAT: smooth along the virtual adversarial direction (Miyato et al. 2018)'
+    summary = "VAT: smooth along the virtual adversarial direction (Miyato et al. 2018)"
     Params = VATParams
 
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
@@ -45,9 +45,7 @@ class VAT(Method):
         else:
             clean_logits = target_logits(ctx.student, x_u)
         target = torch.softmax(clean_logits, dim=-1)
-        r_adv = vat_perturbation(
-            ctx.student, x_u, target, epsilon=p.epsilon, xi=p.xi, power_iterations=p.power_iterations, divergence=divergence
-        )
+        r_adv = vat_perturbation(ctx.student, x_u, target, epsilon=p.epsilon, xi=p.xi, power_iterations=p.power_iterations, divergence=divergence)
         with frozen_batchnorm(ctx.student):  # VAT's code: perturbed passes never update BN statistics
             terms["vat"] = p.weight * ctx.ramp * divergence(ctx.student(x_u + r_adv), target)
         return terms

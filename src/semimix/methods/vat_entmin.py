@@ -14,5 +14,5 @@ class VATEntMinParams(VATParams):
 
 class VATEntMin(VAT):
     name = "vat-entmin"
-    summary = 'VAT + entropy minimisation (Miyato et al. 2018)'
+    summary = "VAT + entropy minimisation (Miyato et al. 2018)"
     Params = VATEntMinParams

@@ -6,8 +6,9 @@ Every model is a :class:`StagedNet`, so any method can mix inputs or hidden stat
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,7 +27,7 @@ from semimix.models.wide_resnet import WideResNet
 
 @dataclass(frozen=True)
 class _Entry:
-    cls: type[StagedNet]
+    cls: Callable[..., StagedNet]  # a StagedNet class: (input_shape, num_classes, **its own keyword parameters)
     description: str
     reference_input_shape: tuple[int, ...]
     reference_num_classes: int
@@ -99,7 +100,7 @@ def resolve_model_name(name: str, input_shape: Sequence[int]) -> str:
     return key
 
 
-def _param_names(cls: type[StagedNet]) -> list[str]:
+def _param_names(cls: Callable[..., StagedNet]) -> list[str]:
     """Keyword parameters of a model besides input_shape and num_classes, as the config may set them."""
     return list(inspect.signature(cls).parameters)[2:]
 
@@ -112,9 +113,7 @@ def build_model(name: str, input_shape: Sequence[int], num_classes: int, **param
     valid = _param_names(cls)
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise SemimixError(
-            f"unknown parameter(s) {', '.join(unknown)} for model {key!r}; valid parameters: {', '.join(valid)}"
-        )
+        raise SemimixError(f"unknown parameter(s) {', '.join(unknown)} for model {key!r}; valid parameters: {', '.join(valid)}")
     return cls(shape, num_classes, **params)
 
 

@@ -7,7 +7,7 @@ and no method needs a copy of the network.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

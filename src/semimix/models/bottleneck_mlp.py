@@ -15,7 +15,7 @@ included) and ``dropout`` (after every hidden layer except the bottleneck; 0.5 i
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -54,9 +54,7 @@ class BottleneckMLP(StagedNet):
             if not is_positive_int(value):
                 raise SemimixError(f"bottleneck-mlp: {key} must be a positive int, got {value!r}")
         if activation not in ACTIVATIONS:
-            raise SemimixError(
-                f"bottleneck-mlp: unknown activation {activation!r}; valid activations: {', '.join(ACTIVATIONS)}"
-            )
+            raise SemimixError(f"bottleneck-mlp: unknown activation {activation!r}; valid activations: {', '.join(ACTIVATIONS)}")
 
         def linear(n_in: int, n_out: int, hidden: bool) -> list[nn.Module]:
             layers: list[nn.Module] = [nn.Linear(n_in, n_out)]

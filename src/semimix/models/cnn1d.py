@@ -9,7 +9,7 @@ Other lengths work too (the linear layer is sized from the input); inputs may be
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import nn
 
@@ -39,9 +39,7 @@ class CNN1d(StagedNet):
         shape = check_input_shape(input_shape, "cnn1d")
         check_num_classes(num_classes, "cnn1d")
         if len(shape) not in (1, 2):
-            raise SemimixError(
-                f"cnn1d needs 1-D signals of shape (C, L) or (L,), got {shape}; use 'cnn-small' for images"
-            )
+            raise SemimixError(f"cnn1d needs 1-D signals of shape (C, L) or (L,), got {shape}; use 'cnn-small' for images")
         if not is_positive_int(channels):
             raise SemimixError(f"cnn1d: channels must be a positive int, got {channels!r}")
         in_channels, length = (1, shape[0]) if len(shape) == 1 else shape

@@ -6,7 +6,7 @@ Three stages at widths w, 2w, 4w; global average pooling lets any H, W >= 4 thro
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import nn
 

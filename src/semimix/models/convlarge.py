@@ -13,8 +13,8 @@ Global average pooling is adaptive, so other image sizes of at least 12x12 (e.g.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
-from typing import Sequence
 
 from torch import nn
 
@@ -54,9 +54,7 @@ class ConvLarge(StagedNet):
         check_num_classes(num_classes, "convlarge")
         check_dropout(dropout, "convlarge")
 
-        conv = partial(
-            conv_bn_act, bias=bias, weight_norm=weight_norm, bn_momentum=bn_momentum, leaky_slope=leaky_slope
-        )
+        conv = partial(conv_bn_act, bias=bias, weight_norm=weight_norm, bn_momentum=bn_momentum, leaky_slope=leaky_slope)
         self.stages.extend(
             [
                 nn.Sequential(

@@ -6,8 +6,8 @@ as one clear line before any data is loaded, instead of as a shape error deep in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from numbers import Integral
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -18,17 +18,14 @@ from semimix.errors import SemimixError
 
 def is_positive_int(value: object) -> bool:
     """True for positive ints, numpy ints included (shapes may come from arrays); False for bools."""
-    return isinstance(value, Integral) and not isinstance(value, bool) and value > 0
+    return isinstance(value, Integral) and not isinstance(value, bool) and int(value) > 0
 
 
 def check_input_shape(input_shape: Sequence[int], model: str) -> tuple[int, ...]:
     """The input shape (without the batch axis) as a tuple of positive ints."""
     shape = tuple(input_shape) if isinstance(input_shape, (list, tuple)) else ()
     if not shape or not all(is_positive_int(d) for d in shape):
-        raise SemimixError(
-            f"{model}: input_shape must be a non-empty tuple of positive ints without the batch axis, "
-            f"got {input_shape!r}"
-        )
+        raise SemimixError(f"{model}: input_shape must be a non-empty tuple of positive ints without the batch axis, got {input_shape!r}")
     return tuple(int(d) for d in shape)
 
 
@@ -36,12 +33,10 @@ def check_image_shape(input_shape: Sequence[int], model: str, min_size: int) -> 
     """An image shape (C, H, W) with H, W >= ``min_size``, or a SemimixError saying what to use instead."""
     shape = check_input_shape(input_shape, model)
     if len(shape) != 3:
-        raise SemimixError(
-            f"{model} needs image inputs of shape (C, H, W), got {shape}; use model 'mlp' for flat feature vectors"
-        )
+        raise SemimixError(f"{model} needs image inputs of shape (C, H, W), got {shape}; use model 'mlp' for flat feature vectors")
     if min(shape[1:]) < min_size:
         raise SemimixError(f"{model} needs images of at least {min_size}x{min_size} pixels, got {shape[1]}x{shape[2]}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def check_num_classes(num_classes: int, model: str) -> None:

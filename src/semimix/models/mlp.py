@@ -12,7 +12,7 @@ the weight scale sets the effective step size, so torch's default (a √3 smalle
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from torch import nn
 
@@ -21,8 +21,8 @@ from semimix.models.base import StagedNet
 from semimix.models.layers import (
     GaussianNoise,
     check_dropout,
-    check_input_shape,
     check_hidden_noise,
+    check_input_shape,
     check_num_classes,
     is_positive_int,
 )

@@ -17,7 +17,7 @@ other sizes such as 1x28x28 MNIST work; the stem takes any number of input chann
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,9 +41,7 @@ class PreActBlock(nn.Module):
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
-        self.shortcut = (
-            nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False) if stride != 1 or in_planes != planes else None
-        )
+        self.shortcut = nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False) if stride != 1 or in_planes != planes else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(x))
@@ -55,9 +53,7 @@ class PreActBlock(nn.Module):
 
 def _group(in_planes: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
     """``blocks`` PreActBlocks; the first one changes the width and applies the stride."""
-    return nn.Sequential(
-        PreActBlock(in_planes, planes, stride), *(PreActBlock(planes, planes) for _ in range(blocks - 1))
-    )
+    return nn.Sequential(PreActBlock(in_planes, planes, stride), *(PreActBlock(planes, planes) for _ in range(blocks - 1)))
 
 
 class PreActResNet(StagedNet):
@@ -83,9 +79,7 @@ class PreActResNet(StagedNet):
         check_num_classes(num_classes, self._model_name)
         blocks = tuple(blocks) if isinstance(blocks, (list, tuple)) else blocks
         if not isinstance(blocks, tuple) or len(blocks) != 4 or not all(is_positive_int(b) for b in blocks):
-            raise SemimixError(
-                f"{self._model_name}: blocks must be 4 positive ints such as [2, 2, 2, 2], got {blocks!r}"
-            )
+            raise SemimixError(f"{self._model_name}: blocks must be 4 positive ints such as [2, 2, 2, 2], got {blocks!r}")
         if not is_positive_int(width):
             raise SemimixError(f"{self._model_name}: width must be a positive int (64 in the paper), got {width!r}")
         if not isinstance(final_bn_relu, bool):
@@ -108,9 +102,7 @@ class PreActResNet18(PreActResNet):
 
     _model_name = "preact-resnet18"
 
-    def __init__(
-        self, input_shape: Sequence[int], num_classes: int, width: int = 64, final_bn_relu: bool = False
-    ) -> None:
+    def __init__(self, input_shape: Sequence[int], num_classes: int, width: int = 64, final_bn_relu: bool = False) -> None:
         super().__init__(input_shape, num_classes, (2, 2, 2, 2), width, final_bn_relu)
 
 
@@ -119,7 +111,5 @@ class PreActResNet34(PreActResNet):
 
     _model_name = "preact-resnet34"
 
-    def __init__(
-        self, input_shape: Sequence[int], num_classes: int, width: int = 64, final_bn_relu: bool = False
-    ) -> None:
+    def __init__(self, input_shape: Sequence[int], num_classes: int, width: int = 64, final_bn_relu: bool = False) -> None:
         super().__init__(input_shape, num_classes, (3, 4, 6, 3), width, final_bn_relu)

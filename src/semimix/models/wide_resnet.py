@@ -19,7 +19,7 @@ skip that unit's bn1/lrelu, though its parameters still count), and BN epsilon i
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -49,9 +49,7 @@ class WideBasic(nn.Module):
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
         self.act = nn.LeakyReLU(leaky_slope)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.shortcut = (
-            nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False) if stride != 1 or in_planes != planes else None
-        )
+        self.shortcut = nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False) if stride != 1 or in_planes != planes else None
         self.activate_before_residual = activate_before_residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,10 +99,7 @@ class WideResNet(StagedNet):
 
         def group(i: int) -> list[nn.Module]:
             first = WideBasic(widths[i], widths[i + 1], 1 if i == 0 else 2, i == 0, bn_momentum, leaky_slope, dropout)
-            rest = [
-                WideBasic(widths[i + 1], widths[i + 1], 1, False, bn_momentum, leaky_slope, dropout)
-                for _ in range(units - 1)
-            ]
+            rest = [WideBasic(widths[i + 1], widths[i + 1], 1, False, bn_momentum, leaky_slope, dropout) for _ in range(units - 1)]
             return [first, *rest]
 
         self.stages.extend(

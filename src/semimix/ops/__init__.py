@@ -2,7 +2,17 @@
 
 from semimix.ops.adversarial import fast_gradient, fgm, fgsm, l2_normalize, pgd, vat_perturbation
 from semimix.ops.batchnorm import frozen_batchnorm, keep_own_statistics, reestimate_batchnorm
-from semimix.ops.losses import DIVERGENCES, LOGIT_TARGETS, confident_pseudo_labels, entropy, get_divergence, kl_divergence, masked_cross_entropy, soft_cross_entropy, softmax_mse
+from semimix.ops.losses import (
+    DIVERGENCES,
+    LOGIT_TARGETS,
+    confident_pseudo_labels,
+    entropy,
+    get_divergence,
+    kl_divergence,
+    masked_cross_entropy,
+    soft_cross_entropy,
+    softmax_mse,
+)
 from semimix.ops.meta import auxiliary_pass, central_difference, global_norm, perturbed_parameters, relu_renormalise, saved_parameters, virtual_sgd_step
 from semimix.ops.mixing import dominant_lambda, mix, one_hot, pair_permutation, sample_lambda, sharpen
 from semimix.ops.target_embedding import class_embedding, cosine_scores, negative_cosine

@@ -7,7 +7,7 @@ parameter gradients untouched (gradients are taken w.r.t. the input only).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,12 @@ def l2_normalize(d: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
 
 def clip_to(x: torch.Tensor, bounds: Bounds) -> torch.Tensor:
     """``x`` clamped into ``bounds`` elementwise; unchanged when ``bounds`` is None."""
-    return x if bounds is None else torch.clamp(x, *bounds)
+    if bounds is None:
+        return x
+    low, high = bounds
+    if isinstance(low, torch.Tensor) or isinstance(high, torch.Tensor):  # torch.clamp takes two tensors or two numbers
+        return torch.clamp(x, torch.as_tensor(low, device=x.device), torch.as_tensor(high, device=x.device))
+    return torch.clamp(x, low, high)
 
 
 def _input_grad(loss: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -73,5 +73,8 @@ def get_divergence(name: str, logit_targets: bool = False) -> Divergence:
     if name not in DIVERGENCES:
         raise ValueError(f"unknown divergence {name!r}; choose one of {sorted(DIVERGENCES)}")
     if name in LOGIT_TARGETS and not logit_targets:
-        raise ValueError(f"divergence {name!r} compares logits with logit targets; this method's targets are probabilities: choose one of {sorted(set(DIVERGENCES) - LOGIT_TARGETS)}")
+        raise ValueError(
+            f"divergence {name!r} compares logits with logit targets; this method's targets are probabilities: "
+            f"choose one of {sorted(set(DIVERGENCES) - LOGIT_TARGETS)}"
+        )
     return DIVERGENCES[name]

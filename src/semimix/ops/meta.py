@@ -8,8 +8,8 @@ graph built before a perturbation stays valid (the values it saved are restored 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -34,9 +34,7 @@ def saved_parameters(params: Sequence[torch.Tensor]) -> Iterator[None]:
 
 
 @contextmanager
-def perturbed_parameters(
-    params: Sequence[torch.Tensor], direction: Sequence[torch.Tensor], scale: torch.Tensor | float
-) -> Iterator[None]:
+def perturbed_parameters(params: Sequence[torch.Tensor], direction: Sequence[torch.Tensor], scale: torch.Tensor | float) -> Iterator[None]:
     """Inside, θ ← θ + scale·d in place; on exit θ is restored from a saved copy (not by
     subtracting, which would not round-trip exactly in floating point)."""
     with saved_parameters(params):
@@ -73,9 +71,7 @@ def central_difference(
     return outs[0], outs[1]
 
 
-def virtual_sgd_step(
-    named_params: dict[str, torch.Tensor], grads: Sequence[torch.Tensor], lr: float
-) -> dict[str, torch.Tensor]:
+def virtual_sgd_step(named_params: Mapping[str, torch.Tensor], grads: Sequence[torch.Tensor], lr: float) -> dict[str, torch.Tensor]:
     """θ' = θ − lr·∇ as a new parameter dict for ``torch.func.functional_call`` (eq. 4); the real
     parameters are untouched and ``grads`` may carry a graph (differentiate through the step)."""
     return {name: p - lr * g for (name, p), g in zip(named_params.items(), grads)}

@@ -12,7 +12,7 @@ Everything here runs on the λ's device with no host sync.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -46,9 +46,7 @@ def sample_beta(alpha: float, beta: float, shape: tuple[int, ...] = (), device: 
     return torch.distributions.Beta(a, b).sample()
 
 
-def sample_untied(
-    alpha: float, beta: float, shape: tuple[int, ...] = (), device: torch.device | str = "cpu"
-) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_untied(alpha: float, beta: float, shape: tuple[int, ...] = (), device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """(λ, γ(λ)) from U(B(α, β)): λ ~ Beta(α, β), flipped to 1−λ with probability ½."""
     lam = sample_beta(alpha, beta, shape, device)
     flip = torch.rand(shape, device=device) < 0.5

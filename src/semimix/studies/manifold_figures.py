@@ -26,7 +26,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -36,9 +36,10 @@ from torch import nn
 from semimix import plots
 from semimix.api import load_config
 from semimix.data import load_dataset
-from semimix.data.bundle import DataBundle
+from semimix.data.bundle import DataBundle, in_memory
 from semimix.errors import SemimixError
 from semimix.eval import evaluate
+from semimix.models.base import StagedNet
 from semimix.ops import one_hot
 from semimix.studies.two_circles import decision_boundary, distances_to_polylines, evaluate_grid, square_extent
 from semimix.train import files
@@ -58,16 +59,18 @@ HIDDEN_PADDING = 0.15  # fraction of the hidden states' span around them
 
 
 # ----------------------------------------------------------------------------- the model's two halves
-def _staged(model: nn.Module, layer: int) -> None:
+def _staged(model: nn.Module, layer: int) -> StagedNet:
+    """``model`` as the staged model it must be (with ``.stages``) for interpolation at ``layer`` > 0."""
     if layer and not hasattr(model, "stages"):
         raise SemimixError(f"hidden-space interpolation at layer {layer} needs a staged model (with .stages); got {type(model).__name__}")
+    return cast(StagedNet, model)  # a StagedNet, or a model with stages alike (checked above where they are used)
 
 
 def encode(model: nn.Module, x: torch.Tensor, layer: int) -> torch.Tensor:
     """h_k(x): the state before ``model.stages[layer]`` (``x`` itself for layer 0)."""
-    _staged(model, layer)
+    staged = _staged(model, layer)
     h = x
-    for stage in model.stages[:layer] if layer else ():
+    for stage in staged.stages[:layer] if layer else ():
         h = stage(h)
     return h
 
@@ -76,8 +79,7 @@ def decode(model: nn.Module, h: torch.Tensor, layer: int) -> torch.Tensor:
     """g_k(h): logits from the state before ``model.stages[layer]`` (``model(h)`` for layer 0)."""
     if layer == 0:
         return model(h)
-    _staged(model, layer)
-    for stage in model.stages[layer:]:
+    for stage in _staged(model, layer).stages[layer:]:
         h = stage(h)
     return h
 
@@ -96,7 +98,7 @@ class Tail(nn.Module):
 
 def bottleneck_layer(model: nn.Module) -> int:
     """The layer whose incoming state is the 2-D bottleneck (or the model's first mixable layer)."""
-    return int(getattr(model, "bottleneck_layer", model.mixable_layers[0]))
+    return int(getattr(model, "bottleneck_layer", _staged(model, 0).mixable_layers[0]))
 
 
 # ----------------------------------------------------------------------------- Fig. 2
@@ -209,7 +211,7 @@ def _measure(
     """Every number of one trained model, and what its panels need."""
     model = trainer.eval_model.eval()
     layer = bottleneck_layer(model)
-    x_train, y_train = data.x_labeled, data.y_labeled.numpy()
+    x_train, y_train = in_memory(data.x_labeled), data.y_labeled.numpy()
     with torch.no_grad():
         h_train = encode(model, x_train.float(), layer).numpy().astype(np.float64)
         off_t = torch.from_numpy(off_x.astype(np.float32))
@@ -228,10 +230,7 @@ def _measure(
 
     a, b = pairs
     xt, yt = data.x_test, data.y_test
-    curves = {
-        space: interpolation_nll(model, xt[a], yt[a], xt[b], yt[b], lambdas, data.num_classes, layer=k)
-        for space, k in (("input", 0), ("hidden", layer))
-    }
+    curves = {space: interpolation_nll(model, xt[a], yt[a], xt[b], yt[b], lambdas, data.num_classes, layer=k) for space, k in (("input", 0), ("hidden", layer))}
     different = yt[a].numpy() != yt[b].numpy()
     train_eval, test_eval = evaluate(model, x_train, data.y_labeled), evaluate(model, xt, yt)
     params = dataclasses.asdict(trainer.method.params)
@@ -263,20 +262,23 @@ def _measure(
             ),
         },
         "interpolation": {
-            space: {**_curve(nll), "different_class": _curve(nll[:, different]), "same_class": _curve(nll[:, ~different])}
-            for space, nll in curves.items()
+            space: {**_curve(nll), "different_class": _curve(nll[:, different]), "same_class": _curve(nll[:, ~different])} for space, nll in curves.items()
         },
         "bottleneck_layer": layer,
         "run_dir": str(trainer.run_dir),
     }
-    panels = {"input_grid": input_grid, "input_boundary": input_boundary, "hidden_grid": hidden_grid,
-              "hidden_boundary": hidden_boundary, "h_train": h_train, "h_off": h_off}
+    panels = {
+        "input_grid": input_grid,
+        "input_boundary": input_boundary,
+        "hidden_grid": hidden_grid,
+        "hidden_boundary": hidden_boundary,
+        "h_train": h_train,
+        "h_off": h_off,
+    }
     return result, panels
 
 
-def run_study(
-    out: str | Path, steps: int | None = None, seed: int = 0, progress: bool = True, resolution: int = GRID_RESOLUTION
-) -> dict[str, Any]:
+def run_study(out: str | Path, steps: int | None = None, seed: int = 0, progress: bool = True, resolution: int = GRID_RESOLUTION) -> dict[str, Any]:
     """Train the baseline, Input Mixup and Manifold Mixup on two spirals with the 2-D bottleneck MLP
     (preset ``two-spirals``; ``steps`` None keeps its step count) and write ``fig1.png`` (decision
     boundaries and bottleneck states), ``fig2.png`` (test NLL along input- and hidden-space
@@ -291,8 +293,8 @@ def _run_study(out: Path, steps: int | None, seed: int, progress: bool, resoluti
     steps = base.steps if steps is None else steps
     data = load_dataset(base.data, seed)  # one seeded draw shared by every method
     class_names = data.class_names or ["class 0", "class 1"]
-    x_train, y_train = data.x_labeled.numpy(), data.y_labeled.numpy()
-    extent = square_extent(np.concatenate([x_train, data.x_val.numpy(), data.x_test.numpy()]), INPUT_PADDING)
+    x_train, y_train = in_memory(data.x_labeled).numpy(), data.y_labeled.numpy()
+    extent = square_extent(np.concatenate([x_train, in_memory(data.x_val).numpy(), in_memory(data.x_test).numpy()]), INPUT_PADDING)
     rng = np.random.default_rng(seed)
     off_x = rng.uniform([extent[0], extent[2]], [extent[1], extent[3]], size=(OFF_DATA_POINTS, 2))
     pairs = random_pairs(len(data.x_test), PAIRS, rng)
@@ -318,16 +320,32 @@ def _run_study(out: Path, steps: int | None, seed: int, progress: bool, resoluti
         name = f"{title} (α={alpha:g})" if alpha is not None and method != "supervised" else title
         g = p["input_grid"]
         plots.draw_class_map(
-            axes[0, k], g.xs, g.ys, g.prob, p["input_boundary"], x_train, y_train, class_names,
+            axes[0, k],
+            g.xs,
+            g.ys,
+            g.prob,
+            p["input_boundary"],
+            x_train,
+            y_train,
+            class_names,
             f"({letter[k]}) {name}: input space\ntrain acc {result['train_accuracy']:.3f}, test acc {result['test_accuracy']:.3f}, "
             f"test NLL {result['test_nll']:.3f}",
         )
         hg, hid = p["hidden_grid"], result["hidden"]
         plots.draw_class_map(
-            axes[1, k], hg.xs, hg.ys, hg.prob, p["hidden_boundary"], p["h_train"], y_train, class_names,
+            axes[1, k],
+            hg.xs,
+            hg.ys,
+            hg.prob,
+            p["hidden_boundary"],
+            p["h_train"],
+            y_train,
+            class_names,
             f"({letter[k + 3]}) {name}: 2-D bottleneck states\nwithin/between spread {hid['within_between_ratio']:.3f}, "
             f"confidence on uniform x {result['uniform_x']['mean_confidence']:.3f}",
-            axis_labels=("$h_1$", "$h_2$"), off_points=p["h_off"], off_label="uniform in x",
+            axis_labels=("$h_1$", "$h_2$"),
+            off_points=p["h_off"],
+            off_label="uniform in x",
         )
     plots.save_figure(fig1, out / "fig1.png")
 
@@ -346,7 +364,8 @@ def _run_study(out: Path, steps: int | None, seed: int, progress: bool, resoluti
         "input_extent": list(extent),
         "lambdas": lambdas.tolist(),
         "pairs": PAIRS,
-        "interpolation": "NLL of λ·y_a + (1−λ)·y_b at f(λ·x_a + (1−λ)·x_b) (input) or g(λ·h(x_a) + (1−λ)·h(x_b)) (hidden, at the bottleneck), random pairs of test points",
+        "interpolation": "NLL of λ·y_a + (1−λ)·y_b at f(λ·x_a + (1−λ)·x_b) (input) or g(λ·h(x_a) + (1−λ)·h(x_b)) "
+        "(hidden, at the bottleneck), random pairs of test points",
         "off_data": f"{OFF_DATA_POINTS} points uniform over the input extent; 'off_data' = farther than {OFF_DATA_DISTANCE} from every training point",
         "low_confidence": f"grid cells with max p < {LOW_CONFIDENCE}: input plane over the input extent, hidden plane over the training states' square extent",
         "methods": results,

@@ -27,7 +27,7 @@ from torch import nn
 
 from semimix import plots
 from semimix.api import load_config
-from semimix.data.bundle import DataBundle
+from semimix.data.bundle import DataBundle, in_memory
 from semimix.data.toys import CIRCLES_SPREAD_NAME, INNER_RADIUS, OUTER_RADIUS, load_circles, load_circles_spread_labels
 from semimix.errors import SemimixError
 from semimix.eval import evaluate, predict_logits
@@ -168,8 +168,13 @@ class _Study:
 
     def train(self, method: str, overrides: dict[str, float]) -> Trainer:
         cfg = load_config(
-            PRESET, method=method, steps=self.steps, seed=self.seed, progress=self.progress,
-            data=self.data_overrides, method_params={method: overrides},
+            PRESET,
+            method=method,
+            steps=self.steps,
+            seed=self.seed,
+            progress=self.progress,
+            data=self.data_overrides,
+            method_params={method: overrides},
         )
         params = build_method(method, cfg.params_for_method()).params  # the preset's values under the overrides
         cfg.out = str(_fresh_run_dir(self.runs / _run_name(method, {k: getattr(params, k) for k in SEARCH_GRID[method]})))
@@ -190,7 +195,7 @@ class _Study:
             grid = evaluate_grid(model, self.extent, self.resolution)
             boundary = decision_boundary(grid)
             val_accuracy = evaluate(model, data.x_val, data.y_val)["accuracy"]
-            val_margin = min_distance(data.x_val.numpy(), boundary)
+            val_margin = min_distance(in_memory(data.x_val).numpy(), boundary)
             shown = (*(("weight",) if method in METHODS else ()), *SEARCH_GRID[method])
             params = {k: getattr(trainer.method.params, k) for k in shown}
             tried.append({"params": params, "val_accuracy": val_accuracy, "val_min_distance": val_margin, "run_dir": str(trainer.run_dir)})
@@ -202,14 +207,14 @@ class _Study:
         assert best is not None
         _, trainer, grid, boundary = best
         chosen = next(t for t in tried if t["run_dir"] == str(trainer.run_dir))
-        x_train = np.concatenate([data.x_labeled.numpy(), data.x_unlabeled.numpy()])
+        x_train = np.concatenate([in_memory(data.x_labeled).numpy(), in_memory(data.x_unlabeled).numpy()])
         result = {
             "params": chosen["params"],
             "eval_model": trainer.eval_name,
             "val_accuracy": chosen["val_accuracy"],
             "test_accuracy": evaluate(trainer.eval_model, data.x_test, data.y_test)["accuracy"],
             "min_distance_train": min_distance(x_train, boundary),
-            "min_distance_test": min_distance(data.x_test.numpy(), boundary),
+            "min_distance_test": min_distance(in_memory(data.x_test).numpy(), boundary),
             "run_dir": chosen["run_dir"],
             "search": tried,
         }
@@ -239,7 +244,7 @@ def run_study(
     data_overrides = {"dataset": CIRCLES_SPREAD_NAME} if spread_labels else {}
     load = load_circles_spread_labels if spread_labels else load_circles
     data = load(load_config(PRESET, data=data_overrides).data, seed, inner_radius=inner_radius)
-    points = np.concatenate([data.x_labeled.numpy(), data.x_unlabeled.numpy(), data.x_val.numpy(), data.x_test.numpy()])
+    points = np.concatenate([in_memory(x).numpy() for x in (data.x_labeled, data.x_unlabeled, data.x_val, data.x_test)])
     study = _Study(data, data_overrides, inner_radius, square_extent(points), resolution, Path(out) / "runs", steps, seed, progress)
     return _run_study(study, Path(out), search)
 
@@ -248,7 +253,8 @@ def _run_study(study: _Study, out: Path, search: bool) -> dict[str, Any]:
     started = time.perf_counter()
     data, extent = study.data, study.extent
     class_names = data.class_names or ["class 0", "class 1"]
-    x_lab, x_unl, y_unl = data.x_labeled.numpy(), data.x_unlabeled.numpy(), data.y_unlabeled_true.numpy()
+    assert data.y_unlabeled_true is not None  # generated data: every unlabeled point's class is known
+    x_lab, x_unl, y_unl = in_memory(data.x_labeled).numpy(), in_memory(data.x_unlabeled).numpy(), data.y_unlabeled_true.numpy()
 
     fig, data_axes = plots.new_figure()
     title = f"two circles (radii {study.inner_radius:g}, {OUTER_RADIUS:g}): {len(x_lab)} labeled, {len(x_unl)} unlabeled"

@@ -32,10 +32,20 @@ from semimix.train.config import TrainConfig
 BN_HORIZON_FLOOR = 10.0  # steps: BatchNorm statistics this fresh were the best measured at 400 and 1,600 steps
 # What a reduced preset may change of the full preset it extends: the budget (length, model size, batch,
 # reporting, threads, and how the time constants follow); method, data, optimiser and schedule stay.
-BUDGET_KEYS = frozenset({
-    "steps", "model", "model_params", "labeled_batch_size", "unlabeled_batch_size",
-    "eval_every", "log_every", "checkpoint_every", "threads", "budget",
-})
+BUDGET_KEYS = frozenset(
+    {
+        "steps",
+        "model",
+        "model_params",
+        "labeled_batch_size",
+        "unlabeled_batch_size",
+        "eval_every",
+        "log_every",
+        "checkpoint_every",
+        "threads",
+        "budget",
+    }
+)
 
 
 @dataclass(frozen=True)

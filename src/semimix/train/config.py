@@ -7,7 +7,6 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -16,9 +15,16 @@ from semimix.data.augment import PAD_MODES
 from semimix.data.config import DataConfig
 from semimix.errors import SemimixError
 from semimix.methods import METHODS, build_method, canonical_method_name
-from semimix.validation import bounded, check_fields, choice, matching
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
+# The presets and reading them live in the light semimix.train.presets (the CLI lists presets without
+# torch); re-exported here, where the rest of the code imports them from.
+from semimix.train.presets import PRESET_DIR as PRESET_DIR
+from semimix.train.presets import load_preset as load_preset
+from semimix.train.presets import load_yaml as load_yaml
+from semimix.train.presets import merge as merge
+from semimix.train.presets import preset_names as preset_names
+from semimix.train.presets import resolve_preset as resolve_preset
+from semimix.validation import bounded, check_fields, choice, matching
 
 
 @dataclass
@@ -30,7 +36,8 @@ class OptimConfig:
     weight_decay: float = bounded(1e-4, ge=0)
     adam_beta2: float = bounded(0.999, ge=0, lt=1)
     decoupled_weight_decay: bool = False  # True: w ← w(1 − weight_decay·lr) after each step (MixMatch's code, AdamW); False: L2 in the gradient
-    weight_decay_on: str = choice("all", ("all", "kernels"))  # all parameters | kernels (conv/linear weights only: FixMatch's and MixMatch's codes skip BN and biases)
+    # all parameters | kernels (conv/linear weights only: FixMatch's and MixMatch's codes skip BN and biases)
+    weight_decay_on: str = choice("all", ("all", "kernels"))
 
 
 @dataclass
@@ -54,7 +61,8 @@ class BudgetConfig:
     (``semimix.train.budget``): a reduced preset is its full preset with fewer steps, nothing else edited."""
 
     reference_steps: int | None = bounded(None, gt=0, integer=True)  # steps of the setting reproduced (the paper's); None: every constant is taken as given
-    rule: str = choice("scale", ("scale", "truncate"))  # scale: the schedule shrinks with the run, averaging horizons are capped | truncate: the reference schedule, stopped early
+    # scale: the schedule shrinks with the run, averaging horizons are capped | truncate: the reference schedule, stopped early
+    rule: str = choice("scale", ("scale", "truncate"))
     ema_horizon_fraction: float = bounded(1 / 30, gt=0, le=1)  # scale: the EMA teacher's horizon at most this fraction of the run (benchmarks/horizon_sweep.py)
 
 
@@ -88,7 +96,8 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     ema_decay: float = bounded(0.999, ge=0, lt=1)
-    teacher_batchnorm: str = choice("student", ("student", "own"))  # the EMA teacher's BN statistics: student (copied each step) | own (from its target passes: ICT's, AdvMixup's codes)
+    # the EMA teacher's BN statistics: student (copied each step) | own (from its target passes: ICT's, AdvMixup's codes)
+    teacher_batchnorm: str = choice("student", ("student", "own"))
     eval_model: str = choice("auto", ("auto", "student", "teacher"))  # auto (teacher if the method has one) | student | teacher
     eval_every: int = bounded(200, gt=0)
     log_every: int = bounded(50, gt=0)
@@ -130,7 +139,10 @@ def validate_config(cfg: TrainConfig) -> None:
             raise SemimixError(f"method_params.{name}: {exc}") from None
     b = cfg.budget
     if b.rule == "truncate" and b.reference_steps is not None and cfg.steps > b.reference_steps:
-        raise SemimixError(f"budget.rule truncate stops the reference schedule early, but steps {cfg.steps} > budget.reference_steps {b.reference_steps}; raise reference_steps or use rule scale")
+        raise SemimixError(
+            f"budget.rule truncate stops the reference schedule early, but steps {cfg.steps} > budget.reference_steps {b.reference_steps}; "
+            "raise reference_steps or use rule scale"
+        )
 
 
 def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
@@ -146,7 +158,7 @@ def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
     kwargs = {}
     for name, value in values.items():
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):  # a nested section (a class, never an instance)
             kwargs[name] = _from_dict(hint, value, f"{where}{name}.")
         else:
             kwargs[name] = _check_type(value, hint, f"{where}{name}")
@@ -176,62 +188,6 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     return _from_dict(TrainConfig, values, "")
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping from a file, or a clear error naming the file."""
-    path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise SemimixError(f"config file {path} not found; give a path to a YAML file or a bundled preset name ({', '.join(preset_names())})") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise SemimixError(f"cannot read config {path}: {str(exc).splitlines()[0]}") from None
-    if not isinstance(values, dict):
-        raise SemimixError(f"config {path} must hold a YAML mapping (key: value lines), not {type(values).__name__}")
-    return values
-
-
-EXTENDS = "extends"  # a preset key: the YAML file (relative to this one) whose values this one changes
-
-
-def load_preset(name_or_path: str | Path) -> dict[str, Any]:
-    """A preset's values, with ``extends: FILE`` resolved: the named file's values, then this
-    file's on top. A file that sets another ``model`` brings its own ``model_params`` (the parent's
-    belong to the parent's model). This is how a reduced preset is its full preset plus a budget."""
-    path = resolve_preset(str(name_or_path))
-    return _load_extending(path, [])
-
-
-def _load_extending(path: Path, chain: list[Path]) -> dict[str, Any]:
-    values = load_yaml(path)
-    parent = values.pop(EXTENDS, None)
-    if parent is None:
-        return values
-    if not isinstance(parent, str):
-        raise SemimixError(f"config {path}: '{EXTENDS}' must be a YAML file name, got {parent!r}")
-    parent_path = (path.parent / parent).resolve()
-    if parent_path in chain or parent_path == path.resolve():
-        raise SemimixError(f"config {path}: '{EXTENDS}: {parent}' makes a cycle; a preset cannot extend itself")
-    base = _load_extending(parent_path, [*chain, path.resolve()])
-    if "model" in values and values["model"] != base.get("model"):
-        base.pop("model_params", None)
-    return merge(base, values)
-
-
-def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
-
-
-def resolve_preset(name_or_path: str) -> Path:
-    """A bundled preset by name (e.g. ``digits``) or a YAML file path."""
-    path = Path(name_or_path)
-    if path.suffix in {".yaml", ".yml"} or path.exists():
-        return path
-    bundled = PRESET_DIR / f"{name_or_path}.yaml"
-    if bundled.exists():
-        return bundled
-    raise SemimixError(f"no preset {name_or_path!r}: bundled presets are {', '.join(preset_names())}, or give a .yaml path")
 
 
 def apply_override(values: dict[str, Any], assignment: str) -> None:
@@ -264,11 +220,3 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
         if not isinstance(node, dict):
             raise SemimixError(f"--set {key}: {part!r} is not a section")
     node[parts[-1]] = value
-
-
-def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """Recursive dict merge: ``update`` wins, nested sections are merged key by key."""
-    out = dict(base)
-    for key, value in update.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out

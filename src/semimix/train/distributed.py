@@ -13,9 +13,10 @@ evaluation sums) goes over a CPU (gloo) group, so it never waits on the GPU stre
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -66,7 +67,7 @@ class Dist:
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         flat = torch.cat([g.reshape(-1) for g in grads] + [flags.to(grads[0].dtype)])
         dist.all_reduce(flat)
-        summed = flat[-len(flags):]
+        summed = flat[-len(flags) :]
         for p, part in zip(params, flat[: -len(flags)].split([g.numel() for g in grads])):
             p.grad = part.view_as(p).div_(self.world_size)
         return summed

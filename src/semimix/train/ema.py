@@ -22,8 +22,8 @@ def ema_update(teacher: nn.Module, student: nn.Module, decay: float, step: int, 
     foreach ops; only parameters are averaged, so buffers (BN statistics) are copied from the
     student, unless the teacher keeps its own (``copy_buffers=False``)."""
     d = min(1.0 - 1.0 / (step + 1), decay)
-    t_params = list(teacher.parameters())
-    s_params = list(student.parameters())
+    t_params: list[torch.Tensor] = list(teacher.parameters())
+    s_params: list[torch.Tensor] = list(student.parameters())
     torch._foreach_lerp_(t_params, s_params, 1.0 - d)
     t_bufs = list(teacher.buffers())
     if t_bufs and copy_buffers:  # an MLP without BatchNorm has none, and foreach ops refuse empty lists

@@ -13,8 +13,9 @@ import socket
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ def _create_temp(path: Path) -> tuple[int, Path]:
             continue
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Call ``write`` on a temp file beside ``path`` and rename it into place only when complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_temp(path)

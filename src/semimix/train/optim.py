@@ -11,7 +11,7 @@ from semimix.train.config import OptimConfig
 from semimix.validation import check_fields
 
 
-def decayed(model: nn.Module, on: str) -> list[nn.Parameter]:
+def decayed(model: nn.Module, on: str) -> list[torch.Tensor]:
     """The trainable parameters weight decay applies to: all, or the kernels (conv and linear
     weights, the parameters with more than one dimension: not BN scales, not biases)."""
     return [p for p in model.parameters() if p.requires_grad and (on == "all" or p.dim() > 1)]
@@ -39,7 +39,7 @@ class DecoupledDecay:
 
     def __init__(self, model: nn.Module, o: OptimConfig) -> None:
         active = o.decoupled_weight_decay and o.weight_decay > 0
-        self.params = decayed(model, o.weight_decay_on) if active else []
+        self.params: list[torch.Tensor] = decayed(model, o.weight_decay_on) if active else []
         self.weight_decay = o.weight_decay
 
     @torch.no_grad()

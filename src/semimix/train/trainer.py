@@ -14,11 +14,12 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -220,7 +221,11 @@ class Trainer:
             sources = {name: getattr(self.data, INPUTS[name]) for name in self.streams}
             self._decoded = decode_batches(sources, _drawn_ahead(self.streams, self.dist.shard), self.device)
         idx = {name: self._to_device(self.dist.shard(stream.next())) for name, stream in self.streams.items()}
-        x = next(self._decoded) if self.streamed else {name: self.tensors[INPUTS[name]][i] for name, i in idx.items()}
+        if self.streamed:
+            assert self._decoded is not None  # started above
+            x = next(self._decoded)
+        else:
+            x = {name: self.tensors[INPUTS[name]][i] for name, i in idx.items()}
         y = self.tensors["y_labeled"]
         batch = Batch(x["labeled"], y[idx["labeled"]])
         if "second_labeled" in idx:
@@ -239,8 +244,15 @@ class Trainer:
         if self.teacher is not None:
             self.teacher.train()
         ctx = StepContext(
-            self.student, self.teacher, self.data.num_classes, self.step, ramp, self.view, lr,
-            strong_augment=self.strong_view, num_unlabeled=len(self.data.x_unlabeled),
+            self.student,
+            self.teacher,
+            self.data.num_classes,
+            self.step,
+            ramp,
+            self.view,
+            lr,
+            strong_augment=self.strong_view,
+            num_unlabeled=len(self.data.x_unlabeled),
         )
         sample_state = {k: v.clone() for k, v in self.method.state_dict().items()} if self.dist.active else {}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
@@ -293,7 +305,14 @@ class Trainer:
         stop = min(cfg.steps, until_step) if until_step is not None else cfg.steps
         every = cfg.checkpoint_every or cfg.eval_every
         with self._owned_run_dir(), _stop_signals(self._request_stop):
-            bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.dist.is_main), desc=f"{cfg.method} on {self.data.name}", unit="step", dynamic_ncols=True)
+            bar = tqdm(
+                total=cfg.steps,
+                initial=self.step,
+                disable=not (cfg.progress and self.dist.is_main),
+                desc=f"{cfg.method} on {self.data.name}",
+                unit="step",
+                dynamic_ncols=True,
+            )
             postfix: dict[str, str] = {}
             try:
                 while self.step < stop:
@@ -302,7 +321,8 @@ class Trainer:
                     self.train_time += time.perf_counter() - started
                     stopping = self.dist.any(self._signal is not None)  # every rank stops after the same step
                     logging = self.step % cfg.log_every == 0 or self.step == cfg.steps
-                    evaluating = self.step % cfg.eval_every == 0 or self.step == cfg.steps  # not where until_step stops: a resumed run logs what an uninterrupted one does
+                    # not where until_step stops: a resumed run logs what an uninterrupted one does
+                    evaluating = self.step % cfg.eval_every == 0 or self.step == cfg.steps
                     saving = self.step % every == 0 or self.step == stop or stopping
                     if logging or evaluating or saving:
                         self._check_finite()
@@ -316,7 +336,10 @@ class Trainer:
                     bar.update(1)
                     if stopping:
                         name = signal.Signals(self._signal or signal.SIGTERM).name
-                        raise TrainingStopped(f"stopped by {name} at step {self.step}, checkpoint saved; continue with: semimix train --resume {self.run_dir}", self._signal or signal.SIGTERM)
+                        raise TrainingStopped(
+                            f"stopped by {name} at step {self.step}, checkpoint saved; continue with: semimix train --resume {self.run_dir}",
+                            self._signal or signal.SIGTERM,
+                        )
             finally:
                 bar.close()
                 self._decoded = None  # stops the decoding workers; the next step restarts them from the streams
@@ -447,7 +470,7 @@ class Trainer:
         # Every rank's RNG states travel, since each rank draws its own augmentations and λ.
         cpu = torch.get_rng_state()
         cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else cpu[:0]
-        rng = [{"cpu": both[: len(cpu)], "cuda": both[len(cpu):]} for both in self.dist.gather(torch.cat([cpu, cuda]))]
+        rng = [{"cpu": both[: len(cpu)], "cuda": both[len(cpu) :]} for both in self.dist.gather(torch.cat([cpu, cuda]))]
         # The metrics row in progress: each rank's step count and loss sums since the last row.
         sums = self.dist.gather(torch.tensor([float(self._count), *(value.item() for value in self._sums.values())]))
         if self.dist.is_main:
@@ -482,7 +505,10 @@ class Trainer:
         self._check_fingerprint(state.get("fingerprint"))
         if state["world_size"] != self.dist.world_size:
             n = state["world_size"]
-            raise SemimixError(f"{self.run_dir} was trained by {n} process(es) but is resumed by {self.dist.world_size}; resume it with {n} (torchrun --nproc_per_node {n}, or --nproc {n})")
+            raise SemimixError(
+                f"{self.run_dir} was trained by {n} process(es) but is resumed by {self.dist.world_size}; "
+                f"resume it with {n} (torchrun --nproc_per_node {n}, or --nproc {n})"
+            )
         self.step = state["step"]
         self.student.load_state_dict(state["student"])
         if self.teacher is not None:
@@ -655,7 +681,9 @@ def _check_faults_and_scale(cfg: TrainConfig, job: distributed.Dist, device: tor
         return
     for key in ("labeled_batch_size", "unlabeled_batch_size"):
         if getattr(cfg, key) % job.world_size:
-            raise SemimixError(f"{key}={getattr(cfg, key)} is the global batch, split evenly over {job.world_size} processes; make it a multiple of {job.world_size}")
+            raise SemimixError(
+                f"{key}={getattr(cfg, key)} is the global batch, split evenly over {job.world_size} processes; make it a multiple of {job.world_size}"
+            )
     if cfg.sync_batchnorm and device.type != "cuda":
         raise SemimixError("sync_batchnorm needs GPUs (PyTorch's SyncBatchNorm has no CPU kernel); drop it on the CPU")
     if cfg.out is None and job.may_restart:
@@ -714,7 +742,9 @@ def open_run(run_dir: str | Path, what: str = "run directory", started: bool = F
     if not run_dir.is_dir():
         raise SemimixError(f"{what} {run_dir}: no such directory; give the run directory that 'semimix train' printed")
     if not config_path.exists() or not (started or ckpt_path.exists()):
-        raise SemimixError(f"{what} {run_dir}: not a semimix run (needs config.yaml and {CHECKPOINT_DIR}/{LAST}); give the directory that 'semimix train' printed")
+        raise SemimixError(
+            f"{what} {run_dir}: not a semimix run (needs config.yaml and {CHECKPOINT_DIR}/{LAST}); give the directory that 'semimix train' printed"
+        )
     cfg = config_from_dict(load_yaml(config_path))
     cfg.out = str(run_dir)
     if steps is not None:
