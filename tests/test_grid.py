@@ -191,7 +191,7 @@ def test_table_names_the_base_config_relative_to_the_working_directory(tmp_path:
 def test_grid_processes_leave_each_other_their_cells(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A cell claimed by another grid process is left to it (and listed as running); once the claim
     is gone — that process ended or was killed — the next grid run trains the cell."""
-    from semimix.train import files
+    from semimix import files
 
     path = _grid_file(tmp_path)
     out = tmp_path / "out"
@@ -216,7 +216,7 @@ def test_grid_processes_leave_each_other_their_cells(tmp_path: Path, capsys: pyt
 def test_a_claimed_cell_finished_meanwhile_is_not_retrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Between the loop's look at a cell and its claim, another process may finish the cell: the
     grid looks again once it holds the claim."""
-    from semimix.train import files
+    from semimix import files
 
     path = _grid_file(tmp_path, seeds=[0])
     cell = load_grid(path, out=tmp_path / "out").cells[0]

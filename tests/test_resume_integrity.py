@@ -22,9 +22,8 @@ import yaml
 
 from ddp_jobs import moons_config
 from run_checks import assert_one_line_error, snapshot
-from semimix import cli
+from semimix import cli, files
 from semimix.api import train
-from semimix.train import files
 from semimix.train.trainer import Trainer
 
 TIMINGS = ("wall_time_s", "train_samples_per_s")  # summary.json keys that are wall times

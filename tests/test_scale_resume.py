@@ -23,10 +23,9 @@ import torch
 import yaml
 
 from ddp_jobs import STEPS, moons_config
-from semimix import cli
+from semimix import cli, files
 from semimix.api import train
 from semimix.errors import SemimixError
-from semimix.train import files
 from semimix.train.config import apply_override, load_yaml
 from semimix.train.trainer import Trainer, resume_trainer
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from semimix import files
 from semimix.api import load_config, train
 from semimix.data import load_dataset
 from semimix.data.preprocess import build_preprocess
@@ -18,7 +19,6 @@ from semimix.methods.mixmatch import mixmatch_mixup
 from semimix.methods.temporal_ensembling import corrected_targets
 from semimix.models import build_model
 from semimix.ops import confident_pseudo_labels, dominant_lambda, masked_cross_entropy
-from semimix.train import files
 from semimix.train.trainer import Trainer, resume_trainer
 
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 import yaml
 
+from semimix import files
 from semimix.api import load_config, train
 from semimix.errors import SemimixError
-from semimix.train import files
 from semimix.train.config import RampConfig, ScheduleConfig, apply_override, config_from_dict
 from semimix.train.ema import ema_update, make_teacher
 from semimix.train.schedules import lr_factor, ramp_factor

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 import yaml
 
+from semimix import files
 from semimix.errors import SemimixError
-from semimix.train import files
 from semimix.train.config import apply_override, config_from_dict, load_preset, load_yaml, merge, resolve_preset
 from semimix.train.fingerprint import training_settings
 

@@ -176,8 +176,8 @@ def attack_runs(
 
     from semimix import plots
     from semimix.eval.robustness import attack_errors, masking_check, resolve_norm
+    from semimix.files import write_json, write_text
     from semimix.runs import load_run
-    from semimix.train.files import write_json, write_text
 
     try:
         norm = resolve_norm(attack, norm)

@@ -86,7 +86,7 @@ def _table(args: argparse.Namespace) -> int:
 
 def _speed(args: argparse.Namespace) -> int:
     from semimix.bench.speed import SpeedOptions, format_table, measure
-    from semimix.train.files import write_json
+    from semimix.files import write_json
 
     opts = SpeedOptions(
         args.methods, args.model, args.image_size, args.labeled_batch, args.unlabeled_batch, args.steps, args.warmup, args.device, args.compile, args.amp

@@ -82,8 +82,8 @@ def interpolation_paths(
     from semimix import plots
     from semimix.commands.attack import model_inputs, score_model
     from semimix.eval.paths import path_study
+    from semimix.files import write_json
     from semimix.runs import load_run
-    from semimix.train.files import write_json
 
     for flag, value, least in (("pairs", pairs, 1), ("points", points, 2), ("power_iterations", power_iterations, 1), ("batch_size", batch_size, 1)):
         if value < least:

@@ -314,8 +314,8 @@ def run(args: argparse.Namespace) -> int:
     from semimix.data.bundle import in_memory
     from semimix.eval.robustness import markdown_table
     from semimix.eval.selection import selection_stats
+    from semimix.files import write_json
     from semimix.runs import load_run
-    from semimix.train.files import write_json
 
     settings, train_overrides = settings_from(args)
     src = load_run(args.run_dir, settings["checkpoint"])
@@ -353,8 +353,8 @@ def _finetune(
 ) -> int:
     from semimix.eval.robustness import format_percent, markdown_table
     from semimix.eval.selection import selection_stats
+    from semimix.files import write_json
     from semimix.train.config import apply_override, config_from_dict, merge
-    from semimix.train.files import write_json
     from semimix.train.trainer import Trainer
 
     eps = settings["eps"][0]

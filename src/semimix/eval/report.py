@@ -13,12 +13,12 @@ import torch
 import torch.nn.functional as F
 
 import semimix
+from semimix import files
 from semimix.errors import SemimixError
 from semimix.eval.calibration import reliability_bins
 from semimix.eval.classification import confusion_matrix, per_class_accuracy, top_k_accuracy
 from semimix.eval.settings import DEFAULT_BINS
 from semimix.runs import FINAL
-from semimix.train import files
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semimix import plots
+from semimix import files, plots
 from semimix.api import load_config
 from semimix.data import load_dataset
 from semimix.data.bundle import DataBundle, in_memory
@@ -42,7 +42,6 @@ from semimix.eval import evaluate
 from semimix.models.base import StagedNet
 from semimix.ops import one_hot
 from semimix.studies.two_circles import decision_boundary, distances_to_polylines, evaluate_grid, square_extent
-from semimix.train import files
 from semimix.train.trainer import Trainer
 
 PRESET = "two-spirals"

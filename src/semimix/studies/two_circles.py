@@ -25,14 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from semimix import plots
+from semimix import files, plots
 from semimix.api import load_config
 from semimix.data.bundle import DataBundle, in_memory
 from semimix.data.toys import CIRCLES_SPREAD_NAME, INNER_RADIUS, OUTER_RADIUS, load_circles, load_circles_spread_labels
 from semimix.errors import SemimixError
 from semimix.eval import evaluate, predict_logits
 from semimix.methods import build_method
-from semimix.train import files
 from semimix.train.trainer import Trainer
 
 PRESET = "two-circles"

@@ -27,6 +27,7 @@ import yaml
 from tqdm import tqdm
 
 import semimix
+from semimix import files
 from semimix.data import load_dataset
 from semimix.data.augment import Augmenter, StrongAugmenter
 from semimix.data.bundle import DataBundle
@@ -36,7 +37,7 @@ from semimix.eval import evaluate
 from semimix.methods import Batch, StepContext, build_method, canonical_method_name
 from semimix.models import build_model, resolve_model_name
 from semimix.ops import keep_own_statistics
-from semimix.train import distributed, files, hardware
+from semimix.train import distributed, hardware
 from semimix.train.budget import batchnorm_momenta, scale_batchnorm, time_constants
 from semimix.train.config import AugmentConfig, TrainConfig, config_from_dict, load_yaml, validate_config
 from semimix.train.ema import ema_update, make_teacher
