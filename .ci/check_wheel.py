@@ -29,8 +29,8 @@ def semimix(*args: str) -> str:
 def main(checkout: Path, wheel: Path, out: Path) -> None:
     import semimix
 
-    if Path(semimix.__file__).resolve().is_relative_to(checkout.resolve()):
-        sys.exit(f"semimix was imported from the checkout ({semimix.__file__}), not from the installed wheel")
+    if Path(semimix.__file__).resolve().is_relative_to((checkout / "src").resolve()):
+        sys.exit(f"semimix was imported from the checkout's sources ({semimix.__file__}), not from the installed wheel")
     presets = sorted(p.name for p in (checkout / "src" / "semimix" / "presets").glob("*.yaml"))
     in_wheel = sorted(Path(n).name for n in zipfile.ZipFile(wheel).namelist() if n.startswith("semimix/presets/") and n.endswith(".yaml"))
     if in_wheel != presets:
