@@ -19,7 +19,7 @@ import tomllib
 DEFAULT_JOB = ["train", "--steps", "40", "--seed", "0", "--quiet"]  # the README's main job, shortened
 
 
-def semimix(*args: str) -> str:
+def cli(*args: str) -> str:
     done = subprocess.run(["semimix", *args], capture_output=True, text=True, check=False)
     if done.returncode:
         sys.exit(f"semimix {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
@@ -35,13 +35,13 @@ def main(checkout: Path, wheel: Path, out: Path) -> None:
     in_wheel = sorted(Path(n).name for n in zipfile.ZipFile(wheel).namelist() if n.startswith("semimix/presets/") and n.endswith(".yaml"))
     if in_wheel != presets:
         sys.exit(f"the wheel carries presets {in_wheel}, the checkout has {presets}")
-    listed = sorted(f"{line.split()[0]}.yaml" for line in semimix("presets").splitlines() if line.strip())
+    listed = sorted(f"{line.split()[0]}.yaml" for line in cli("presets").splitlines() if line.strip())
     if listed != presets:
         sys.exit(f"'semimix presets' lists {listed}, expected {presets}")
     version = tomllib.loads((checkout / "pyproject.toml").read_text())["project"]["version"]
-    if semimix("--version").strip() != f"semimix {version}":
+    if cli("--version").strip() != f"semimix {version}":
         sys.exit(f"'semimix --version' says {semimix('--version').strip()!r}, pyproject says {version}")
-    semimix(*DEFAULT_JOB, "--out", str(out / "wheel-run"))
+    cli(*DEFAULT_JOB, "--out", str(out / "wheel-run"))
     (out / "summary.json").write_text((out / "wheel-run" / "summary.json").read_text())
     from sklearn.datasets import load_iris
 
