@@ -40,7 +40,7 @@ def main(checkout: Path, wheel: Path, out: Path) -> None:
         sys.exit(f"'semimix presets' lists {listed}, expected {presets}")
     version = tomllib.loads((checkout / "pyproject.toml").read_text())["project"]["version"]
     if cli("--version").strip() != f"semimix {version}":
-        sys.exit(f"'semimix --version' says {semimix('--version').strip()!r}, pyproject says {version}")
+        sys.exit(f"'semimix --version' says {cli('--version').strip()!r}, pyproject says {version}")
     cli(*DEFAULT_JOB, "--out", str(out / "wheel-run"))
     (out / "summary.json").write_text((out / "wheel-run" / "summary.json").read_text())
     from sklearn.datasets import load_iris
