@@ -13,7 +13,7 @@ from typing import Any
 from semimix.api import load_config, train
 from semimix.train import distributed
 from semimix.train.config import TrainConfig
-from semimix.train.trainer import resume_trainer
+from semimix.train.resume import resume_trainer
 
 STEPS = 200  # long enough (a second or more) for kills to land mid-run
 STOP_AT = 100  # where the resumed DDP run is stopped and continued

@@ -16,7 +16,7 @@ import torch
 
 from semimix.data import DataConfig, list_datasets, load_dataset
 from semimix.data.assemble import gather_rows
-from semimix.data.idx import read_idx
+from semimix.data.readers.idx import read_idx
 from semimix.errors import SemimixError
 
 PER_CLASS, TEST_PER_CLASS = 6, 2

@@ -13,7 +13,7 @@ import pytest
 from run_checks import assert_one_line_error, snapshot
 from semimix import cli
 from semimix.cli import main
-from semimix.train.trainer import TrainingStopped
+from semimix.train.signals import TrainingStopped
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:

@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 
 from semimix.data import DataConfig
-from semimix.data.imagefolder import is_image_folder, load, read_image_folder
+from semimix.data.imagefolder import load
 from semimix.data.preprocess import Standardize
+from semimix.data.readers.imagefolder import is_image_folder, read_image_folder
 from semimix.errors import SemimixError
 
 SIZE = (5, 4)  # width, height

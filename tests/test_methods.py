@@ -44,8 +44,8 @@ def tiny_setup(method_name: str, seed: int = 0):
         teacher,
         num_classes=3,
         ramp=1.0,
-        augment=lambda x: x + 0.05 * torch.randn_like(x),
-        strong_augment=lambda x: x + 0.3 * torch.randn_like(x),
+        view=lambda x: x + 0.05 * torch.randn_like(x),
+        strong_view=lambda x: x + 0.3 * torch.randn_like(x),
         num_unlabeled=24,
         lr=0.1,
     )
@@ -213,7 +213,7 @@ def test_manifold_mixup_supervised_alpha_zero_is_plain_cross_entropy() -> None:
     """The paper's SSL runs mix labeled and unlabeled batches with different α; 0 turns the labeled mixup off."""
     _, student, _, batch, ctx = tiny_setup("manifold-mixup")
     method = build_method("manifold-mixup", {"supervised_alpha": 0.0, "alpha": 2.0})
-    ctx.augment = lambda x: x  # no noise: the term must equal CE on the labeled batch exactly
+    ctx.view = lambda x: x  # no noise: the term must equal CE on the labeled batch exactly
     expected = torch.nn.functional.cross_entropy(student(batch.x_l), batch.y_l)
     assert method.losses(batch, ctx)["supervised"].item() == pytest.approx(expected.item(), rel=1e-6)
 

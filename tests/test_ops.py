@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semimix.errors import SemimixError
 from semimix.ops import (
     DIVERGENCES,
+    auxiliary_pass,
     entropy,
     fast_gradient,
     fgm,
@@ -203,7 +205,7 @@ def test_sharpen_small_temperature_is_nearly_one_hot() -> None:
 
 @pytest.mark.parametrize("temperature", [0.0, -0.5])
 def test_sharpen_nonpositive_temperature_raises(temperature: float) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(SemimixError, match="sharpen: temperature must be > 0"):
         sharpen(torch.tensor([[0.5, 0.5]]), temperature)
 
 
@@ -275,8 +277,14 @@ def test_get_divergence() -> None:
     assert get_divergence("mse") is softmax_mse
     assert get_divergence("ce") is soft_cross_entropy
     assert set(DIVERGENCES) == {"kl", "mse", "ce", "mse-sum", "mse-logits"}
-    with pytest.raises(ValueError):
+    with pytest.raises(SemimixError, match="unknown divergence 'wasserstein'; choose one of ce, kl, mse, mse-logits, mse-sum"):
         get_divergence("wasserstein")
+
+
+def test_auxiliary_pass_refuses_an_unknown_mode() -> None:
+    with pytest.raises(SemimixError, match="mode must be 'eval' .* or 'train' .*, got 'test'"):
+        with auxiliary_pass(nn.Linear(2, 2), "test"):
+            pass
 
 
 # --------------------------------------------------------------------------- adversarial
@@ -495,8 +503,10 @@ def test_fgm_nchw_norm_and_direction() -> None:
     assert torch.allclose(delta.flatten(1).norm(dim=1), torch.full((5,), 0.3), atol=1e-5)
     for i in range(5):
         assert _cos(delta[i], xr.grad[i]) > 0.9999
-    with pytest.raises(ValueError):
+    with pytest.raises(SemimixError, match="unknown attack norm 'l1'; choose one of l2, linf"):
         fast_gradient(model, x, y, 0.3, norm="l1")
+    with pytest.raises(SemimixError, match="unknown attack norm 'l1'"):  # before its random start, which would take it for l2
+        pgd(model, x, y, 0.3, norm="l1")
 
 
 def _ce(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

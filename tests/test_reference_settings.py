@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from semimix.errors import SemimixError
 from semimix.methods import Batch, StepContext, build_method
 from semimix.methods.common import mixup_consistency, target_logits
 from semimix.ops import get_divergence, keep_own_statistics
@@ -53,7 +54,7 @@ def test_sum_and_logit_divergences_hand_values() -> None:
     # raw logits: ((0 − 1)² + (ln3 − 0)² + (0 − ½)² + (0 − ½)²) / 4
     assert logit_mse(logits, t).item() == pytest.approx((1 + LN3**2 + 0.5) / 4, abs=1e-12)
     assert get_divergence("mse-logits", logit_targets=True) is logit_mse
-    with pytest.raises(ValueError, match="logit targets"):
+    with pytest.raises(SemimixError, match="logit targets.*choose one of ce, kl, mse, mse-sum"):
         get_divergence("mse-logits")
 
 
@@ -135,7 +136,6 @@ def test_mixmatch_presets_decay_weights_decoupled_as_its_code() -> None:
 
 
 def test_a_run_with_teacher_batchnorm_own_keeps_two_sets_of_statistics(tmp_path: Path) -> None:
-    from semimix.errors import SemimixError
     from semimix.train.trainer import Trainer
 
     values = dict(

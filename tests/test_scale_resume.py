@@ -26,8 +26,10 @@ from ddp_jobs import STEPS, moons_config
 from semimix import cli, files
 from semimix.api import train
 from semimix.errors import SemimixError
-from semimix.train.config import apply_override, load_yaml
-from semimix.train.trainer import Trainer, resume_trainer
+from semimix.files import load_yaml
+from semimix.train.config import apply_override
+from semimix.train.resume import resume_trainer
+from semimix.train.trainer import Trainer
 
 TESTS = Path(__file__).resolve().parent
 ENV = {

@@ -12,12 +12,13 @@ import torch
 
 from semimix.api import load_config, train
 from semimix.cli import main, make_parser
-from semimix.commands.scar import attack_space, select, settings_from
+from semimix.commands.scar import settings_from
 from semimix.data.preprocess import Standardize, build_preprocess
 from semimix.errors import SemimixError
 from semimix.eval.robustness import ScoreModel, channel_affine, craft
 from semimix.eval.selection import robust_selection
 from semimix.ops import fgsm, pgd
+from semimix.workflows.scar import attack_space, select
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SCAR_PRESETS = sorted(CONFIGS.glob("*-scar-*.yaml"))

@@ -19,7 +19,8 @@ from semimix.methods.mixmatch import mixmatch_mixup
 from semimix.methods.temporal_ensembling import corrected_targets
 from semimix.models import build_model
 from semimix.ops import confident_pseudo_labels, dominant_lambda, masked_cross_entropy
-from semimix.train.trainer import Trainer, resume_trainer
+from semimix.train.resume import resume_trainer
+from semimix.train.trainer import Trainer
 
 
 def test_dominant_lambda_by_hand() -> None:
@@ -68,7 +69,7 @@ def test_fixmatch_uses_one_forward_of_labeled_weak_and_strong() -> None:
     seen: list[int] = []
     student.register_forward_pre_hook(lambda m, inputs: seen.append(len(inputs[0])))
     batch = Batch(torch.randn(3, 2), torch.tensor([0, 1, 0]), torch.randn(7, 2), torch.arange(7))
-    build_method("fixmatch").losses(batch, StepContext(student, None, 2, strong_augment=lambda x: x + 1.0))
+    build_method("fixmatch").losses(batch, StepContext(student, None, 2, strong_view=lambda x: x + 1.0))
     assert seen == [3 + 7 + 7]
 
 

@@ -13,10 +13,11 @@ from PIL import Image
 from semimix import files
 from semimix.api import load_config, train
 from semimix.data import DataConfig, streaming
-from semimix.data.imagefolder import load, read_image_folder
+from semimix.data.imagefolder import load
+from semimix.data.readers.imagefolder import read_image_folder
 from semimix.data.streaming import FileImages
 from semimix.errors import SemimixError
-from semimix.train.trainer import resume_trainer
+from semimix.train.resume import resume_trainer
 
 SIZE = 6  # tiny square images
 

@@ -16,9 +16,9 @@ from semimix.api import load_config, train
 from semimix.errors import SemimixError
 from semimix.train.config import RampConfig, ScheduleConfig, apply_override, config_from_dict
 from semimix.train.ema import ema_update, make_teacher
+from semimix.train.resume import resume_trainer
 from semimix.train.schedules import lr_factor, ramp_factor
 from semimix.train.streams import IndexStream
-from semimix.train.trainer import resume_trainer
 
 
 def digits_config(tmp_path: Path, method: str = "advmixup", steps: int = 12, **extra):

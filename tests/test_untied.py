@@ -79,7 +79,7 @@ def test_gamma_presets() -> None:
     my = lambda t: t.pow(2)  # noqa: E731
     assert gamma_function(my) is my
     for bad in ("beta-cdf:2", "beta-cdf:0,1", "tied", 3):
-        with pytest.raises(ValueError):
+        with pytest.raises(SemimixError, match="gamma"):
             gamma_function(bad)
 
 

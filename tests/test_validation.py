@@ -120,6 +120,13 @@ def test_cli_bad_method_value_names_the_parameter_first(capsys, tmp_path: Path) 
     assert "config keys" not in err
 
 
+def test_cli_bad_value_an_op_parses_is_one_clear_line(capsys, tmp_path: Path) -> None:
+    """A value that only an op can parse (untied-mixup's gamma policy, by ``gamma_function``) is refused
+    with the op's SemimixError, named by the method, as one line."""
+    err = run_cli(capsys, tmp_path, "--method", "untied-mixup", "--set", "gamma=beta-cdf:0,1")
+    assert "untied-mixup: gamma 'beta-cdf:0,1': the Beta CDF needs a, b > 0, e.g. beta-cdf:2,1" in err, err
+
+
 def _params_with_rules() -> list[tuple[str, str, object]]:
     return [
         (name, f.name, field_rule(cls.Params, f.name))

@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from semimix.commands.attack import attack_runs as attack
-from semimix.commands.evaluate import evaluate_run_dir as evaluate
-from semimix.commands.paths import interpolation_paths as paths
 from semimix.errors import SemimixError
 from semimix.runs import Run, load_run
 from semimix.train.config import TrainConfig, config_from_dict, load_preset, merge
-from semimix.train.trainer import Trainer, resume_trainer
+from semimix.train.resume import resume_trainer
+from semimix.train.trainer import Trainer
+from semimix.workflows.attack import attack_runs as attack
+from semimix.workflows.evaluate import evaluate_run_dir as evaluate
+from semimix.workflows.paths import interpolation_paths as paths
 
 __all__ = ["Run", "attack", "evaluate", "load_config", "load_run", "paths", "predict", "resume", "train"]
 

@@ -62,8 +62,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
 
 def build_config_dict(args: argparse.Namespace) -> dict[str, Any]:
     """Preset, then flags, then --set overrides, as one nested dict."""
+    from semimix.files import load_yaml
     from semimix.train.config import apply_override
-    from semimix.train.presets import PRESET_DIR, load_preset, load_yaml, merge
+    from semimix.train.presets import PRESET_DIR, load_preset, merge
 
     if args.config:
         values = load_preset(args.config)

@@ -21,7 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from semimix.data.preprocess import Standardize
-from semimix.data.readers import UserData, check_features
+from semimix.data.readers.userfile import UserData, check_features
 from semimix.data.userfile import bundle_user_data
 from semimix.errors import SemimixError
 from semimix.eval import predict_logits

@@ -1,4 +1,6 @@
-"""Writing run files so that a crash never leaves a half-written one: temp file, fsync, rename."""
+"""Writing run files so that a crash never leaves a half-written one: temp file, fsync, rename; and
+reading YAML files. A bottom module: it imports nothing of semimix but ``errors``, and numpy and torch
+only inside the functions that need them (the CLI reads presets through it without loading them)."""
 
 from __future__ import annotations
 
@@ -15,13 +17,14 @@ import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-import torch
 import yaml
 
 from semimix.errors import SemimixError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LOCK = ".lock"
 NEW_FILE_MODE = 0o666  # what ``open`` creates files with; the kernel takes the umask off, as for any new file
@@ -58,6 +61,20 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def load_yaml(path: str | Path, missing: str = "give the path of a YAML file") -> dict[str, Any]:
+    """A YAML mapping from a file, or a clear error naming the file (``missing``: what to do when it does not exist)."""
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise SemimixError(f"config file {path} not found; {missing}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SemimixError(f"cannot read config {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(values, dict):
+        raise SemimixError(f"config {path} must hold a YAML mapping (key: value lines), not {type(values).__name__}")
+    return values
+
+
 def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
@@ -69,6 +86,7 @@ def write_yaml(path: Path, data: Any) -> None:
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez_compressed``'s format, but every member dated 1980-01-01 instead of now, so the
     same arrays always give the same bytes (a resumed run's files equal an uninterrupted run's)."""
+    import numpy as np
 
     def write(f: IO[bytes]) -> None:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -81,12 +99,16 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def save_torch(path: Path, obj: Any) -> None:
+    import torch
+
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def load_torch(path: Path) -> Any:
     """Checkpoints hold tensors and plain containers only, so weights_only loading suffices: a
     pickle that names any other callable (e.g. ``os.system``) is refused before anything runs."""
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

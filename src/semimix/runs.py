@@ -15,7 +15,9 @@ from semimix.data.bundle import DataBundle
 from semimix.errors import SemimixError
 from semimix.eval import evaluate, predict_logits
 from semimix.train.config import TrainConfig
-from semimix.train.trainer import BEST, CHECKPOINT_DIR, Trainer, open_run
+from semimix.train.resume import open_run
+from semimix.train.rundir import BEST, CHECKPOINT_DIR
+from semimix.train.trainer import Trainer
 
 CHECKPOINTS = ("best", "last")
 SPLITS = ("val", "test")

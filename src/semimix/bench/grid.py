@@ -26,7 +26,8 @@ import yaml
 
 from semimix import files
 from semimix.errors import SemimixError
-from semimix.train.config import apply_override, config_from_dict, load_preset, load_yaml, merge, resolve_preset
+from semimix.tables import markdown_table
+from semimix.train.config import apply_override, config_from_dict, load_preset, merge, resolve_preset
 from semimix.train.fingerprint import training_settings
 
 GRID_KEYS = ("name", "config", "methods", "datasets", "labels", "seeds", "set", "cells", "paper", "metric")
@@ -155,7 +156,7 @@ def load_grid(path: str | Path, out: str | Path | None = None, cli_sets: Sequenc
     path = Path(path)
     if not path.is_file():
         raise SemimixError(f"grid file {path}: no such file")
-    spec = load_yaml(path)
+    spec = files.load_yaml(path)
     where = str(path)
     unknown = sorted(set(spec) - set(GRID_KEYS))
     if unknown:
@@ -227,7 +228,7 @@ def _comparable(values: dict[str, Any]) -> dict[str, Any]:
 def check_cell_config(cell: Cell) -> None:
     """A started cell must hold this cell's run: a smoke run (``--set steps=5``) into the same
     directory would otherwise be counted as the real result."""
-    saved = _comparable(load_yaml(cell.run_dir / "config.yaml"))
+    saved = _comparable(files.load_yaml(cell.run_dir / "config.yaml"))
     wanted = _comparable(cell.values)
     if saved != wanted:
         differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
@@ -386,19 +387,17 @@ def format_table(grid: Grid, records: list[dict[str, Any]]) -> str:
         f"- table made on: {platform.platform()}, torch {torch.__version__}; runs made on: {devices}",
         f"- last run finished: {date}; {len(done)}/{len(records)} runs done",
         "",
-        "| method | " + " | ".join(grid.columns) + " |",
-        "|---" * (len(grid.columns) + 1) + "|",
     ]
+    rows = []
     for row in grid.rows:
         cells = []
         for column in grid.columns:
             mine = [r for r in done if r["row"] == row and f"{r['dataset']}/{r['labels']}" == column and r[grid.metric] is not None]
             cells.append(_summarise([r[grid.metric] for r in mine], [r["wall_s"] for r in mine], len(grid.seeds)))
-        label = row.replace("|", "\\|")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        rows.append([row, *cells])
         if row in grid.paper:
-            lines.append(f"| {label} (paper) | " + " | ".join(grid.paper[row].get(c, "—") for c in grid.columns) + " |")
-    return "\n".join(lines) + "\n"
+            rows.append([f"{row} (paper)", *(grid.paper[row].get(c, "—") for c in grid.columns)])
+    return "\n".join(lines) + "\n" + markdown_table(["method", *grid.columns], rows, aligned=False) + "\n"
 
 
 def write_outputs(grid: Grid) -> tuple[Path, Path]:

@@ -24,12 +24,13 @@ import torch
 from semimix.data.bundle import DataBundle
 from semimix.data.preprocess import Standardize
 from semimix.errors import SemimixError
-from semimix.eval.robustness import markdown_table
 from semimix.methods import build_method, canonical_method_name
 from semimix.methods.base import BACKWARD, FORWARD, INPUT_BACKWARD, NO_GRAD, Pass
 from semimix.models import resolve_model_name
+from semimix.tables import markdown_table
 from semimix.train.config import AugmentConfig, TrainConfig
-from semimix.train.trainer import Trainer, resolve_device
+from semimix.train.hardware import resolve_device
+from semimix.train.trainer import Trainer
 
 REFERENCES = ("supervised", "ict")
 CLASSES = 10
@@ -205,7 +206,7 @@ def measure(opts: SpeedOptions) -> dict[str, Any]:
     results: dict[str, dict[str, Any]] = {}
     for m, trainer in trainers.items():
         median = statistics.median(times[m])
-        per_step = opts.labeled_batch + (opts.unlabeled_batch if trainer.unlabeled_stream else 0)
+        per_step = opts.labeled_batch + (opts.unlabeled_batch if trainer.batches.has_unlabeled else 0)
         passes = declared[m]
         predicted = predicted_time(passes, costs) if passes else None
         results[m] = {

@@ -53,14 +53,13 @@ def may_be_two_d(dataset: Any) -> bool:
     """Whether a run's dataset can have 2-D inputs, judged from its name without loading it: the
     generated toys and users' .npz/.csv files can; digits, MNIST-1D, the image benchmarks and image
     folders cannot (and are never loaded just to find out)."""
-    from semimix.data import _BY_NAME as registry  # the name → loader table behind load_dataset
-    from semimix.data import toys
+    from semimix.data import find_dataset, toys
 
     if not isinstance(dataset, str):
         return False
     if Path(dataset).suffix.lower() in (".npz", ".csv"):
         return True
-    entry = registry.get(dataset.strip().lower())
+    entry = find_dataset(dataset)
     return entry is not None and getattr(entry.load, "__module__", None) == toys.__name__
 
 
@@ -70,10 +69,11 @@ def draw_boundary(run_dir: Path, checkpoint: str, resolution: int) -> Path | str
 
     from semimix import plots
     from semimix.data.bundle import in_memory
-    from semimix.eval.report import checkpoint_step, write_figure
+    from semimix.eval.report import write_figure
     from semimix.eval.robustness import ScoreModel
     from semimix.runs import load_run
     from semimix.studies.two_circles import decision_boundary, evaluate_grid, square_extent
+    from semimix.workflows.evaluate import checkpoint_step
 
     loaded = load_run(run_dir, checkpoint)
     data = loaded.data
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from semimix.errors import SemimixError
     from semimix.eval.curves import load_curves, plotted_quantities
     from semimix.eval.report import write_figure
-    from semimix.train.config import load_yaml
+    from semimix.files import load_yaml
 
     if args.resolution < 2:
         raise SemimixError(f"--resolution must be at least 2, got {args.resolution}")

@@ -2,24 +2,9 @@
 unlabeled samples whose predicted class survives an FGSM (or PGD) attack on the frozen model, add them
 as labeled with that class, and fine-tune with the run's own method (Algorithm 1).
 
-Algorithm 1 attacks the frozen pre-trained model f_θ̃ in every epoch, so with FGSM (deterministic) its
-selection is the same throughout one fine-tuning: that is one round here. ``--rounds R`` > 1 (an
-extension) re-selects with the fine-tuned model, frozen, at the start of each later round; every
-round's labeled set is D_l ∪ (that round's selection), as D_{l,t} in Algorithm 1, not the union
-over rounds. Each round is an ordinary run directory (``round-<r>/``: ``semimix eval`` and
-``attack`` work on it), started from the attacked model's weights with a fresh optimiser; being
-trained on pseudo-labels that its config.yaml cannot rebuild, it is not one to ``--resume``.
-``--control`` fine-tunes the same way with nothing added: SCAR's gain is its difference from that
-run, not from the pre-trained model, which had fewer steps.
-
-ε is in the paper's units by default: ``eps_units: pixel`` is ε in 0..255 pixel levels, ε/255 of the range (the
-paper's images in [0, 1], ε = 1 → 1/255), attacked through the run's preprocess, i.e. ε/σ_c per channel in
-standardised model inputs; ``input`` is in model-input units (non-image data). Adversarial inputs are
-clipped to the raw data's range ([0, 255] pixels; ``clip``); data with no known range are not clipped.
-
-Outputs, in ``--out`` (default ``RUN_DIR/scar-<attack>-eps<ε>``, or ``RUN_DIR`` for
-``--select-only``): ``scar.json`` / ``scar-selection-<attack>.json`` with the settings, the ε unit and
-clipping used and, per round or ε, the effective per-channel step, the selection counts and — when the
+The algorithm, its rounds, units and outputs are ``semimix.workflows.scar``'s (see its doc); this module
+reads the settings (built-in defaults, then a ``--config`` file's ``scar:`` and ``train:`` sections, then
+the flags), calls it and prints the selection table: per round or ε the selection counts and — when the
 unlabeled samples' true labels are known (benchmarks) — the paper's sensitivity and specificity (eqs. 5-6)
 with their counts, as its Table 2.
 """
@@ -27,42 +12,15 @@ with their counts, as its Table 2.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from semimix.commands.attack import _eps_list as nonnegative_eps_list
-from semimix.commands.attack import model_inputs
+from semimix.commands.attack import eps_list as nonnegative_eps_list
 from semimix.errors import SemimixError
 from semimix.eval.settings import DEFAULT_BATCH, NORMS
-
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
-
-    from semimix.data.bundle import DataBundle
-    from semimix.eval.selection import Selection
-    from semimix.ops.adversarial import Bounds
+from semimix.tables import format_percent, markdown_table
+from semimix.workflows.scar import ATTACKS, CHECKPOINTS, DEFAULTS, EPS_UNITS, SPLITS
 
 NAME = "scar"
-ATTACKS = ("fgsm", "pgd")
-CHECKPOINTS = ("best", "last")
-# pixel: ε/255 of the raw 0..255 pixel range (the paper's); input: model-input units; auto: pixel for images.
-EPS_UNITS = ("auto", "pixel", "input")
-PIXEL_RANGE = (0.0, 255.0)  # raw uint8 images; other raw data have no known range
-# Built-in settings; a --config file's ``scar:`` section replaces them, flags replace both.
-DEFAULTS: dict[str, Any] = {
-    "eps": [1.0],
-    "eps_units": "auto",
-    "clip": True,
-    "attack": "fgsm",
-    "norm": "linf",
-    "pgd_steps": 10,
-    "rounds": 1,
-    "steps": None,
-    "checkpoint": "last",
-    "batch_size": DEFAULT_BATCH,
-}
 
 
 def _eps_list(value: str) -> list[float]:
@@ -127,7 +85,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--split",
-        choices=("unlabeled", "test", "val"),
+        choices=SPLITS,
         default="unlabeled",
         help="--select-only: the samples to select from: unlabeled (default, what fine-tuning uses) or test/val (the paper's Table 2 is on the test set)",
     )
@@ -141,7 +99,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """(SCAR settings, fine-tuning config overrides): built-in defaults, then --config, then flags."""
-    from semimix.train.config import load_yaml
+    from semimix.files import load_yaml
 
     values = load_yaml(args.config) if args.config else {}
     unknown = sorted(set(values) - {"scar", "train"})
@@ -171,130 +129,9 @@ def settings_from(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     return settings, dict(values.get("train") or {})
 
 
-# ----------------------------------------------------------------------------- ε's unit and the valid range
-@dataclasses.dataclass
-class AttackSpace:
-    """Where the attack runs: ``x`` in ε's ``unit`` (raw pixels for "pixel", model inputs for "input"), the
-    ``preprocess`` from x to the model's input ("pixel"), the valid range of x (``bounds``; None: not
-    clipped, ``clip`` says why), and model-input units per pixel, per channel (None: no pixels, or a
-    preprocess that mixes channels, e.g. ZCA)."""
-
-    unit: str
-    x: torch.Tensor
-    preprocess: nn.Module | None
-    bounds: Bounds
-    clip: str
-    input_per_pixel: torch.Tensor | None
-
-    def step(self, epsilon: float) -> dict[str, list[float] | None]:
-        """ε per channel in pixels (of 0..255) and in model-input units; None where it has no such value."""
-        scale = self.input_per_pixel
-        if self.unit == "pixel":
-            return {"pixels": [epsilon] * self.x.shape[1], "input_units": None if scale is None else (epsilon * scale).tolist()}
-        return {"pixels": None if scale is None else (epsilon / scale).tolist(), "input_units": [epsilon] * (1 if scale is None else len(scale))}
-
-    def describe(self) -> str:
-        where = "ε/255 of the 0..255 pixel range, through the run's preprocess" if self.unit == "pixel" else "model-input units"
-        return f"ε unit {self.unit} ({where}), {self.clip}"
-
-    def summary(self) -> dict[str, str]:
-        return {"eps_units": self.unit, "clip": self.clip}
-
-
-def attack_space(src: Any, x_raw: torch.Tensor, settings: dict[str, Any]) -> AttackSpace:
-    """The samples ``x_raw`` (raw, as the run stores them) in ε's unit, with their valid range: uint8 images
-    are pixels in [0, 255]; float inputs (normalised when loaded) have no known range."""
-    import torch
-
-    from semimix.eval.robustness import channel_affine
-
-    pixels = x_raw.dtype == torch.uint8
-    unit = settings["eps_units"] if settings["eps_units"] != "auto" else ("pixel" if pixels else "input")
-    if unit == "pixel" and not pixels:
-        raise SemimixError(f"eps_units pixel needs images with raw 0..255 pixels; {src.run_dir} holds float inputs: use eps_units input")
-    prep = src.data.preprocess.to(src.trainer.device) if src.data.preprocess is not None else None
-    affine = channel_affine(prep, x_raw.shape[1:]) if pixels else None
-    scale = None if affine is None else affine[0].abs()
-    bounds: Bounds
-    if not pixels or not settings["clip"]:
-        bounds, clip = None, "not clipped (clip false)" if pixels else "not clipped (float inputs: no known range)"
-    elif unit == "pixel":
-        bounds, clip = PIXEL_RANGE, "clipped to [0, 255] pixels"
-    elif affine is None:
-        raise SemimixError(
-            f"clip with eps_units input needs a per-channel preprocess, and {src.run_dir}'s mixes pixels (ZCA/GCN); use eps_units pixel or clip false"
-        )
-    else:
-        ends = torch.stack([end * affine[0] + affine[1] for end in PIXEL_RANGE])
-        low, high = ends.amin(0), ends.amax(0)
-        shape = (1, -1, *([1] * (x_raw.dim() - 2)))
-        bounds = (low.view(shape), high.view(shape))
-        clip = f"clipped to [0, 255] pixels: per channel {[round(v, 4) for v in low.tolist()]} .. {[round(v, 4) for v in high.tolist()]} input units"
-    if unit == "pixel":
-        return AttackSpace(unit, x_raw, prep, bounds, clip, scale)
-    return AttackSpace(unit, model_inputs(src, x_raw, settings["batch_size"]), None, bounds, clip, scale)
-
-
-# ----------------------------------------------------------------------------- selection and data
-def select(
-    model: torch.nn.Module, class_scores: Any, space: AttackSpace, epsilon: float, settings: dict[str, Any], seed: int, pseudo: torch.Tensor | None = None
-) -> Selection:
-    """The selection of the model (eval mode) on the samples of ``space``, seeded for PGD's random start;
-    ``pseudo``: its clean predictions when an earlier ε already computed them."""
-    import torch
-
-    from semimix.eval.robustness import ScoreModel
-    from semimix.eval.selection import robust_selection
-
-    torch.manual_seed(seed)
-    scores = ScoreModel(model, class_scores, space.preprocess).eval()
-    return robust_selection(
-        scores,
-        space.x,
-        epsilon,
-        attack=settings["attack"],
-        norm=settings["norm"],
-        steps=settings["pgd_steps"],
-        batch_size=settings["batch_size"],
-        pseudo=pseudo,
-        bounds=space.bounds,
-    )
-
-
-def with_pseudo_labels(data: DataBundle, selection: Selection | None) -> DataBundle:
-    """D_l ∪ {(x_j, ỹ_j) : j selected}; the unlabeled set, splits and preprocess are unchanged.
-    No selection (the control) adds nothing."""
-    import torch
-
-    from semimix.data.bundle import in_memory
-
-    if selection is None:
-        return data
-    keep = selection.selected
-    return dataclasses.replace(
-        data,
-        x_labeled=torch.cat([in_memory(data.x_labeled), data.x_unlabeled[keep]]),
-        y_labeled=torch.cat([data.y_labeled, selection.pseudo[keep].to(data.y_labeled.dtype)]),
-    )
-
-
-def check_run(run: Any) -> None:
-    """SCAR needs a finished run with in-memory unlabeled samples to select from."""
-    import torch
-
-    if run.summary is None:
-        raise SemimixError(f"{run.run_dir} has not finished training (no summary.json); finish it first with 'semimix train --resume {run.run_dir}'")
-    if len(run.data.x_unlabeled) == 0:
-        raise SemimixError(f"{run.run_dir} was trained without unlabeled samples, so SCAR has nothing to select; train with fewer labels than 'all'")
-    if not isinstance(run.data.x_unlabeled, torch.Tensor):
-        raise SemimixError(f"{run.run_dir} streams its images from files; SCAR needs them in memory (set data.stream=false)")
-
-
 # ----------------------------------------------------------------------------- tables
 def stats_row(label: str, stats: dict[str, Any]) -> list[str]:
     """Counts always; the ratios (with their counts, as the paper's Table 2) only with true labels."""
-    from semimix.eval.robustness import format_percent
-
     if "sensitivity" not in stats:
         return [label, f"{stats['selected']}/{stats['samples']}", "n/a", "n/a", "n/a"]
     return [
@@ -311,108 +148,35 @@ HEADER = ["", "selected", "sensitivity % (eq. 5)", "specificity % (eq. 6)", "pse
 
 # ----------------------------------------------------------------------------- the command
 def run(args: argparse.Namespace) -> int:
-    from semimix.data.bundle import in_memory
-    from semimix.eval.robustness import markdown_table
-    from semimix.eval.selection import selection_stats
-    from semimix.files import write_json
-    from semimix.runs import load_run
+    from semimix.workflows.scar import scar
 
     settings, train_overrides = settings_from(args)
-    src = load_run(args.run_dir, settings["checkpoint"])
-    check_run(src)
-    if args.split != "unlabeled" and not args.select_only:
-        raise SemimixError("fine-tuning selects from the unlabeled samples; --split test/val goes with --select-only")
-    x_raw, y_true = (in_memory(src.data.x_unlabeled), src.data.y_unlabeled_true) if args.split == "unlabeled" else src.split(args.split)
-    if args.control and args.select_only:
-        raise SemimixError("--control fine-tunes without a selection; it does not go with --select-only")
-    space = attack_space(src, x_raw, settings)
-    setting = (
-        f"SCAR selection by {settings['attack']} ({settings['norm']}, {space.describe()}) on the {args.split} samples, "
-        f"{src.config.method} ({src.run_dir}, {src.checkpoint} checkpoint)"
+    result = scar(
+        args.run_dir,
+        settings,
+        train_overrides,
+        split=args.split,
+        select_only=args.select_only,
+        control=args.control,
+        set_overrides=args.set,
+        seed=args.seed,
+        out=args.out,
+        progress=not args.quiet,
     )
     if args.select_only:
-        results, pseudo = [], None
-        for eps in settings["eps"]:
-            selection = select(src.model, src.trainer.class_scores, space, eps, settings, args.seed, pseudo)
-            pseudo = selection.pseudo  # the clean predictions do not depend on ε
-            results.append({"epsilon": eps, "step": space.step(eps), **selection_stats(selection, y_true)})
-        out = Path(args.out) if args.out else src.run_dir
-        path = out / f"scar-selection-{settings['attack']}-{args.split}.json"
-        write_json(path, {"setting": setting, "settings": settings, **space.summary(), "run_dir": str(src.run_dir), "results": results})
-        print(setting)
-        for r in results:
+        print(result["setting"])
+        for r in result["results"]:
             print(f"ε={r['epsilon']:g}: step per channel {r['step']}")
-        print(markdown_table(HEADER, [stats_row(f"ε={r['epsilon']:g}", r) for r in results]))
-        print(f"wrote {path}")
+        print(markdown_table(HEADER, [stats_row(f"ε={r['epsilon']:g}", r) for r in result["results"]]))
+        print(f"wrote {result['written'][0]}")
         return 0
-    return _finetune(args, src, space, y_true, settings, train_overrides, setting)
-
-
-def _finetune(
-    args: argparse.Namespace, src: Any, space: AttackSpace, y_true: torch.Tensor | None, settings: dict[str, Any], train_overrides: dict[str, Any], setting: str
-) -> int:
-    from semimix.eval.robustness import format_percent, markdown_table
-    from semimix.eval.selection import selection_stats
-    from semimix.files import write_json
-    from semimix.train.config import apply_override, config_from_dict, merge
-    from semimix.train.trainer import Trainer
-
-    eps = settings["eps"][0]
-    out = Path(args.out) if args.out else src.run_dir / ("scar-control" if args.control else f"scar-{settings['attack']}-eps{eps:g}")
-    if (out / "scar.json").exists() or (out / "round-1").exists():
-        raise SemimixError(f"{out} already holds SCAR results; choose another --out")
-    base = merge(src.config.to_dict(), train_overrides)
-    base["steps"] = settings["steps"] or src.config.steps
-    base["progress"] = not args.quiet and base.get("progress", True)
-    for assignment in args.set:
-        apply_override(base, assignment)
-    pretrained = src.evaluate("test") if len(src.data.x_test) else {}
-    if args.control:
-        setting = f"SCAR control: fine-tuning with no samples added, {src.config.method} ({src.run_dir}, {src.checkpoint} checkpoint)"
-    report: dict[str, Any] = {
-        "setting": setting,
-        "settings": settings,
-        **space.summary(),
-        "step": space.step(eps),
-        "control": args.control,
-        "run_dir": str(src.run_dir),
-        "method": src.config.method,
-        "pretrained_test_accuracy": pretrained.get("accuracy"),
-        "rounds": [],
-    }
-    model, class_scores, method_state = src.model, src.trainer.class_scores, src.trainer.method.state_dict()
-    for r in range(1, settings["rounds"] + 1):
-        selection = None if args.control else select(model, class_scores, space, eps, settings, args.seed)
-        stats = {"samples": len(space.x), "selected": 0, "rejected": len(space.x)} if selection is None else selection_stats(selection, y_true)
-        cfg = config_from_dict({**base, "out": str(out / f"round-{r}")})
-        trainer = Trainer(cfg, data=with_pseudo_labels(src.data, selection))
-        weights = model.state_dict()  # θ_0 = θ̃: the attacked model's weights start student and teacher
-        trainer.student.load_state_dict(weights)
-        if trainer.teacher is not None:
-            trainer.teacher.load_state_dict(weights)
-        trainer.method.load_state_dict(method_state)
-        summary = trainer.run()
-        if summary is None:  # run() stops short only when given until_step; say so rather than fail on the missing summary
-            raise SemimixError(f"{trainer.run_dir}: fine-tuning stopped at step {trainer.step} of {cfg.steps}; nothing to report")
-        report["rounds"].append(
-            {
-                "round": r,
-                "epsilon": eps,
-                **stats,
-                "run_dir": str(trainer.run_dir),
-                "test_accuracy": summary["test_accuracy"],
-                "test_accuracy_at_best_val": summary["test_accuracy_at_best_val"],
-            }
-        )
-        write_json(out / "scar.json", report)
-        model = (trainer.best_model() if settings["checkpoint"] == "best" else trainer.eval_model).eval()
-        class_scores, method_state = trainer.class_scores, trainer.method.state_dict()
-    print(setting + f"; pre-trained test accuracy {format_percent(report['pretrained_test_accuracy'])}%")
+    print(result["setting"] + f"; pre-trained test accuracy {format_percent(result['pretrained_test_accuracy'])}%")
+    eps = result["settings"]["eps"][0]
     rows = [
         stats_row(f"round {x['round']} ({'control' if args.control else f'ε={eps:g}'})", x)
         + [format_percent(x["test_accuracy"]), format_percent(x["test_accuracy_at_best_val"])]
-        for x in report["rounds"]
+        for x in result["rounds"]
     ]
     print(markdown_table([*HEADER, "test acc. % (final)", "test acc. % (best val)"], rows))
-    print(f"wrote {out / 'scar.json'} and the round directories")
+    print(f"wrote {result['written'][0]} and the round directories")
     return 0

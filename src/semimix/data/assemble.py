@@ -1,7 +1,9 @@
-"""Turn numpy arrays of a training pool plus validation/test sets into a DataBundle.
+"""Turn a dataset's arrays into a DataBundle: the one recipe every loader follows (``split_and_bundle``:
+carve test and validation sets, draw the labels class-balanced, bundle), and the bundling itself
+(``make_bundle``).
 
-Every loader ends here, so the labeled/unlabeled bookkeeping, the recorded split, normalisation
-and tensor dtypes are the same for built-in, benchmark and user datasets.
+Every loader ends here, so the split, the labeled/unlabeled bookkeeping, the recorded split indices,
+normalisation and tensor dtypes are the same for built-in, benchmark and user datasets.
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ import numpy as np
 import torch
 
 from semimix.data.bundle import DataBundle
+from semimix.data.splits import Seed, balanced_labeled_subset, carve_labeled, check_classes
 from semimix.data.streaming import FileImages
 from semimix.errors import SemimixError
 
 Split = tuple[np.ndarray, np.ndarray]
 ImageSplit = tuple[np.ndarray | FileImages, np.ndarray]  # a split whose images may be files (a streamed folder)
+# A dataset's inputs: one array, functions that read its rows file by file (see ``gather_rows``), or image files
+Pool = np.ndarray | list[Callable[[], np.ndarray]] | FileImages
+# A validation or test set the loader has apart from the pool: the set, or a function that draws it
+HeldOut = ImageSplit | Callable[[], ImageSplit]
 
 
 def standardize_stats(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,4 +144,88 @@ def make_bundle(
         class_names=list(class_names),
         y_unlabeled_true=_labels(y_unlabeled) if (y_unlabeled >= 0).all() else None,
         split={**{key: ids[idx] for key, idx in rows.items()}, **{k: np.asarray(v, dtype=np.int64) for k, v in (split or {}).items()}},
+    )
+
+
+def _rows(x: Pool, rows: np.ndarray) -> np.ndarray | FileImages:
+    if isinstance(x, list):
+        raise TypeError("a test set cannot be carved from inputs read file by file; give the loader's test set instead")
+    return x.subset(rows) if isinstance(x, FileImages) else x[rows]
+
+
+def _held_out(given: HeldOut | None, x: Pool, y: np.ndarray) -> ImageSplit:
+    """A loader's own validation or test set (drawn now if it is a function), else an empty one shaped like ``x``."""
+    if given is None:
+        empty = np.empty(0, dtype=np.int64)
+        return _rows(x, empty), y[empty]
+    return given() if callable(given) else given
+
+
+def split_and_bundle(
+    name: str,
+    x: Pool,
+    y: np.ndarray,
+    rng: Seed,
+    *,
+    labels: int | str | None,
+    num_classes: int,
+    class_names: list[str],
+    val_size: float | int | None = None,
+    test_size: float | int | None = None,
+    val: HeldOut | None = None,
+    test: HeldOut | None = None,
+    unlabeled_includes_labeled: bool = False,
+    normalize: bool = False,
+    split: dict[str, np.ndarray] | None = None,
+    check_classes_left: bool = False,
+) -> DataBundle:
+    """The DataBundle of the dataset ``(x, y)`` (``y``: class ids, -1 for an unlabeled sample), split
+    the one way every loader splits, with the random draws in this order from ``rng``:
+
+    1. the test set: ``test`` when the loader has one, else ``test_size`` labeled samples carved
+       (stratified) from ``(x, y)`` when set, else none (empty);
+    2. the validation set likewise (``val``, else ``val_size`` carved from what the test set left);
+       a fraction is of all the labeled samples of ``y`` (``splits.carve_labeled``);
+    3. with ``check_classes_left`` (datasets whose classes come from the data: a user's file or
+       folder), every class must keep a labeled sample in what is left, the training pool;
+    4. ``labels`` labeled samples drawn class-balanced from the pool's labeled samples (``"all"``
+       or None: every one of them); the pool's other samples are unlabeled;
+    5. a ``val``/``test`` given as a function is called (val first): generated sets are drawn
+       from ``rng`` after the labels.
+
+    ``bundle.split`` records the samples as indices into ``x``: ``labeled``, ``unlabeled``, and
+    ``val``/``test`` when carved, plus the loader's own entries in ``split``. ``normalize``
+    standardises with statistics of the training pool (see ``make_bundle``). Inputs read file by
+    file (``x`` a list) cannot have a test set carved.
+    """
+    y = np.asarray(y)
+    rows = np.arange(len(y))
+    test_rows = val_rows = None
+    if test is None and test_size is not None:
+        test_rows, rows = carve_labeled(y, test_size, rows, rng, "test_size")
+    if val is None and val_size is not None:
+        val_rows, train = carve_labeled(y, val_size, rows, rng, "val_size")
+    else:
+        train = rows
+    if check_classes_left:
+        check_classes(y[train], num_classes, class_names, name, " left for training after test_size/val_size")
+    labeled = train[y[train] >= 0]
+    if labels is not None:
+        labeled = labeled[balanced_labeled_subset(y[labeled], labels, rng)]
+    pool_x = x if test_rows is None else _rows(x, rows)
+    val_set = np.searchsorted(rows, val_rows) if val_rows is not None else _held_out(val, pool_x, y)  # val before test
+    test_set = (_rows(x, test_rows), y[test_rows]) if test_rows is not None else _held_out(test, pool_x, y)
+    return make_bundle(
+        name,
+        pool_x,
+        y[rows],
+        np.searchsorted(rows, labeled),
+        val_set,
+        test_set,
+        num_classes,
+        class_names,
+        unlabeled_includes_labeled=unlabeled_includes_labeled,
+        normalize=normalize,
+        pool_ids=None if test_rows is None else rows,
+        split={**({} if test_rows is None else {"test": test_rows}), **(split or {})},
     )

@@ -15,17 +15,23 @@ whatever the batch size, runs unchanged on CUDA and is reproducible under ``torc
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
 from semimix.errors import SemimixError
 
-if TYPE_CHECKING:
-    from semimix.train.config import AugmentConfig
-
 PAD_MODES = ("zero", "reflect")
+
+
+class StrongViewSettings(Protocol):
+    """What ``StrongAugmenter.from_config`` reads of a run's ``augment`` section (``semimix.train.config.AugmentConfig``,
+    which sits above the data layer and is not imported here)."""
+
+    strong_ops: int
+    strong_magnitude: int
+    cutout: float
 
 
 def random_flip(x: torch.Tensor) -> torch.Tensor:
@@ -333,7 +339,7 @@ class StrongAugmenter:
         self.cutout_size = int(cutout * min(input_shape[1:]))
 
     @classmethod
-    def from_config(cls, cfg: AugmentConfig, input_shape: tuple[int, ...], max_value: float = 255.0) -> StrongAugmenter:
+    def from_config(cls, cfg: StrongViewSettings, input_shape: tuple[int, ...], max_value: float = 255.0) -> StrongAugmenter:
         """The strong view a run's ``augment`` section asks for."""
         return cls(cfg.strong_ops, cfg.strong_magnitude, cfg.cutout, input_shape, max_value)
 

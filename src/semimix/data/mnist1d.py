@@ -26,16 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from semimix.data.assemble import make_bundle
+from semimix.data.assemble import split_and_bundle
 from semimix.data.bundle import DataBundle
 from semimix.data.config import DataConfig
-from semimix.data.splits import balanced_labeled_subset, resolve_labels, stratified_split
+from semimix.data.splits import resolve_labels
 from semimix.errors import SemimixError
 
-NAME = "mnist1d"
-ALIASES = ("mnist-1d",)
-DESCRIPTION = "MNIST-1D: 1-D digit signals of length 40, 10 classes, 4000 train + 1000 test"
-WHERE = "generated (the benchmark's default settings and seed 42)"
+NAME = "mnist1d"  # its name in the registry (semimix.data.registry), aliases and description there too
 
 DEFAULT_LABELS = 100  # 10 per class
 DEFAULT_VAL_SIZE = 500  # carved (stratified) from the 4000 training samples
@@ -166,24 +163,19 @@ def load(cfg: DataConfig, seed: int) -> DataBundle:
     """
     if cfg.test_size is not None:
         raise SemimixError(f"mnist1d has a fixed test set (the benchmark's 1000 samples), so test_size={cfg.test_size!r} cannot be used; unset test_size")
-    rng = np.random.default_rng(seed)
     x, y = generate()
     x = x[:, None, :]
     n_train = int(len(y) * BENCHMARK.train_split)
-    val_size = DEFAULT_VAL_SIZE if cfg.val_size is None else cfg.val_size
-    rest, val = stratified_split(y[:n_train], val_size, rng, "val_size")
-    labels = resolve_labels(cfg.labels, cfg.labels_per_class, 10, DEFAULT_LABELS)
-    labeled = rest[balanced_labeled_subset(y[rest], labels, rng)]
-    return make_bundle(
+    return split_and_bundle(
         NAME,
         x[:n_train],
         y[:n_train],
-        labeled,
-        val,
-        (x[n_train:], y[n_train:]),
+        np.random.default_rng(seed),
+        labels=resolve_labels(cfg.labels, cfg.labels_per_class, 10, DEFAULT_LABELS),
         num_classes=10,
         class_names=[str(d) for d in range(10)],
+        val_size=DEFAULT_VAL_SIZE if cfg.val_size is None else cfg.val_size,
+        test=(x[n_train:], y[n_train:]),
         unlabeled_includes_labeled=cfg.unlabeled_includes_labeled,
-        normalize=False,
         split={"test": np.arange(n_train, len(y))},
     )

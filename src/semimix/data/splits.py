@@ -11,6 +11,7 @@ from typing import overload
 
 import numpy as np
 
+from semimix.data.readers.checks import format_values
 from semimix.errors import SemimixError
 
 Seed = int | np.random.Generator
@@ -93,6 +94,40 @@ def balanced_labeled_subset(y: np.ndarray, n_labels: int | str, seed: Seed) -> n
         )
     picked = [rng.choice(np.flatnonzero(inverse == c), size=quota[c], replace=False) for c in range(len(classes))]
     return np.sort(np.concatenate(picked))
+
+
+def check_classes(y: np.ndarray, num_classes: int, class_names: list[str], source: str, hint: str = "") -> None:
+    """At least 2 classes, and every class needs a labeled training sample, or it cannot be learned."""
+    labeled = y[y >= 0]
+    if labeled.size == 0:
+        raise SemimixError(f"{source} has no labeled samples{hint}; label at least one sample of each class")
+    if num_classes < 2:
+        raise SemimixError(f"{source} has only 1 class ({class_names[0]}){hint}; a classifier needs at least 2 classes")
+    if labeled.size < num_classes:
+        raise SemimixError(
+            f"{source} has {labeled.size} labeled samples for {num_classes} classes (0..{num_classes - 1}){hint}; "
+            "number the classes 0..C-1 and label at least one sample of each"
+        )
+    missing = np.setdiff1d(np.arange(num_classes), labeled)
+    if missing.size:
+        names = format_values(np.asarray(class_names)[missing])
+        which = f"class {names} has" if missing.size == 1 else f"classes {names} have"
+        raise SemimixError(
+            f"{source}: {which} no labeled sample{hint}; class ids must be 0..C-1 with every class "
+            "labeled at least once (renumber the classes or label more samples)"
+        )
+
+
+def carve_labeled(y: np.ndarray, size: float | int, rows: np.ndarray, seed: Seed, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified split of ``size`` labeled samples (``y >= 0``) out of ``rows``: (the carved rows, the rows left), both sorted.
+
+    A fraction is of all the labeled samples of ``y``, not only of ``rows``, so that carving a test
+    set first does not shrink a validation fraction; ``what`` names the setting in errors.
+    """
+    count = resolve_count(size, int((y >= 0).sum()), what)
+    labeled = rows[y[rows] >= 0]
+    taken = labeled[stratified_split(y[labeled], count, seed, what)[1]]
+    return taken, np.setdiff1d(rows, taken)
 
 
 @overload

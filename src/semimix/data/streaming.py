@@ -26,51 +26,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from semimix.data.readers.imagefolder import image_shape, read_image
 from semimix.errors import SemimixError
 
 STREAM_BYTES = 2 << 30  # stream = None (auto): stream a folder whose uint8 pixels would exceed 2 GiB
 NUM_WORKERS = min(4, len(os.sched_getaffinity(0)))  # decoding processes of a streamed run
 PREFETCH = 2  # batches each worker decodes ahead of the one being trained on
-GRAY_MODES = ("1", "L", "LA", "La")
-DEEP_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N")  # more than 8 bits per channel
 _ERROR = "error"  # a worker hands back a SemimixError as a value, so its message arrives without a traceback
-
-
-def _unreadable(path: Path | str, err: Exception) -> SemimixError:
-    from PIL import UnidentifiedImageError
-
-    reason = "not an image format Pillow can read" if isinstance(err, UnidentifiedImageError) else str(err)
-    return SemimixError(f"cannot read image {path} ({reason}); replace or delete that file")
-
-
-def read_image(path: Path | str, size: tuple[int, int] | None = None) -> np.ndarray:
-    """One image as uint8 (H, W) if grayscale, else (H, W, 3); resized to ``size`` (width, height) if given."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in DEEP_MODES:
-                raise SemimixError(f"image {path} has {image.mode!r} pixels (more than 8 bits per channel); save the images as 8-bit grayscale or RGB")
-            image = image.convert("L" if image.mode in GRAY_MODES else "RGB")
-            if size is not None and image.size != size:
-                image = image.resize(size, Image.Resampling.BILINEAR)
-            return np.asarray(image, dtype=np.uint8)
-    except SemimixError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise _unreadable(path, err) from None
-
-
-def image_shape(path: Path | str) -> tuple[int, int, int]:
-    """(channels, height, width) an image will decode to, read from its header alone."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return (1 if image.mode in GRAY_MODES else 3, image.height, image.width)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise _unreadable(path, err) from None
 
 
 def should_stream(paths: Sequence[Path | str]) -> bool:

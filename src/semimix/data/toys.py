@@ -14,10 +14,10 @@ from functools import partial
 import numpy as np
 from sklearn.datasets import make_moons
 
-from semimix.data.assemble import make_bundle
+from semimix.data.assemble import make_bundle, split_and_bundle
 from semimix.data.bundle import DataBundle
 from semimix.data.config import DataConfig
-from semimix.data.splits import balanced_labeled_subset, check_enough_labels, class_quota, resolve_labels
+from semimix.data.splits import check_enough_labels, class_quota, resolve_labels
 from semimix.errors import SemimixError
 
 Sampler = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
@@ -38,7 +38,7 @@ DEFAULT_LABELS = 10
 VAL_PER_CLASS = 100
 TEST_PER_CLASS = 500
 CIRCLES_UNLABELED_PER_CLASS = 100
-CIRCLES_SPREAD_NAME = "two-circles-spread"
+CIRCLES_SPREAD_NAME = "two-circles-spread"  # the toys' names and descriptions are in semimix.data.registry
 MOONS_TRAIN_PER_CLASS = 500
 # Two spirals (Manifold Mixup's Figure 1 toy; the paper gives no generator, so this is the classic
 # two-spirals problem): arms of 1.5 turns, from a quarter turn out to radius 1.
@@ -47,9 +47,6 @@ SPIRALS_START = 0.25  # turns skipped at the centre, where the two arms would to
 SPIRALS_NOISE = 0.05  # Gaussian std; neighbouring arms are 1 / (2 * SPIRALS_TURNS) = 1/3 apart
 SPIRALS_TRAIN_PER_CLASS = 500
 SPIRALS_NAME = "two-spirals"
-SPIRALS_ALIASES = ("spirals",)
-SPIRALS_DESCRIPTION = "two interleaved spirals, 2 classes (Manifold Mixup toy)"
-SPIRALS_WHERE = "generated"
 
 
 def sample_circles(
@@ -131,30 +128,45 @@ def _load_toy(
 ) -> DataBundle:
     """Shared body: training pool, labeled subset, then separate validation and test draws.
 
-    ``training`` draws the labeled points on top of the unlabeled pool (circles); without it they
-    are picked from a training pool of ``pool_per_class`` points per class (moons, spirals).
+    Without ``training`` the labeled points are picked from a training pool of ``pool_per_class``
+    points per class (moons, spirals: ``split_and_bundle``, the recipe of every loader);
+    ``training`` draws the labeled points on top of the unlabeled pool instead (circles).
     """
     rng = np.random.default_rng(seed)
     labels = resolve_labels(cfg.labels, cfg.labels_per_class, 2, DEFAULT_LABELS)
-    if training is not None:
-        check_enough_labels(labels, 2)
-        if isinstance(labels, str):  # "all": there is no pool to label, the labeled points are drawn apart
-            raise SemimixError(f"{name} draws its labeled points apart from its unlabeled ones, so labels must be a count, not {labels!r}")
-        x_lab, y_lab, x_unl, y_unl = training(class_quota(2, labels, rng), rng)
-        x_train, y_train = np.concatenate([x_lab, x_unl]), np.concatenate([y_lab, y_unl])
-        labeled_idx = np.arange(len(x_lab))
-    else:
+
+    def val() -> tuple[np.ndarray, np.ndarray]:
+        return sample(_eval_counts(cfg.val_size, VAL_PER_CLASS, rng, name, "val"), rng)
+
+    def test() -> tuple[np.ndarray, np.ndarray]:
+        return sample(_eval_counts(cfg.test_size, TEST_PER_CLASS, rng, name, "test"), rng)
+
+    if training is None:
         x_train, y_train = sample(np.full(2, pool_per_class), rng)
-        labeled_idx = balanced_labeled_subset(y_train, labels, rng)
-    val = sample(_eval_counts(cfg.val_size, VAL_PER_CLASS, rng, name, "val"), rng)
-    test = sample(_eval_counts(cfg.test_size, TEST_PER_CLASS, rng, name, "test"), rng)
+        return split_and_bundle(
+            name,
+            x_train,
+            y_train,
+            rng,
+            labels=labels,
+            num_classes=2,
+            class_names=class_names,
+            val=val,
+            test=test,
+            unlabeled_includes_labeled=cfg.unlabeled_includes_labeled,
+        )
+    check_enough_labels(labels, 2)
+    if isinstance(labels, str):  # "all": there is no pool to label, the labeled points are drawn apart
+        raise SemimixError(f"{name} draws its labeled points apart from its unlabeled ones, so labels must be a count, not {labels!r}")
+    x_lab, y_lab, x_unl, y_unl = training(class_quota(2, labels, rng), rng)
+    labeled = np.arange(len(x_lab))  # drawn apart, not from a pool: the bundle without split_and_bundle's label draw
     return make_bundle(
         name,
-        x_train,
-        y_train,
-        labeled_idx,
-        val,
-        test,
+        np.concatenate([x_lab, x_unl]),
+        np.concatenate([y_lab, y_unl]),
+        labeled,
+        val(),
+        test(),
         num_classes=2,
         class_names=class_names,
         unlabeled_includes_labeled=cfg.unlabeled_includes_labeled,

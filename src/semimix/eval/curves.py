@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from semimix.errors import SemimixError
-from semimix.train.config import load_yaml
+from semimix.files import load_yaml
 
 NOT_PLOTTED = ("step", "ramp")  # the x axis, and the ramp (a fixed function of the step)
 LAST_QUANTITIES = ("lr", "val_accuracy", "val_nll")  # after the loss terms, in this order

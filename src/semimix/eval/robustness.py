@@ -1,7 +1,7 @@
 """Robustness of trained models to adversarial inputs (AdvMixup's Tables IV–V) and the unbounded-PGD
 sanity check against gradient masking (Athalye et al. 2018; Manifold Mixup's appendix F).
 
-Everything here works on plain models and tensors (opening runs is the commands' job):
+Everything here works on plain models and tensors (opening runs is ``semimix.workflows``' job):
 
 * ``ScoreModel`` turns a trained network into one differentiable map "attacked input → class
   scores": optionally ``preprocess`` first (so ε can be measured in raw pixel units, with the
@@ -20,7 +20,7 @@ Everything here works on plain models and tensors (opening runs is the commands'
   accuracy has gradients that do not lead to its errors (step functions, saturated softmax), so
   its robustness numbers are suspect ("possible gradient masking").
 
-Errors are fractions in [0, 1] here; the printed tables show percentages as the paper does.
+Errors are fractions in [0, 1] here; the printed tables (``semimix.tables``) show percentages as the paper does.
 """
 
 from __future__ import annotations
@@ -299,18 +299,3 @@ def same_module(a: nn.Module | None, b: nn.Module | None) -> bool:
         return False
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k].cpu(), sb[k].cpu()) for k in sa)
-
-
-def format_percent(value: float | None) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub-flavoured Markdown table; the first column left-aligned, the rest right-aligned."""
-    widths = [max(len(str(h)), *(len(str(r[k])) for r in rows)) for k, h in enumerate(header)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).ljust(w) if k == 0 else str(c).rjust(w) for k, (c, w) in enumerate(zip(cells, widths))) + " |"
-
-    rule = "|" + "|".join((":" + "-" * (w + 1)) if k == 0 else ("-" * (w + 1) + ":") for k, w in enumerate(widths)) + "|"
-    return "\n".join([line(header), rule, *(line(r) for r in rows)])

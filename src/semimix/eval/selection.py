@@ -2,7 +2,7 @@
 with the model's prediction ỹ = F(x), when the prediction survives an adversarial attack on ỹ at
 perturbation size ε, F(x_adv) = ỹ; and the paper's statistics of that selection (eqs. 5-6).
 
-Works on plain models and tensors in the model's input units (opening runs is the command's job).
+Works on plain models and tensors in the model's input units (opening runs is ``semimix.workflows.scar``'s job).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The evaluation settings' names and default values, in a module with no heavy imports: the modules
-that do the work (``robustness``, ``paths``, ``calibration``) use them, and so do the commands, whose
-help shows them while ``semimix --help`` loads neither torch nor numpy."""
+that do the work (``robustness``, ``paths``, ``calibration``, ``semimix.workflows``) use them, and so do
+the commands, whose help shows them while ``semimix --help`` loads neither torch nor numpy."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ class AdvMixup(Method[AdvMixupParams]):
         return [*trained(labeled), *[(NO_GRAD, unlabeled)] * targets, *power_iterations(unlabeled, p.power_iterations), *trained(unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
-        x_u = ctx.augment(require_unlabeled(batch, self.name))
+        x_u = ctx.view(require_unlabeled(batch, self.name))
         p = self.params
         target_model = ctx.teacher if p.use_teacher else ctx.student
         assert target_model is not None

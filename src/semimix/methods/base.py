@@ -35,9 +35,10 @@ class StepContext:
     """What the trainer provides to a method for one step.
 
     ``ramp`` is the consistency ramp-up factor in [0, 1] (a method multiplies its own maximum
-    weight by it); ``augment`` draws a fresh stochastic view of a batch on its device; ``lr`` is
-    the optimiser's learning rate this step (for methods whose inner steps follow it);
-    ``strong_augment`` draws the strong view (RandAugment + Cutout of a weak view) for methods that
+    weight by it); ``view`` draws a fresh stochastic training view of a raw batch on its device
+    (to float, augment, then the dataset's preprocessing), the model's input; ``lr`` is the
+    optimiser's learning rate this step (for methods whose inner steps follow it); ``strong_view``
+    draws the strong view (RandAugment + Cutout of a weak view, then preprocessing) for methods that
     declare ``needs_strong_view``; ``num_unlabeled`` is the size of the unlabeled set that
     ``Batch.idx_u`` indexes (for methods keeping per-sample state).
     """
@@ -47,9 +48,9 @@ class StepContext:
     num_classes: int
     step: int = 0
     ramp: float = 1.0
-    augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
+    view: Callable[[torch.Tensor], torch.Tensor] = lambda x: x  # positional: the trainer passes it after ramp
     lr: float | None = None
-    strong_augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
+    strong_view: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
     num_unlabeled: int = 0
 
 
@@ -109,7 +110,7 @@ class Method(Generic[P]):
 
     def __init__(self, **params: Any) -> None:
         self.params = cast(P, make_params(self.Params, params, self.name))  # Params is P's class (see above)
-        self.validate()
+        self.check_params()
 
     @property
     def needs_teacher(self) -> bool:
@@ -124,7 +125,7 @@ class Method(Generic[P]):
 
     @property
     def needs_strong_view(self) -> bool:
-        """Whether the trainer must fill ``StepContext.strong_augment`` with the strong view."""
+        """Whether the trainer must fill ``StepContext.strong_view`` with the strong view."""
         return False
 
     @property
@@ -145,7 +146,7 @@ class Method(Generic[P]):
         """Per-class scores whose argmax is the prediction; the model's logits by default."""
         return outputs
 
-    def validate(self) -> None:
+    def check_params(self) -> None:
         """Raise SemimixError for a combination of hyperparameters that is invalid although each is
         valid on its own (each field's own range is declared on it and checked by ``make_params``)."""
 

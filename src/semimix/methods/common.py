@@ -33,7 +33,7 @@ def supervised_loss(
     """Cross-entropy on the labeled batch; with ``mixup_alpha`` > 0, mixup of the labeled batch at
     ``layer`` with soft-label CE (= λ·CE(y_a) + (1−λ)·CE(y_b)), as ICT's and Manifold Mixup's codes do.
     ``target_loss(outputs, target_probs)`` replaces the cross-entropy (e.g. the DAT paper's NC loss)."""
-    x = ctx.augment(batch.x_l)
+    x = ctx.view(batch.x_l)
     if mixup_alpha <= 0:
         outputs = ctx.student(x)
         return F.cross_entropy(outputs, batch.y_l) if target_loss is None else target_loss(outputs, one_hot(batch.y_l, ctx.num_classes))

@@ -41,10 +41,10 @@ class FixMatch(Method[FixMatchParams]):
         n_l, n_u = len(batch.x_l), len(x_u)
         # One forward of labeled, weak and strong batches together, as the official code: BN
         # statistics come from the whole step's batch, updated once.
-        logits = ctx.student(torch.cat([ctx.augment(batch.x_l), ctx.augment(x_u), ctx.strong_augment(x_u)]))
+        logits = ctx.student(torch.cat([ctx.view(batch.x_l), ctx.view(x_u), ctx.strong_view(x_u)]))
         logits_l, logits_weak, logits_strong = logits.split([n_l, n_u, n_u])
         pseudo, mask = confident_pseudo_labels(logits_weak, self.params.threshold)
         return {
             "supervised": F.cross_entropy(logits_l, batch.y_l),
-            "fixmatch": self.params.weight * ctx.ramp * masked_cross_entropy(logits_strong, pseudo, mask),
+            "consistency": self.params.weight * ctx.ramp * masked_cross_entropy(logits_strong, pseudo, mask),
         }

@@ -39,7 +39,7 @@ class ICT(Method[ICTParams]):
         return [*trained(labeled), (NO_GRAD, unlabeled), *trained(unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
-        x_u = ctx.augment(require_unlabeled(batch, self.name))
+        x_u = ctx.view(require_unlabeled(batch, self.name))
         p = self.params
         assert ctx.teacher is not None
         consistency = mixup_consistency(

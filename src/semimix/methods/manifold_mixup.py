@@ -65,7 +65,7 @@ class ManifoldMixup(Method[ManifoldMixupParams]):
         supervised_alpha, alpha = self.alphas(batch.x_u is not None)
         terms = {"supervised": supervised_loss(batch, ctx, supervised_alpha, p.per_sample_lambda, self._random_layer(ctx.student))}
         if batch.x_u is not None:
-            x_u = ctx.augment(batch.x_u)
+            x_u = ctx.view(batch.x_u)
             consistency = mixup_consistency(
                 ctx.student,
                 x_u,

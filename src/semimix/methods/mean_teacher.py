@@ -39,10 +39,10 @@ class MeanTeacher(Method[MeanTeacherParams]):
         n_l = len(batch.x_l)
         # One student forward over labeled + unlabeled: CE on the first part, consistency on all.
         x_all = torch.cat([batch.x_l, x_u])
-        logits = ctx.student(ctx.augment(x_all))
+        logits = ctx.student(ctx.view(x_all))
         cons_from = 0 if p.include_labeled else n_l
         assert ctx.teacher is not None
-        teacher_probs = torch.softmax(target_logits(ctx.teacher, ctx.augment(x_all[cons_from:])), dim=-1)
+        teacher_probs = torch.softmax(target_logits(ctx.teacher, ctx.view(x_all[cons_from:])), dim=-1)
         consistency = get_divergence(p.divergence)(logits[cons_from:], teacher_probs)
         return {
             "supervised": F.cross_entropy(logits[:n_l], batch.y_l),

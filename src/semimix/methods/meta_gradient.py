@@ -66,7 +66,7 @@ class MetaGradient(Method[MetaGradientParams]):
     summary = "Meta-gradient SSL: pseudo-labels moved to lower the labeled loss after a virtual step (Zhang et al. 2021)"
     Params = MetaGradientParams
 
-    def validate(self) -> None:
+    def check_params(self) -> None:
         p = self.params
         check(p.gamma > 0 or not p.mixup, f"{self.name}: gamma must be > 0 with mixup, got {p.gamma}")
         check(
@@ -93,8 +93,8 @@ class MetaGradient(Method[MetaGradientParams]):
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         p = self.params
-        x_u = ctx.augment(require_unlabeled(batch, self.name))
-        x_l = ctx.augment(batch.x_l)
+        x_u = ctx.view(require_unlabeled(batch, self.name))
+        x_l = ctx.view(batch.x_l)
         y_hat = self.pseudo_labels(x_l, batch.y_l, x_u, ctx)
         if p.mixup:  # eq. (12): pair i with i (cycling the shorter batch), per-sample λ_i
             n = max(len(x_l), len(x_u))

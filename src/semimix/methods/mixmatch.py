@@ -46,12 +46,12 @@ class MixMatch(Method[MixMatchParams]):
         x_u = require_unlabeled(batch, self.name)
         p = self.params
         n_l = len(batch.x_l)
-        views_u = torch.cat([ctx.augment(x_u) for _ in range(p.augmentations)])
+        views_u = torch.cat([ctx.view(x_u) for _ in range(p.augmentations)])
         # Label guess: mean softmax over the K views, without gradient and leaving BN statistics alone
         # (the official guess passes do not update them).
         guess = torch.softmax(target_logits(ctx.student, views_u), dim=-1).view(p.augmentations, len(x_u), -1).mean(0)
         targets_u = sharpen(guess, p.temperature).repeat(p.augmentations, 1)
-        x = torch.cat([ctx.augment(batch.x_l), views_u])
+        x = torch.cat([ctx.view(batch.x_l), views_u])
         targets = torch.cat([one_hot(batch.y_l, ctx.num_classes), targets_u])
         lam = sample_lambda(p.alpha, len(x), device=x.device)
         x_mixed, t_mixed = mixmatch_mixup(x, targets, lam, pair_permutation(len(x), device=x.device))

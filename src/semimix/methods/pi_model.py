@@ -31,6 +31,6 @@ class PiModel(Method[PiModelParams]):
         x_u = require_unlabeled(batch, self.name)
         p = self.params
         # The second view is the target (stop-gradient, as Oliver et al.), so it costs no backward.
-        target = torch.softmax(target_logits(ctx.student, ctx.augment(x_u)), dim=-1)
-        consistency = get_divergence(p.divergence)(ctx.student(ctx.augment(x_u)), target)
+        target = torch.softmax(target_logits(ctx.student, ctx.view(x_u)), dim=-1)
+        consistency = get_divergence(p.divergence)(ctx.student(ctx.view(x_u)), target)
         return {"supervised": supervised_loss(batch, ctx), "consistency": p.weight * ctx.ramp * consistency}

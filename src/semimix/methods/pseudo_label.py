@@ -28,7 +28,7 @@ class PseudoLabel(Method[PseudoLabelParams]):
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         x_u = require_unlabeled(batch, self.name)
-        logits = ctx.student(ctx.augment(x_u))
+        logits = ctx.student(ctx.view(x_u))
         pseudo, mask = confident_pseudo_labels(logits, self.params.threshold)
         return {
             "supervised": supervised_loss(batch, ctx),

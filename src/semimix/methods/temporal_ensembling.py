@@ -72,7 +72,7 @@ class TemporalEnsembling(Method[TemporalEnsemblingParams]):
         ensemble, updates = self._state_on(x_u.device, ctx.num_unlabeled, ctx.num_classes)
         idx = batch.idx_u
         target, seen = corrected_targets(ensemble[idx], updates[idx], p.alpha)
-        probs = torch.softmax(ctx.student(ctx.augment(x_u)), dim=-1)
+        probs = torch.softmax(ctx.student(ctx.view(x_u)), dim=-1)
         # MSE averaged over classes; samples without a target yet stay in the batch mean with 0.
         consistency = ((probs - target).pow(2).mean(dim=1) * seen).mean()
         ensemble[idx] = p.alpha * ensemble[idx] + (1 - p.alpha) * probs.detach()

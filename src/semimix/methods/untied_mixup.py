@@ -71,7 +71,7 @@ class UntiedMixup(TargetLinearLoss[TM], Method[TM]):
     Params: ClassVar[type[MethodParams]] = UntiedMixupParams
     unlabeled = "optional"  # without unlabeled data it is the paper's supervised regulariser
 
-    def validate(self) -> None:
+    def check_params(self) -> None:
         gamma = getattr(self.params, "gamma", None)  # a policy given as a name or a callable: parsed, not declared
         try:
             self._gamma = None if gamma in (None, "untied") else gamma_function(gamma)
@@ -105,12 +105,12 @@ class UntiedMixup(TargetLinearLoss[TM], Method[TM]):
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         terms = {"supervised": self.supervised(batch, ctx)}
         if batch.x_u is not None:
-            terms["consistency"] = self.params.weight * ctx.ramp * self.consistency(ctx.augment(batch.x_u), ctx)
+            terms["consistency"] = self.params.weight * ctx.ramp * self.consistency(ctx.view(batch.x_u), ctx)
         return terms
 
     def supervised(self, batch: Batch, ctx: StepContext) -> torch.Tensor:
         """ℓ_b(F(λx + (1−λ)x'), γy + (1−γ)y') on labeled pairs."""
-        x, y = ctx.augment(batch.x_l), one_hot(batch.y_l, ctx.num_classes)
+        x, y = ctx.view(batch.x_l), one_hot(batch.y_l, ctx.num_classes)
         x2, y2 = self._partners(batch, ctx, x, y)
         lam, gamma = self.draw(len(x), x.device)
         return self.target_loss(ctx.student(mix(x, x2, lam)), mix(y, y2, gamma))
@@ -126,7 +126,7 @@ class UntiedMixup(TargetLinearLoss[TM], Method[TM]):
                 "from an independent labeled stream; this trainer gives none, use pairing 'permutation'"
             )
         check(len(x_l2) == len(x), f"{self.name}: the second labeled batch has {len(x_l2)} samples, the first {len(x)}")
-        return ctx.augment(x_l2), one_hot(y_l2, ctx.num_classes)
+        return ctx.view(x_l2), one_hot(y_l2, ctx.num_classes)
 
     def consistency(self, x_u: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         """D(F(λx + (1−λ)x'), γ·f_t(x) + (1−γ)·f_t(x')) on in-batch pairs of unlabeled samples,

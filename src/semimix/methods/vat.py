@@ -33,7 +33,7 @@ class VAT(Method[VATParams]):
         return [*trained(labeled), *clean, *power_iterations(unlabeled, self.params.power_iterations), *trained(unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
-        x_u = ctx.augment(require_unlabeled(batch, self.name))
+        x_u = ctx.view(require_unlabeled(batch, self.name))
         p = self.params
         divergence = get_divergence(p.divergence)
         terms = {"supervised": supervised_loss(batch, ctx)}

@@ -34,6 +34,9 @@ class StagedNet(nn.Module):
 
     def forward(self, x: torch.Tensor, mix_layer: int | None = None, mix: HiddenMix | None = None) -> torch.Tensor:
         """Logits for ``x``; if ``mix_layer`` is given, ``mix`` transforms the hidden state there."""
+        # Programming errors of the calling method, not user input (a method draws ``mix_layer`` from the
+        # model's own ``mixable_layers``; no config names it): ValueError rather than SemimixError, and not
+        # an assert, which ``python -O`` would drop and leave an out-of-range layer silently unmixed.
         if (mix_layer is None) != (mix is None):
             raise ValueError("mix_layer and mix must be given together")
         if mix_layer is not None and not 0 <= mix_layer < len(self.stages):

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semimix.errors import SemimixError
 from semimix.ops.batchnorm import frozen_batchnorm
 from semimix.ops.losses import Divergence, kl_divergence
 
@@ -67,12 +68,20 @@ def vat_perturbation(
     return (epsilon * l2_normalize(d)).detach()
 
 
+ATTACK_NORMS = ("l2", "linf")
+
+
+def _check_norm(norm: str) -> None:
+    """At the door of each attack, so the helpers below may take the norm as valid."""
+    if norm not in ATTACK_NORMS:
+        raise SemimixError(f"unknown attack norm {norm!r}; choose one of {', '.join(ATTACK_NORMS)}")
+
+
 def _attack_step(grad: torch.Tensor, norm: str) -> torch.Tensor:
     if norm == "linf":
         return grad.sign()
-    if norm == "l2":
-        return l2_normalize(grad)
-    raise ValueError(f"unknown attack norm {norm!r}; choose 'l2' or 'linf'")
+    assert norm == "l2", f"attack norm {norm!r} not checked by _check_norm"
+    return l2_normalize(grad)
 
 
 def _project(delta: torch.Tensor, epsilon: float, norm: str) -> torch.Tensor:
@@ -110,6 +119,7 @@ def fgm(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, epsilon: float,
 
 def fast_gradient(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, epsilon: float, norm: str, bounds: Bounds = None) -> torch.Tensor:
     """One gradient step of size ε in the given norm, clipped into ``bounds``; the adversarial input is detached."""
+    _check_norm(norm)
     return clip_to(x + epsilon * _attack_step(_label_loss_grad(model, x, labels), norm), bounds).detach()
 
 
@@ -127,6 +137,7 @@ def pgd(
 ) -> torch.Tensor:
     """Projected gradient ascent on CE within the ε-ball (Madry et al.); step size 2.5ε/steps by default.
     Every iterate is clipped into ``bounds`` (x lies inside them), which keeps it inside the ball."""
+    _check_norm(norm)
     step_size = 2.5 * epsilon / steps if step_size is None else step_size
     delta = _inside(x, _random_start(x, epsilon, norm) if random_start else torch.zeros_like(x), bounds)
     for _ in range(steps):

@@ -7,6 +7,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from semimix.errors import SemimixError
+
 Divergence = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -69,12 +71,13 @@ LOGIT_TARGETS = frozenset({"mse-logits"})  # divergences whose targets are (mixe
 
 def get_divergence(name: str, logit_targets: bool = False) -> Divergence:
     """Look up a divergence by its config name; one that compares logits (``LOGIT_TARGETS``) only
-    where the caller's targets are logits (``logit_targets``)."""
+    where the caller's targets are logits (``logit_targets``). A method's config is checked before
+    (``divergence_field``); this check is for a caller passing a name of its own."""
     if name not in DIVERGENCES:
-        raise ValueError(f"unknown divergence {name!r}; choose one of {sorted(DIVERGENCES)}")
+        raise SemimixError(f"unknown divergence {name!r}; choose one of {', '.join(sorted(DIVERGENCES))}")
     if name in LOGIT_TARGETS and not logit_targets:
-        raise ValueError(
+        raise SemimixError(
             f"divergence {name!r} compares logits with logit targets; this method's targets are probabilities: "
-            f"choose one of {sorted(set(DIVERGENCES) - LOGIT_TARGETS)}"
+            f"choose one of {', '.join(sorted(set(DIVERGENCES) - LOGIT_TARGETS))}"
         )
     return DIVERGENCES[name]

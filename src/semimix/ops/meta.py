@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from semimix.errors import SemimixError
 from semimix.ops.batchnorm import frozen_batchnorm
 
 
@@ -48,7 +49,7 @@ def auxiliary_pass(model: nn.Module, mode: str = "eval") -> Iterator[None]:
     """Forward passes that serve only the meta step: module modes set to ``mode`` ("eval" or
     "train") and BN running statistics frozen; every module's own mode restored on exit."""
     if mode not in ("eval", "train"):
-        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+        raise SemimixError(f"auxiliary_pass: mode must be 'eval' (the reference) or 'train' (batch statistics), got {mode!r}")
     modes = [(m, m.training) for m in model.modules()]
     model.train(mode == "train")
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from semimix.errors import SemimixError
+
 
 def sample_lambda(alpha: float, batch_size: int | None = None, *, device: torch.device | str = "cpu") -> torch.Tensor:
     """λ ~ Beta(α, α): one scalar (``batch_size=None``, the papers' default) or one per sample.
@@ -45,6 +47,6 @@ def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.f
 def sharpen(probs: torch.Tensor, temperature: float) -> torch.Tensor:
     """p^(1/T) renormalised over classes (MixMatch); T → 0 tends to one-hot."""
     if temperature <= 0:
-        raise ValueError("sharpening temperature must be > 0")
+        raise SemimixError(f"sharpen: temperature must be > 0 (MixMatch uses 0.5), got {temperature!r}")
     logits = torch.log(probs.clamp_min(1e-12)) / temperature
     return torch.softmax(logits, dim=-1)

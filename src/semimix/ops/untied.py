@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import torch
 
+from semimix.errors import SemimixError
+
 GammaFn = Callable[[torch.Tensor], torch.Tensor]
 CDF_TABLE_POINTS = 4097
 
@@ -83,7 +85,7 @@ def gamma_function(spec: str | GammaFn) -> GammaFn:
     if callable(spec):
         return spec
     if not isinstance(spec, str):
-        raise ValueError(f"gamma must be a callable or a string, got {spec!r}")
+        raise SemimixError(f"gamma must be a callable or a string (mixup, first or beta-cdf:a,b), got {spec!r}")
     if spec == "mixup":
         return lambda lam: lam
     if spec == "first":
@@ -92,8 +94,8 @@ def gamma_function(spec: str | GammaFn) -> GammaFn:
         try:
             a, b = (float(v) for v in spec.removeprefix("beta-cdf:").split(","))
         except ValueError:
-            raise ValueError(f"gamma {spec!r}: write beta-cdf:a,b with two numbers, e.g. beta-cdf:2,1") from None
+            raise SemimixError(f"gamma {spec!r}: write beta-cdf:a,b with two numbers, e.g. beta-cdf:2,1") from None
         if a <= 0 or b <= 0:
-            raise ValueError(f"gamma {spec!r}: the Beta CDF needs a, b > 0")
+            raise SemimixError(f"gamma {spec!r}: the Beta CDF needs a, b > 0, e.g. beta-cdf:2,1")
         return beta_cdf(a, b)
-    raise ValueError(f"unknown gamma {spec!r}; use mixup, first, beta-cdf:a,b or a callable")
+    raise SemimixError(f"unknown gamma {spec!r}; use mixup, first, beta-cdf:a,b or a callable")

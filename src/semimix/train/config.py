@@ -17,10 +17,9 @@ from semimix.errors import SemimixError
 from semimix.methods import METHODS, build_method, canonical_method_name
 
 # The presets and reading them live in the light semimix.train.presets (the CLI lists presets without
-# torch); re-exported here, where the rest of the code imports them from.
+# torch); re-exported here, where the rest of the code imports them from. Reading YAML is semimix.files.load_yaml.
 from semimix.train.presets import PRESET_DIR as PRESET_DIR
 from semimix.train.presets import load_preset as load_preset
-from semimix.train.presets import load_yaml as load_yaml
 from semimix.train.presets import merge as merge
 from semimix.train.presets import preset_names as preset_names
 from semimix.train.presets import resolve_preset as resolve_preset
@@ -105,7 +104,7 @@ class TrainConfig:
     nonfinite: str = choice("stop", ("stop", "skip"))  # a NaN/Inf loss: stop (keep the last good checkpoint) | skip the step (reads a flag every step)
     sync_batchnorm: bool = False  # under torchrun on GPUs: BatchNorm statistics over the global batch
     seed: int = bounded(0, ge=0, le=2**32 - 1)  # numpy's legacy seeding takes [0, 2**32 - 1]
-    device: str = matching("auto", r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")  # availability: trainer.resolve_device
+    device: str = matching("auto", r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")  # availability: hardware.resolve_device
     threads: int | None = bounded(None, gt=0, integer=True)  # CPU threads for torch; None = torch's default (all cores)
     out: str | None = None  # run directory; default runs/<dataset>-<method>-<time>
     progress: bool = True

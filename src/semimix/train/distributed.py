@@ -12,6 +12,7 @@ evaluation sums) goes over a CPU (gloo) group, so it never waits on the GPU stre
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +22,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from semimix.data.bundle import Inputs
 from semimix.errors import SemimixError
+from semimix.eval import evaluate
+from semimix.train.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -190,3 +194,30 @@ def shutdown() -> None:
     process at exit otherwise)."""
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def check_job(cfg: TrainConfig, job: Dist, device: torch.device) -> None:
+    """Options of torchrun jobs, checked before anything is built (the rest: ``validate_config``)."""
+    if not job.active:
+        return
+    for key in ("labeled_batch_size", "unlabeled_batch_size"):
+        if getattr(cfg, key) % job.world_size:
+            raise SemimixError(
+                f"{key}={getattr(cfg, key)} is the global batch, split evenly over {job.world_size} processes; make it a multiple of {job.world_size}"
+            )
+    if cfg.sync_batchnorm and device.type != "cuda":
+        raise SemimixError("sync_batchnorm needs GPUs (PyTorch's SyncBatchNorm has no CPU kernel); drop it on the CPU")
+    if cfg.out is None and job.may_restart:
+        raise SemimixError("torchrun --max-restarts needs a fixed run directory to continue in; give --out DIR")
+
+
+def evaluate_sharded(job: Dist, model: torch.nn.Module, x: Inputs, y: torch.Tensor, preprocess: Any, class_scores: Any) -> dict[str, float]:
+    """Accuracy and NLL of ``model`` on (x, y); under torchrun each rank evaluates its slice and the sums are reduced."""
+    if not job.active:
+        return evaluate(model, x, y, preprocess, class_scores)
+    lo, hi = (len(x) * job.rank) // job.world_size, (len(x) * (job.rank + 1)) // job.world_size
+    part = x[lo:hi] if isinstance(x, torch.Tensor) else x.subset(slice(lo, hi))
+    n = hi - lo
+    result = evaluate(model, part, y[lo:hi], preprocess, class_scores) if n else {"accuracy": 0.0, "nll": 0.0}
+    correct, nll, total = job.sum([round(result["accuracy"] * n), result["nll"] * n, n])
+    return {"accuracy": correct / total, "nll": nll / total} if total else {"accuracy": math.nan, "nll": math.nan}

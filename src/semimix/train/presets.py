@@ -1,5 +1,5 @@
-"""The bundled presets and preset files: finding them by name, reading YAML, resolving ``extends``
-and merging values. No heavy imports, so that ``semimix presets`` lists them without torch;
+"""The bundled presets and preset files: finding them by name, reading them (``semimix.files.load_yaml``),
+resolving ``extends`` and merging values. No heavy imports, so that ``semimix presets`` lists them without torch;
 ``semimix.train.config`` builds a run's configuration from what these return."""
 
 from __future__ import annotations
@@ -7,9 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from semimix.errors import SemimixError
+from semimix.files import load_yaml
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 
@@ -29,20 +28,6 @@ def resolve_preset(name_or_path: str) -> Path:
     raise SemimixError(f"no preset {name_or_path!r}: bundled presets are {', '.join(preset_names())}, or give a .yaml path")
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping from a file, or a clear error naming the file."""
-    path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise SemimixError(f"config file {path} not found; give a path to a YAML file or a bundled preset name ({', '.join(preset_names())})") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise SemimixError(f"cannot read config {path}: {str(exc).splitlines()[0]}") from None
-    if not isinstance(values, dict):
-        raise SemimixError(f"config {path} must hold a YAML mapping (key: value lines), not {type(values).__name__}")
-    return values
-
-
 EXTENDS = "extends"  # a preset key: the YAML file (relative to this one) whose values this one changes
 
 
@@ -55,7 +40,7 @@ def load_preset(name_or_path: str | Path) -> dict[str, Any]:
 
 
 def _load_extending(path: Path, chain: list[Path]) -> dict[str, Any]:
-    values = load_yaml(path)
+    values = load_yaml(path, f"give a path to a YAML file or a bundled preset name ({', '.join(preset_names())})")
     parent = values.pop(EXTENDS, None)
     if parent is None:
         return values

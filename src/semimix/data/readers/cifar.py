@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from semimix.data.readers import class_ids, damaged, first_line
+from semimix.data.readers.checks import class_ids, damaged, first_line
 from semimix.errors import SemimixError
 
 IMAGE_SHAPE = (3, 32, 32)

@@ -1,4 +1,4 @@
-"""Read and check a user's .npz or .csv file, so bad data fails with a message instead of a traceback.
+"""Reader of a user's .npz or .csv file, checked so that bad data fails with a message instead of a traceback.
 
 Both readers return a ``UserData``: float features, int labels with -1 for unlabeled samples,
 and the optional validation/test sets the file itself provides (only .npz can).
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from semimix.data.readers.checks import format_values
+from semimix.data.splits import check_classes
 from semimix.errors import SemimixError
 
 UNLABELED = -1
@@ -33,11 +35,6 @@ class UserData:
     class_names: list[str]
     val: Split | None = None
     test: Split | None = None
-
-
-def _format_values(values: np.ndarray, limit: int = 5) -> str:
-    shown = ", ".join(str(v) for v in values[:limit])
-    return shown + (f" ... ({len(values)} in all)" if len(values) > limit else "")
 
 
 def _is_number(cell: str) -> bool:
@@ -60,7 +57,7 @@ def check_features(x: np.ndarray, what: str, row_numbers: np.ndarray | None = No
     bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
     if bad.size:
         numbers = bad if row_numbers is None else row_numbers[bad]
-        raise SemimixError(f"{what} has NaN or Inf features in {bad.size} {row_unit}s ({row_unit}s {_format_values(numbers)}); remove or fill in those values")
+        raise SemimixError(f"{what} has NaN or Inf features in {bad.size} {row_unit}s ({row_unit}s {format_values(numbers)}); remove or fill in those values")
     return x
 
 
@@ -72,36 +69,14 @@ def check_int_labels(y: np.ndarray, what: str, allow_unlabeled: bool) -> np.ndar
         raise SemimixError(f"{what} has shape {y.shape}; labels must be 1-D, shape (N,) (use y.ravel())")
     non_integer = np.unique(y[~np.isfinite(y) | (y != np.round(y))]) if y.dtype.kind == "f" else y[:0]
     if non_integer.size:
-        raise SemimixError(f"{what} has non-integer labels {_format_values(non_integer)}; labels must be integer class ids")
+        raise SemimixError(f"{what} has non-integer labels {format_values(non_integer)}; labels must be integer class ids")
     y = y.astype(np.int64)
     lowest = UNLABELED if allow_unlabeled else 0
     negative = np.unique(y[y < lowest])
     if negative.size:
         allowed = "0..C-1 or -1 for unlabeled" if allow_unlabeled else "0..C-1 (no unlabeled samples here)"
-        raise SemimixError(f"{what} has labels {_format_values(negative)}; class ids must be {allowed}")
+        raise SemimixError(f"{what} has labels {format_values(negative)}; class ids must be {allowed}")
     return y
-
-
-def check_classes(y: np.ndarray, num_classes: int, class_names: list[str], source: str, hint: str = "") -> None:
-    """At least 2 classes, and every class needs a labeled training sample, or it cannot be learned."""
-    labeled = y[y >= 0]
-    if labeled.size == 0:
-        raise SemimixError(f"{source} has no labeled samples{hint}; label at least one sample of each class")
-    if num_classes < 2:
-        raise SemimixError(f"{source} has only 1 class ({class_names[0]}){hint}; a classifier needs at least 2 classes")
-    if labeled.size < num_classes:
-        raise SemimixError(
-            f"{source} has {labeled.size} labeled samples for {num_classes} classes (0..{num_classes - 1}){hint}; "
-            "number the classes 0..C-1 and label at least one sample of each"
-        )
-    missing = np.setdiff1d(np.arange(num_classes), labeled)
-    if missing.size:
-        names = _format_values(np.asarray(class_names)[missing])
-        which = f"class {names} has" if missing.size == 1 else f"classes {names} have"
-        raise SemimixError(
-            f"{source}: {which} no labeled sample{hint}; class ids must be 0..C-1 with every class "
-            "labeled at least once (renumber the classes or label more samples)"
-        )
 
 
 def read_npz(path: Path) -> UserData:
@@ -151,7 +126,7 @@ def _npz_eval_split(arrays: dict[str, np.ndarray], split: str, shape: tuple[int,
     out_of_range = np.unique(y[y >= num_classes])
     if out_of_range.size:
         raise SemimixError(
-            f"{y_key} in {source} has labels {_format_values(out_of_range)} but the training labels only "
+            f"{y_key} in {source} has labels {format_values(out_of_range)} but the training labels only "
             f"have classes 0..{num_classes - 1}; every class needs labeled training samples"
         )
     return x, y
@@ -243,31 +218,3 @@ def read_csv(path: Path, label_column: str | None) -> UserData:
     y, class_names = _parse_labels([row[label_idx] for row in rows], source)
     check_classes(y, len(class_names), class_names, source)
     return UserData(x, y, len(class_names), class_names)
-
-
-def damaged(path: Path, problem: str) -> SemimixError:
-    """The one-line error for an official dataset file that cannot be used as it is."""
-    return SemimixError(f"{path}: {problem}; the file is damaged or not in the official format, replace it with an intact copy")
-
-
-def first_line(err: BaseException) -> str:
-    """``err`` as ``Type: message`` on one line (library messages may span several), for wrapping."""
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0][:200]}" if text else type(err).__name__
-
-
-def class_ids(values: object, low: int, high: int, path: Path, what: str) -> np.ndarray:
-    """``values`` as a 1-D int64 array of class ids in ``low..high``, else a ``damaged`` error about ``what``."""
-    try:
-        y = np.asarray(values)
-    except Exception as err:  # arbitrary decoded file content: any failure means it is not a label list
-        raise damaged(path, f"{what} is not a list of integer class ids ({first_line(err)})") from None
-    if y.dtype.kind not in "iuf" or y.ndim != 1:
-        raise damaged(path, f"{what} has dtype {y.dtype} and shape {y.shape}; expected a 1-D list of integer class ids")
-    if y.dtype.kind == "f" and not (np.isfinite(y) & (y == np.round(y))).all():
-        raise damaged(path, f"{what} holds values that are not integer class ids")
-    outside = np.unique(y[(y < low) | (y > high)])
-    if outside.size:
-        shown = np.array([int(v) for v in outside], dtype=object)  # integral floats print as 10, not 10.0
-        raise damaged(path, f"{what} has labels {_format_values(shown)}, outside the class range {low}..{high}")
-    return y.astype(np.int64)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semimix.data.readers import damaged, first_line
+from semimix.data.readers.checks import damaged, first_line
 
 UBYTE = 0x08
 MAX_DEFLATE_RATIO = 1100  # deflate cannot expand more than ~1032:1, so a larger claim is a damaged header

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from semimix.data.readers import class_ids, damaged, first_line
+from semimix.data.readers.checks import class_ids, damaged, first_line
 
 ZERO_LABEL = 10
 HEADER = 128
