@@ -64,6 +64,7 @@ def test_every_command_is_listed() -> None:
     assert names == {
         "train",
         "eval",
+        "predict",
         "attack",
         "paths",
         "plot",

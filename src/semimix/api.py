@@ -1,6 +1,7 @@
 """The Python API behind the CLI: train from a config, resume, evaluate, attack, interpolation
-paths, open a finished run and predict with it. Each CLI command calls one of these and only
-formats what it returns; every function raises SemimixError (a ValueError) for bad input."""
+paths, open a finished run or just its trained model and predict with it. Each CLI command calls
+one of these and only formats what it returns; every function raises SemimixError (a ValueError)
+for bad input."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from semimix.errors import SemimixError
-from semimix.runs import Run, load_run
+from semimix.runs import Run, load_model, load_run
 from semimix.train.config import TrainConfig, config_from_dict, load_preset, merge
 from semimix.train.resume import resume_trainer
 from semimix.train.trainer import Trainer
@@ -19,7 +20,7 @@ from semimix.workflows.attack import attack_runs as attack
 from semimix.workflows.evaluate import evaluate_run_dir as evaluate
 from semimix.workflows.paths import interpolation_paths as paths
 
-__all__ = ["Run", "attack", "evaluate", "load_config", "load_run", "paths", "predict", "resume", "train"]
+__all__ = ["Run", "attack", "evaluate", "load_config", "load_model", "load_run", "paths", "predict", "resume", "train"]
 
 
 def load_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
@@ -49,10 +50,12 @@ def resume(run_dir: str | Path, progress: bool = True, steps: int | None = None)
 
 def predict(run: str | Path | Run, x: np.ndarray | torch.Tensor, checkpoint: str = "best") -> np.ndarray:
     """Class ids (0..C-1; ``run.data.class_names`` names them) that a run's model predicts for raw
-    inputs ``x`` of the run's input shape, preprocessed as in training. ``run`` is a run directory or
-    an open ``Run`` (open it once with ``load_run`` to predict many times)."""
-    loaded = run if isinstance(run, Run) else load_run(run, checkpoint)
+    inputs ``x`` of the run's input shape, preprocessed as in training. ``run`` is a run directory
+    (its model is opened with ``load_model``: no dataset is read) or an open ``Run``; to predict
+    many times, open the model once with ``load_model`` and call its ``predict``."""
+    if not isinstance(run, Run):
+        return load_model(run, checkpoint).predict(x)
     x = torch.as_tensor(np.asarray(x))
-    if tuple(x.shape[1:]) != loaded.data.input_shape:
-        raise SemimixError(f"x has samples of shape {tuple(x.shape[1:])}, but the run's model takes {loaded.data.input_shape}; reshape x")
-    return loaded.class_scores(loaded.logits(x)).argmax(dim=1).numpy()
+    if tuple(x.shape[1:]) != run.data.input_shape:
+        raise SemimixError(f"x has samples of shape {tuple(x.shape[1:])}, but the run's model takes {run.data.input_shape}; reshape x")
+    return run.class_scores(run.logits(x)).argmax(dim=1).numpy()

@@ -256,9 +256,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 def _run_commands() -> list:
     """Commands that work on finished runs, each a module with ``add_parser(sub)`` and ``run(args)``."""
-    from semimix.commands import attack, bench, evaluate, paths, plot, scar
+    from semimix.commands import attack, bench, evaluate, paths, plot, predict, scar
 
-    return [evaluate, attack, paths, plot, scar, bench]
+    return [evaluate, predict, attack, paths, plot, scar, bench]
 
 
 COMMANDS = {

@@ -1,9 +1,11 @@
 """A finished (or interrupted) run as an object: its config, the same data split, the trained
-model at a chosen checkpoint, and its summary — what evaluation, attacks and figures start from."""
+model at a chosen checkpoint, and its summary — what evaluation, attacks and figures start from
+(``load_run``); or just its trained model, to predict with, from the checkpoint alone (``load_model``)."""
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,12 +13,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from semimix import files
 from semimix.data.bundle import DataBundle
 from semimix.errors import SemimixError
 from semimix.eval import evaluate, predict_logits
 from semimix.train.config import TrainConfig
+from semimix.train.hardware import resolve_device
+from semimix.train.inference import BATCH_SIZE, TrainedModel, trained_model
 from semimix.train.resume import open_run
-from semimix.train.rundir import BEST, CHECKPOINT_DIR
+from semimix.train.rundir import BEST, CHECKPOINT_DIR, CONFIG, LAST
 from semimix.train.trainer import Trainer
 
 CHECKPOINTS = ("best", "last")
@@ -97,21 +102,84 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> Run:
     trainer = open_run(run_dir)
     _check_split(trainer)
     if checkpoint == "best" and not (trainer.run_dir / CHECKPOINT_DIR / BEST).exists():
-        checkpoint = _without_best(trainer)
+        checkpoint = _without_best(trainer.run_dir, len(trainer.data.x_val) > 0, trainer.best["step"])
     model = trainer.best_model() if checkpoint == "best" else trainer.eval_model
     return Run(trainer, model.eval(), checkpoint)
 
 
-def _without_best(trainer: Trainer) -> str:
+def load_model(run_dir: str | Path, checkpoint: str = "best", device: str | torch.device = "auto", batch_size: int = BATCH_SIZE) -> TrainedModel:
+    """A run's trained model, ready to predict (``TrainedModel``), from its checkpoint alone: the
+    ``best``-on-validation weights, or the ``last`` evaluated ones (the EMA teacher's where the run
+    evaluates it); ``best`` of a run without a validation split is its final weights (FINAL). Reads
+    neither the dataset nor config.yaml, and leaves torch's RNG and thread count as they were.
+    A run trained before checkpoints carried their ``"inference"`` entry is opened with ``load_run``
+    (which reloads its dataset), with a note on stderr."""
+    if checkpoint not in CHECKPOINTS:
+        raise SemimixError(f"checkpoint must be best or last, got {checkpoint!r}")
+    run_dir = Path(run_dir)
+    folder = run_dir / CHECKPOINT_DIR
+    if not run_dir.is_dir():
+        raise SemimixError(f"run directory {run_dir}: no such directory; give the directory that 'semimix train' printed")
+    if checkpoint == "best" and (folder / BEST).exists():
+        state = files.load_torch(folder / BEST)
+        entry = state.get("inference") or _entry_of_last(folder)
+        if entry is not None:
+            return trained_model(entry, state["model"], "best", device, run_dir, batch_size)
+        return _from_run(run_dir, checkpoint, device, batch_size)
+    if not (folder / LAST).exists():
+        needs = f"{CONFIG} and {CHECKPOINT_DIR}/{LAST}"
+        raise SemimixError(f"run directory {run_dir}: not a semimix run (needs {needs}); give the directory that 'semimix train' printed")
+    state = files.load_torch(folder / LAST)
+    entry = state.get("inference")
+    if entry is None:
+        return _from_run(run_dir, checkpoint, device, batch_size)
+    if checkpoint == "best":
+        checkpoint = _without_best(run_dir, entry["has_val_split"], state["best"]["step"])
+    weights = state["teacher"] if entry["eval_model"] == "teacher" and state["teacher"] is not None else state["student"]
+    return trained_model(entry, weights, checkpoint, device, run_dir, batch_size)
+
+
+def _entry_of_last(folder: Path) -> dict[str, Any] | None:
+    """The inference entry of last.pt, for a best.pt written before checkpoints carried one (a run
+    trained on after an upgrade): the model and preprocessing never change within a run."""
+    return files.load_torch(folder / LAST).get("inference") if (folder / LAST).exists() else None
+
+
+def _from_run(run_dir: Path, checkpoint: str, device: str | torch.device, batch_size: int) -> TrainedModel:
+    """``load_model`` of a run whose checkpoints predate the inference entry: through ``load_run``,
+    which rebuilds its dataset; torch's RNG state and thread count are put back afterwards."""
+    print(f"semimix: note: {run_dir} was trained before checkpoints kept the preprocessing; reloading its dataset to rebuild it", file=sys.stderr)
+    threads = torch.get_num_threads()
+    try:
+        with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):  # load_run seeds them all
+            run = load_run(run_dir, checkpoint)
+    finally:
+        torch.set_num_threads(threads)
+    return TrainedModel(
+        run.model,
+        run.data.preprocess,
+        run.trainer.class_scores,
+        run.data.num_classes,
+        list(run.data.class_names),
+        run.data.input_shape,
+        run.checkpoint,
+        device if isinstance(device, torch.device) else resolve_device(device),
+        run_dir=run_dir,
+        input_dtype=str(run.data.x_labeled.dtype).removeprefix("torch."),
+        batch_size=batch_size,
+    )
+
+
+def _without_best(run_dir: Path, has_val_split: bool, best_step: int) -> str:
     """What ``best`` opens when there is no best.pt: FINAL for a run without a validation split;
     a run with one lost its best.pt (or stopped before it first validated), and its last weights
     must not pass for the best ones."""
-    if len(trainer.data.x_val) == 0:
+    if not has_val_split:
         return FINAL
     last = "use the last weights (--checkpoint last, checkpoint='last')"
-    if not trainer.best["step"]:
-        raise SemimixError(f"{trainer.run_dir} has no best-on-validation checkpoint yet (it stopped before its first validation); {last} or resume the run")
-    path = trainer.run_dir / CHECKPOINT_DIR / BEST
+    if not best_step:
+        raise SemimixError(f"{run_dir} has no best-on-validation checkpoint yet (it stopped before its first validation); {last} or resume the run")
+    path = run_dir / CHECKPOINT_DIR / BEST
     raise SemimixError(f"{path} is missing: this run has a validation split, so its best-on-validation weights belong there; {last} or restore best.pt")
 
 

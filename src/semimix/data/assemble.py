@@ -113,9 +113,11 @@ def make_bundle(
     if unlabeled_includes_labeled:
         unlabeled_idx = np.concatenate([unlabeled_idx, labeled_idx])
     (x_test, y_test) = test
+    standardization = None
     if normalize:
         train_rows = np.setdiff1d(np.arange(n), val) if isinstance(val, np.ndarray) else slice(None)
         mean, std = standardize_stats(np.asarray(x_train, dtype=np.float64)[train_rows])
+        standardization = (mean, std)
         x_train = (x_train - mean) / std
         x_test = (x_test - mean) / std
         if not isinstance(val, np.ndarray):
@@ -144,6 +146,7 @@ def make_bundle(
         class_names=list(class_names),
         y_unlabeled_true=_labels(y_unlabeled) if (y_unlabeled >= 0).all() else None,
         split={**{key: ids[idx] for key, idx in rows.items()}, **{k: np.asarray(v, dtype=np.int64) for k, v in (split or {}).items()}},
+        loader_standardization=standardization,
     )
 
 

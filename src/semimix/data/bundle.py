@@ -50,6 +50,9 @@ class DataBundle:
     y_unlabeled_true: torch.Tensor | None = None
     preprocess: nn.Module | None = None
     split: dict[str, np.ndarray] = field(default_factory=dict)
+    # (mean, std) the loader already standardised every split's inputs with (float data, data.normalize):
+    # the data's files hold the values before it, so a model given file rows applies it first
+    loader_standardization: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:

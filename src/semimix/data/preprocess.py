@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -175,3 +176,45 @@ def build_preprocess(kind: str, parts: Sequence[Inputs], epsilon: float = 1e-6, 
     if kind == "standardize":
         return prepare
     return nn.Sequential(prepare, fit_zca(parts, prepare, epsilon, quirk))
+
+
+# The fitted modules as plain data (str, float, CPU tensors, lists and dicts), which a checkpoint
+# carries and ``torch.load(weights_only=True)`` reads back: the kind of each module and its statistics.
+_KINDS: dict[type[nn.Module], str] = {Standardize: "standardize", GlobalContrastNorm: "global-contrast-norm", ZCAWhiten: "zca-whiten"}
+
+
+def describe_preprocess(module: nn.Module | None) -> dict[str, Any] | None:
+    """A fitted preprocessing module (one of this module's, an ``nn.Sequential`` of them, or None)
+    as plain data that ``rebuild_preprocess`` turns back into the same module. Any other module is
+    a SemimixError: it cannot be rebuilt without its code."""
+    if module is None:
+        return None
+    if isinstance(module, nn.Sequential):
+        return {"kind": "sequential", "steps": [describe_preprocess(step) for step in module]}
+    kind = _KINDS.get(type(module))
+    if kind is None:
+        known = ", ".join(c.__name__ for c in _KINDS)
+        raise SemimixError(f"cannot describe the preprocessing module {type(module).__name__}; only {known} and nn.Sequential of them")
+    if isinstance(module, GlobalContrastNorm):
+        return {"kind": kind, "eps": float(module.eps)}
+    return {"kind": kind, **{name: buffer.detach().to("cpu", copy=True) for name, buffer in module.named_buffers()}}
+
+
+def rebuild_preprocess(description: dict[str, Any] | None) -> nn.Module | None:
+    """The module ``describe_preprocess`` described (on the CPU), or None for None."""
+    if description is None:
+        return None
+    try:
+        kind = description["kind"]
+        if kind == "sequential":
+            steps = [rebuild_preprocess(step) for step in description["steps"]]
+            return nn.Sequential(*(step for step in steps if step is not None))
+        if kind == "standardize":
+            return Standardize(description["mean"], description["std"])
+        if kind == "global-contrast-norm":
+            return GlobalContrastNorm(float(description["eps"]))
+        if kind == "zca-whiten":
+            return ZCAWhiten(description["mean"], description["components"])
+    except (KeyError, TypeError) as exc:
+        raise SemimixError(f"a damaged preprocessing description (missing or bad {exc}); replace the checkpoint with one semimix wrote") from None
+    raise SemimixError(f"unknown preprocessing kind {kind!r} in the checkpoint; was it written by a newer semimix?")

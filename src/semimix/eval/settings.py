@@ -23,3 +23,6 @@ DEFAULT_GRID = 21  # λ = 0, 0.05, ..., 1
 
 # Calibration (semimix.eval.calibration): ECE with 15 bins, as Guo et al. (2017).
 DEFAULT_BINS = 15
+
+# Predicting with a trained model (semimix.train.inference, ``semimix predict``).
+PREDICT_BATCH = 512  # inputs per forward pass

@@ -12,6 +12,7 @@ import yaml
 from semimix.errors import SemimixError
 from semimix.files import load_yaml
 from semimix.train.fingerprint import differences, training_settings
+from semimix.train.inference import inference_entry
 from semimix.train.rundir import CONFIG
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ def capture(trainer: Trainer) -> dict[str, Any] | None:
         "extensions": trainer.extensions,
         "fingerprint": {"settings": training_settings(trainer.cfg), "data": trainer.data_digest},
         "loss_sums": loss_sums,
+        "inference": inference_entry(trainer),  # what predicting needs without the data (not read by restore)
     }
 
 
@@ -118,9 +120,11 @@ def continue_restarted(trainer: Trainer) -> None:
 
 
 def disk_bytes(trainer: Trainer) -> int:
-    """About what checkpoints take on disk: last.pt (weights, teacher, optimiser slots) twice
-    while it is replaced, plus best.pt."""
+    """About what checkpoints take on disk: last.pt (weights, teacher, optimiser slots, fitted
+    preprocessing) twice while it is replaced, plus best.pt."""
     weights = sum(t.numel() * t.element_size() for t in trainer.student.state_dict().values())
     slots = 2 if trainer.cfg.optim.name == "adam" else int(trainer.cfg.optim.momentum > 0)
     last = weights * (1 + (trainer.teacher is not None) + slots)
-    return 2 * last + weights
+    prep = trainer.data.preprocess  # its statistics travel in both checkpoints (ZCA: a D×D matrix)
+    fitted = sum(t.numel() * t.element_size() for t in prep.buffers()) if prep is not None else 0
+    return 2 * (last + fitted) + weights + fitted

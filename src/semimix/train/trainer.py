@@ -31,6 +31,7 @@ from semimix.train.config import TrainConfig, validate_config
 from semimix.train.ema import ema_update, make_teacher
 from semimix.train.fingerprint import data_digest
 from semimix.train.hardware import resolve_device
+from semimix.train.inference import inference_entry
 from semimix.train.loss_meter import LossMeter
 from semimix.train.optim import DecoupledDecay, make_optimizer
 from semimix.train.rundir import BEST, CONFIG, LAST, RunDir, default_run_dir
@@ -257,7 +258,7 @@ class Trainer:
         result = distributed.evaluate_sharded(self.dist, self.eval_model, self.data.x_val, self.data.y_val, self.data.preprocess, self.class_scores)
         if result["accuracy"] > self.best["val_accuracy"]:
             self.best = {"val_accuracy": result["accuracy"], "step": self.step}
-            self._save(BEST, {"model": self.eval_model.state_dict(), **self.best})
+            self._save(BEST, {"model": self.eval_model.state_dict(), **self.best, "inference": inference_entry(self)})
         return {"val_accuracy": result["accuracy"], "val_nll": result["nll"]}
 
     # ----------------------------------------------------------------------------- files (rank 0)

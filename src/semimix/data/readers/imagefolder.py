@@ -62,7 +62,7 @@ def _visible(path: Path, root: Path) -> bool:
     return not any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
     """Image files in ``folder`` and its sub-folders, sorted, hidden ones skipped."""
     return sorted(path for path in folder.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and _visible(path, folder))
 
@@ -108,14 +108,14 @@ def list_image_folder(folder: Path) -> FolderListing:
         )
     paths, labels = [], []
     for label, class_dir in enumerate(class_dirs):
-        found = _image_files(class_dir)
+        found = image_files(class_dir)
         if not found:
             raise SemimixError(f"class folder {class_dir} has no images ({', '.join(IMAGE_SUFFIXES[:4])} ...); add images or remove the folder")
         paths += found
         labels += [label] * len(found)
     unlabeled = folder / UNLABELED_DIR
     if unlabeled.is_dir():
-        found = _image_files(unlabeled)
+        found = image_files(unlabeled)
         paths += found
         labels += [UNLABELED] * len(found)
     files = [path.relative_to(folder).as_posix() for path in paths]
@@ -150,8 +150,9 @@ def _unreadable(path: Path | str, err: Exception) -> SemimixError:
     return SemimixError(f"cannot read image {path} ({reason}); replace or delete that file")
 
 
-def read_image(path: Path | str, size: tuple[int, int] | None = None) -> np.ndarray:
-    """One image as uint8 (H, W) if grayscale, else (H, W, 3); resized to ``size`` (width, height) if given."""
+def read_image(path: Path | str, size: tuple[int, int] | None = None, mode: str | None = None) -> np.ndarray:
+    """One image as uint8 (H, W) if grayscale, else (H, W, 3); resized to ``size`` (width, height) if
+    given; ``mode`` "L" or "RGB" converts it to that mode whatever it is."""
     from PIL import Image
 
     try:
@@ -159,7 +160,7 @@ def read_image(path: Path | str, size: tuple[int, int] | None = None) -> np.ndar
             image.load()
             if image.mode in DEEP_MODES:
                 raise SemimixError(f"image {path} has {image.mode!r} pixels (more than 8 bits per channel); save the images as 8-bit grayscale or RGB")
-            image = image.convert("L" if image.mode in GRAY_MODES else "RGB")
+            image = image.convert(mode or ("L" if image.mode in GRAY_MODES else "RGB"))
             if size is not None and image.size != size:
                 image = image.resize(size, Image.Resampling.BILINEAR)
             return np.asarray(image, dtype=np.uint8)

@@ -37,7 +37,8 @@ class UserData:
     test: Split | None = None
 
 
-def _is_number(cell: str) -> bool:
+def is_number(cell: str) -> bool:
+    """Whether a CSV cell reads as a number (a header cell does not)."""
     try:
         float(cell)
     except ValueError:
@@ -164,7 +165,7 @@ def _label_index(header: list[str] | None, label_column: str | None, ncols: int,
 def _parse_labels(cells: list[str], source: str) -> tuple[np.ndarray, list[str]]:
     """Integer class ids if every label cell is a number, else string class names (sorted)."""
     known = [cell for cell in cells if cell not in UNLABELED_CELLS]
-    if all(_is_number(cell) for cell in known):
+    if all(is_number(cell) for cell in known):
         values = np.array([UNLABELED if cell in UNLABELED_CELLS else float(cell) for cell in cells])
         y = check_int_labels(values, f"the label column of {source}", allow_unlabeled=True)
         return y, [str(c) for c in range(int(y.max()) + 1)]
@@ -181,7 +182,7 @@ def _parse_features(rows: list[list[str]], lines: list[int], columns: list[str],
         pass
     for row, line in zip(rows, lines):
         for cell, column in zip(row, columns):
-            if not _is_number(cell):
+            if not is_number(cell):
                 raise SemimixError(
                     f"{source} line {line}, column {column}: {cell!r} is not a number; feature cells must be numbers (only the label column may hold text)"
                 )
@@ -199,7 +200,7 @@ def read_csv(path: Path, label_column: str | None) -> UserData:
     if not rows:
         raise SemimixError(f"{source} is empty; it needs one row per sample: feature columns and a label column")
     first = rows[0]
-    is_header = any(cell and not _is_number(cell) for cell in first[:-1]) or (first[-1].lower() == "label" or first[-1] == label_column)
+    is_header = any(cell and not is_number(cell) for cell in first[:-1]) or (first[-1].lower() == "label" or first[-1] == label_column)
     header = first if is_header else None
     if is_header:
         rows, lines = rows[1:], lines[1:]
