@@ -26,7 +26,7 @@ from semimix.data.userfile import bundle_user_data
 from semimix.errors import SemimixError
 from semimix.eval import predict_logits
 from semimix.methods import canonical_method_name
-from semimix.train.config import TrainConfig, config_from_dict, load_preset, merge
+from semimix.train.config import MAX_SEED, TrainConfig, config_from_dict, load_preset, merge
 from semimix.train.trainer import Trainer
 
 UNLABELED = -1
@@ -36,7 +36,6 @@ UNLABELED_OBJECTS = ("-1", "", None)
 DEFAULT_PRESET = "tabular"
 HYPERPARAMETERS = ("weight", "alpha", "epsilon")  # the method hyperparameters with constructor shortcuts
 _ARRAYS = {"accept_sparse": False, "allow_nd": True, "ensure_all_finite": False, "dtype": (np.float64, np.float32)}
-MAX_SEED = 2**32 - 1  # numpy's seed range, which every generator the seed reaches accepts
 
 
 def unlabeled_mask(y: np.ndarray) -> np.ndarray:

@@ -12,7 +12,6 @@ import yaml
 from semimix.errors import SemimixError
 from semimix.files import load_yaml
 from semimix.train.fingerprint import differences, training_settings
-from semimix.train.inference import inference_entry
 from semimix.train.rundir import CONFIG
 
 if TYPE_CHECKING:
@@ -45,7 +44,7 @@ def capture(trainer: Trainer) -> dict[str, Any] | None:
         "extensions": trainer.extensions,
         "fingerprint": {"settings": training_settings(trainer.cfg), "data": trainer.data_digest},
         "loss_sums": loss_sums,
-        "inference": inference_entry(trainer),  # what predicting needs without the data (not read by restore)
+        "inference": trainer.inference,  # what predicting needs without the data (not read by restore)
     }
 
 

@@ -25,6 +25,8 @@ from semimix.train.presets import preset_names as preset_names
 from semimix.train.presets import resolve_preset as resolve_preset
 from semimix.validation import bounded, check_fields, choice, matching
 
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding takes [0, 2**32 - 1]; every generator a seed reaches accepts it
+
 
 @dataclass
 class OptimConfig:
@@ -103,7 +105,7 @@ class TrainConfig:
     checkpoint_every: int | None = bounded(None, gt=0, integer=True)  # steps between checkpoints (last.pt); None: at every evaluation
     nonfinite: str = choice("stop", ("stop", "skip"))  # a NaN/Inf loss: stop (keep the last good checkpoint) | skip the step (reads a flag every step)
     sync_batchnorm: bool = False  # under torchrun on GPUs: BatchNorm statistics over the global batch
-    seed: int = bounded(0, ge=0, le=2**32 - 1)  # numpy's legacy seeding takes [0, 2**32 - 1]
+    seed: int = bounded(0, ge=0, le=MAX_SEED)
     device: str = matching("auto", r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N")  # availability: hardware.resolve_device
     threads: int | None = bounded(None, gt=0, integer=True)  # CPU threads for torch; None = torch's default (all cores)
     out: str | None = None  # run directory; default runs/<dataset>-<method>-<time>

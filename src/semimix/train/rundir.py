@@ -53,8 +53,7 @@ def writing(path: Path, run_dir: Path) -> Iterator[None]:
 
 
 class RunDir:
-    """The files of one run. ``create`` is called before every write; it writes the config and the
-    split the first time only."""
+    """The files of one run; ``create`` writes its config and split, before its first other file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -62,9 +61,11 @@ class RunDir:
     def checkpoint(self, name: str) -> Path:
         return self.path / CHECKPOINT_DIR / name
 
+    @property
+    def created(self) -> bool:
+        return (self.path / CONFIG).exists()
+
     def create(self, config: dict[str, Any], split: dict[str, np.ndarray]) -> None:
-        if (self.path / CONFIG).exists():
-            return
         with writing(self.path, self.path):
             self.path.mkdir(parents=True, exist_ok=True)
             if split:

@@ -101,6 +101,7 @@ class Trainer:
         self.columns: list[str] | None = None
         self.extensions: list[dict[str, int]] = []
         self._signal: int | None = None
+        self.inference = inference_entry(self)  # what predicting needs without the data, saved with every checkpoint
         if not resuming and (self.run_dir / CONFIG).exists():
             checkpoint.continue_restarted(self)
         self.dist.barrier()  # every rank has looked at the run directory before rank 0 writes to it
@@ -258,21 +259,25 @@ class Trainer:
         result = distributed.evaluate_sharded(self.dist, self.eval_model, self.data.x_val, self.data.y_val, self.data.preprocess, self.class_scores)
         if result["accuracy"] > self.best["val_accuracy"]:
             self.best = {"val_accuracy": result["accuracy"], "step": self.step}
-            self._save(BEST, {"model": self.eval_model.state_dict(), **self.best, "inference": inference_entry(self)})
+            self._save(BEST, {"model": self.eval_model.state_dict(), **self.best, "inference": self.inference})
         return {"val_accuracy": result["accuracy"], "val_nll": result["nll"]}
 
     # ----------------------------------------------------------------------------- files (rank 0)
     def _save(self, name: str, state: dict[str, Any] | None) -> None:
         if self.dist.is_main and state is not None:
-            self.files.create(self.cfg.to_dict(), self.data.split)
-            self.files.save_checkpoint(name, state)
+            self._ready_files().save_checkpoint(name, state)
 
     def _log(self, row: dict[str, Any]) -> None:
         if self.columns is None:  # the loss terms are known from the first step, whatever this row holds
             self.columns = ["step", "lr", "ramp", *self.losses.names, "val_accuracy", "val_nll"]
         if self.dist.is_main:
+            self._ready_files().append_metrics(self.columns, {"step": self.step, **row})
+
+    def _ready_files(self) -> RunDir:
+        """The run directory, created with its config and split before its first other file."""
+        if not self.files.created:
             self.files.create(self.cfg.to_dict(), self.data.split)
-            self.files.append_metrics(self.columns, {"step": self.step, **row})
+        return self.files
 
     def _finish(self) -> dict[str, Any]:
         evaluate = partial(distributed.evaluate_sharded, self.dist, x=self.data.x_test, y=self.data.y_test, preprocess=self.data.preprocess)
