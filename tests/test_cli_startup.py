@@ -65,6 +65,7 @@ def test_every_command_is_listed() -> None:
         "train",
         "eval",
         "predict",
+        "export",
         "attack",
         "paths",
         "plot",

@@ -127,7 +127,7 @@ def test_splits_labels_and_data_dir(tmp_path):
         (lambda root: (make_folder(root, classes=("cat", "dog")), truncate(root / "cat" / "03.png")), "photos/cat/03.png"),
         (
             lambda root: (make_folder(root, classes=("cat", "dog")), write(root / "dog" / "big.png", np.zeros((9, 9, 3), np.uint8))),
-            "dog/big.png .* 9x9 .* 5x4 .*resize",
+            "dog/big.png .* 9x9 .* 5x4 .*resize.*data.image_size",
         ),
         (
             lambda root: (make_folder(root, classes=("cat", "dog")), Image.fromarray(np.zeros((4, 5), np.uint16)).save(root / "cat" / "deep.png")),
@@ -154,3 +154,56 @@ def test_resize_while_reading(tmp_path):
     write(tmp_path / "photos" / "dog" / "big.png", np.zeros((9, 9, 3), np.uint8))
     data = read_image_folder(tmp_path / "photos", size=(8, 6))
     assert data.x.shape == (13, 3, 6, 8)
+
+
+def mixed_sizes(root: Path) -> None:
+    """Two classes of 5x4 images, one 9x7 image among them."""
+    make_folder(root, classes=("cat", "dog"), per_class=6, unlabeled=2)
+    write(root / "dog" / "big.png", np.random.default_rng(5).integers(0, 256, (7, 9, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["in-memory", "streamed"])
+def test_image_size_resizes_a_folder_of_mixed_sizes(tmp_path, stream: bool):
+    mixed_sizes(tmp_path / "photos")
+    bundle = load(DataConfig(dataset=str(tmp_path / "photos"), image_size=[6, 8], stream=stream, labels=4), 0)
+    assert bundle.input_shape == (3, 6, 8)
+    every = np.concatenate([np.asarray(bundle.x_labeled[:]), np.asarray(bundle.x_unlabeled[:])])
+    big = np.asarray(Image.open(tmp_path / "photos" / "dog" / "big.png").resize((8, 6), Image.Resampling.BILINEAR)).transpose(2, 0, 1)
+    assert any(np.array_equal(row, big) for row in every)
+    assert load(DataConfig(dataset=str(tmp_path / "photos"), image_size=6, labels=4), 0).input_shape == (3, 6, 6)
+
+
+@pytest.mark.parametrize("value", [0, -3, [4, 5, 6], "big", [4.5, 3], True])
+def test_bad_image_size_is_named(tmp_path, value):
+    mixed_sizes(tmp_path / "photos")
+    with pytest.raises(SemimixError, match=r"data.image_size must be a positive number of pixels or \[height, width\]"):
+        load(DataConfig(dataset=str(tmp_path / "photos"), image_size=value), 0)
+
+
+def test_image_size_on_a_dataset_that_is_not_a_folder_is_refused():
+    from semimix.data import load_dataset
+
+    with pytest.raises(SemimixError, match="image_size=32 applies to image folders only, not digits"):
+        load_dataset(DataConfig(dataset="digits", image_size=32), 0)
+
+
+def test_predict_resizes_images_as_the_run_did(tmp_path, capsys):
+    from semimix import api
+    from semimix.cli import main
+
+    mixed_sizes(tmp_path / "photos")
+    cfg = api.load_config(
+        "digits",
+        method="supervised",
+        data={"dataset": str(tmp_path / "photos"), "labels": 4, "image_size": [6, 8]},
+        steps=2,
+        progress=False,
+        out=str(tmp_path / "run"),
+    )
+    api.train(cfg)
+    write(tmp_path / "new" / "odd.png", pixels(9, 3)[:3])  # 5x3: neither the training sizes nor the run's
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "new" / "odd.png")]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split(",")
+    model = api.load_model(tmp_path / "run")
+    resized = np.asarray(Image.open(tmp_path / "new" / "odd.png").resize((8, 6), Image.Resampling.BILINEAR)).transpose(2, 0, 1)
+    assert np.allclose([float(p) for p in row[3:]], model.predict_proba(resized[None]), atol=1e-6)

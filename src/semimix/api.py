@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from semimix.errors import SemimixError
+from semimix.models import ModelSpec
 from semimix.runs import Run, load_model, load_run
 from semimix.train.config import TrainConfig, config_from_dict, load_preset, merge
 from semimix.train.resume import resume_trainer
@@ -29,20 +30,24 @@ def load_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
     return config_from_dict(merge(values, overrides))
 
 
-def train(cfg: TrainConfig, until_step: int | None = None) -> dict[str, Any]:
+def train(cfg: TrainConfig, until_step: int | None = None, model: ModelSpec | None = None) -> dict[str, Any]:
     """Train a run to completion and return its summary (also written to summary.json).
 
-    ``until_step`` stops early with a checkpoint that ``resume`` continues from.
+    ``until_step`` stops early with a checkpoint that ``resume`` continues from. ``model`` trains your
+    own network instead of the config's: an ``nn.Module`` (trained in place) or a factory
+    ``(input_shape, num_classes) -> nn.Module``; every method that works on inputs trains it, and the
+    run needs it again to be resumed or opened (``resume``, ``load_model``, ``load_run`` take ``model=``).
     """
-    trainer = Trainer(cfg)
+    trainer = Trainer(cfg, model=model)
     summary = trainer.run(until_step)
     return {**(summary or {"steps": trainer.step}), "run_dir": str(trainer.run_dir)}
 
 
-def resume(run_dir: str | Path, progress: bool = True, steps: int | None = None) -> dict[str, Any]:
+def resume(run_dir: str | Path, progress: bool = True, steps: int | None = None, model: ModelSpec | None = None) -> dict[str, Any]:
     """Continue an interrupted run to its configured number of steps, or (``steps``) train a run,
-    finished or not, to that many steps; its summary lists such ``extensions``."""
-    trainer = resume_trainer(run_dir, steps)
+    finished or not, to that many steps; its summary lists such ``extensions``. ``model``: the
+    network of a run trained with ``train(model=...)``."""
+    trainer = resume_trainer(run_dir, steps, model)
     trainer.cfg.progress = progress
     summary = trainer.run()
     return {**(summary or {}), "run_dir": str(trainer.run_dir)}

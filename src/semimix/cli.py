@@ -163,6 +163,9 @@ def cmd_models(_: argparse.Namespace) -> int:
         shape = "×".join(map(str, row["reference_input_shape"]))
         print(f"{row['name']:<16} {row['parameters']:>11,} parameters on {shape} inputs   {row['description']}")
     print("auto             cnn-small for (C, H, W) images, mlp otherwise")
+    print("torchvision:NAME a torchvision model, e.g. torchvision:resnet18 (pip install 'semimix[torchvision]'); input-level methods only")
+    print("timm:NAME        a timm model, e.g. timm:resnet18 (pip install 'semimix[timm]'); input-level methods only")
+    print("also: your own nn.Module from Python (semimix.api.train(cfg, model=net), SemiSupervisedClassifier(model=net))")
     return 0
 
 
@@ -256,9 +259,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 def _run_commands() -> list:
     """Commands that work on finished runs, each a module with ``add_parser(sub)`` and ``run(args)``."""
-    from semimix.commands import attack, bench, evaluate, paths, plot, predict, scar
+    from semimix.commands import attack, bench, evaluate, export, paths, plot, predict, scar
 
-    return [evaluate, predict, attack, paths, plot, scar, bench]
+    return [evaluate, predict, export, attack, paths, plot, scar, bench]
 
 
 COMMANDS = {

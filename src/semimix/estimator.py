@@ -9,6 +9,7 @@ a config that cannot rebuild the arrays, so it could not be reloaded anyway).
 
 from __future__ import annotations
 
+import copy
 from numbers import Integral
 from typing import Any
 
@@ -19,6 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
 
 from semimix.data.preprocess import Standardize
 from semimix.data.readers.userfile import UserData, check_features
@@ -26,6 +28,7 @@ from semimix.data.userfile import bundle_user_data
 from semimix.errors import SemimixError
 from semimix.eval import predict_logits
 from semimix.methods import canonical_method_name
+from semimix.models import ModelSpec
 from semimix.train.config import MAX_SEED, TrainConfig, config_from_dict, load_preset, merge
 from semimix.train.trainer import Trainer
 
@@ -57,7 +60,9 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
     e.g. ``{"xi": 1e-6}``. The config's ``data`` section is not used: the data are ``X`` and ``y``.
 
     ``X`` is (n_samples, n_features), or (n_samples, C, H, W) images, for which ``model="auto"``
-    picks a CNN instead of an MLP. ``standardize`` scales each feature (image: each channel) to
+    picks a CNN instead of an MLP. ``model`` may also be your own network: an ``nn.Module`` (each
+    ``fit`` trains a copy, so the estimator clones cleanly) or a factory ``(input_shape, n_classes) ->
+    nn.Module``; methods that mix hidden states refuse it, every input-level method trains it. ``standardize`` scales each feature (image: each channel) to
     zero mean and unit variance with statistics of all of ``X``, labeled and unlabeled. The labeled
     samples also join the unlabeled pool, so every method also trains when all of ``y`` is labeled.
     The same ``random_state`` (an int in [0, 2**32 - 1]) gives the same model on the same device; it
@@ -69,7 +74,7 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         method: str = "advmixup",
-        model: str = "auto",
+        model: str | ModelSpec = "auto",
         steps: int = 1000,
         labeled_batch_size: int = 32,
         unlabeled_batch_size: int = 128,
@@ -116,7 +121,8 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
             axes = (0, *range(2, x.ndim))  # per feature, or per channel of images
             std = x.std(axis=axes)
             bundle.preprocess = Standardize(torch.from_numpy(x.mean(axis=axes)), torch.from_numpy(np.where(std > 0, std, 1.0)))
-        trainer = Trainer(cfg, data=bundle)
+        network = copy.deepcopy(self.model) if isinstance(self.model, nn.Module) else None if isinstance(self.model, str) else self.model
+        trainer = Trainer(cfg, data=bundle, model=network)
         while trainer.step < cfg.steps:  # the steps alone: no checkpoints, metrics or summary files
             trainer.train_step()
         self.model_ = trainer.eval_model.eval()
@@ -139,7 +145,7 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         params = merge(values.get("method_params", {}).get(method, {}), _method_params(self))
         own = {
             "method": method,
-            "model": self.model,
+            "model": self.model if isinstance(self.model, str) else "auto",  # a network of the user's is passed to the Trainer
             "steps": self.steps,
             "labeled_batch_size": self.labeled_batch_size,
             "unlabeled_batch_size": self.unlabeled_batch_size,

@@ -17,6 +17,7 @@ from semimix import files
 from semimix.data.bundle import DataBundle
 from semimix.errors import SemimixError
 from semimix.eval import evaluate, predict_logits
+from semimix.models import ModelSpec
 from semimix.train.config import TrainConfig
 from semimix.train.hardware import resolve_device
 from semimix.train.inference import BATCH_SIZE, TrainedModel, trained_model
@@ -93,13 +94,14 @@ class Run:
         return evaluate(self.model, x, y, self.data.preprocess, self.trainer.class_scores)
 
 
-def load_run(run_dir: str | Path, checkpoint: str = "best") -> Run:
+def load_run(run_dir: str | Path, checkpoint: str = "best", model: ModelSpec | None = None) -> Run:
     """Open a run directory read-only: rebuild its data split from the config (checked against the
     saved ``split.npz``) and load the ``best``-on-validation or ``last`` evaluated model. ``best``
-    of a run without a validation split opens its final weights, as ``Run.checkpoint`` says (FINAL)."""
+    of a run without a validation split opens its final weights, as ``Run.checkpoint`` says (FINAL).
+    ``model`` is the network of a run that trained one passed from Python (its config says ``python:...``)."""
     if checkpoint not in CHECKPOINTS:
         raise SemimixError(f"checkpoint must be best or last, got {checkpoint!r}")
-    trainer = open_run(run_dir)
+    trainer = open_run(run_dir, model=model)
     _check_split(trainer)
     if checkpoint == "best" and not (trainer.run_dir / CHECKPOINT_DIR / BEST).exists():
         checkpoint = _without_best(trainer.run_dir, len(trainer.data.x_val) > 0, trainer.best["step"])
@@ -107,13 +109,16 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> Run:
     return Run(trainer, model.eval(), checkpoint)
 
 
-def load_model(run_dir: str | Path, checkpoint: str = "best", device: str | torch.device = "auto", batch_size: int = BATCH_SIZE) -> TrainedModel:
+def load_model(
+    run_dir: str | Path, checkpoint: str = "best", device: str | torch.device = "auto", batch_size: int = BATCH_SIZE, model: ModelSpec | None = None
+) -> TrainedModel:
     """A run's trained model, ready to predict (``TrainedModel``), from its checkpoint alone: the
     ``best``-on-validation weights, or the ``last`` evaluated ones (the EMA teacher's where the run
     evaluates it); ``best`` of a run without a validation split is its final weights (FINAL). Reads
     neither the dataset nor config.yaml, and leaves torch's RNG and thread count as they were.
     A run trained before checkpoints carried their ``"inference"`` entry is opened with ``load_run``
-    (which reloads its dataset), with a note on stderr."""
+    (which reloads its dataset), with a note on stderr. A run that trained a network passed from
+    Python needs it again as ``model`` (an nn.Module, whose weights are loaded in place, or its factory)."""
     if checkpoint not in CHECKPOINTS:
         raise SemimixError(f"checkpoint must be best or last, got {checkpoint!r}")
     run_dir = Path(run_dir)
@@ -124,7 +129,7 @@ def load_model(run_dir: str | Path, checkpoint: str = "best", device: str | torc
         state = files.load_torch(folder / BEST)
         entry = state.get("inference") or _entry_of_last(folder)
         if entry is not None:
-            return trained_model(entry, state["model"], "best", device, run_dir, batch_size)
+            return trained_model(entry, state["model"], "best", device, run_dir, batch_size, model)
         return _from_run(run_dir, checkpoint, device, batch_size)
     if not (folder / LAST).exists():
         needs = f"{CONFIG} and {CHECKPOINT_DIR}/{LAST}"
@@ -136,7 +141,7 @@ def load_model(run_dir: str | Path, checkpoint: str = "best", device: str | torc
     if checkpoint == "best":
         checkpoint = _without_best(run_dir, entry["has_val_split"], state["best"]["step"])
     weights = state["teacher"] if entry["eval_model"] == "teacher" and state["teacher"] is not None else state["student"]
-    return trained_model(entry, weights, checkpoint, device, run_dir, batch_size)
+    return trained_model(entry, weights, checkpoint, device, run_dir, batch_size, model)
 
 
 def _entry_of_last(folder: Path) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "need not be there), and write CSV rows input,prediction,class_name,p_<class>... (input: the file, or the row "
         "index of a .npz/.csv file). Inputs are raw, as the run's data came (0..255 pixels for images), of the run's input "
         "shape: a .npz's array X (or its only array) and .csv rows (a header row allowed) as samples of that shape or flat "
-        "rows of as many features; images of the run's width and height.",
+        "rows of as many features; images of the run's width and height (any size if the run set data.image_size: they are resized alike).",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'semimix train'")
     p.add_argument("inputs", metavar="INPUTS", nargs="+", help=".npz or .csv files, image files or folders of images")

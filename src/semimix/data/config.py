@@ -29,6 +29,9 @@ class DataConfig:
     ``stream`` (image folders) reads the images from their files batch by batch during training
     instead of decoding them all into memory first; ``None`` streams a folder whose decoded images
     would take more than 2 GiB (``semimix.data.streaming.STREAM_BYTES``), true or false forces it.
+    ``image_size`` (image folders) resizes every image while reading, bilinearly, to that side (an
+    int: square images) or to [height, width], so a folder of mixed sizes trains; ``semimix
+    predict`` then resizes its input images alike. Unset, every image must have one size.
     """
 
     dataset: str = "digits"
@@ -45,3 +48,4 @@ class DataConfig:
     zca_quirk: bool = True
     svhn_extra: bool = False
     stream: bool | None = None  # image folders: None = auto (above 2 GiB decoded)
+    image_size: int | list[int] | None = None  # image folders: resize to this side or [height, width] while reading

@@ -12,6 +12,7 @@ The images are kept as uint8 (N, C, H, W), 4× smaller than float32, and ``DataB
 normalises each float batch as ``cfg.preprocess`` asks (``semimix.data.preprocess``), fitted on
 the training pool (labeled and unlabeled images, never validation or test): ``standardize`` by
 default (per-channel mean/std), ``none`` (raw 0..255) when ``cfg.normalize`` is false.
+``cfg.image_size`` resizes every image while reading (a folder of mixed sizes needs it).
 Validation and test sets are carved (stratified) from the labeled images only when
 ``val_size``/``test_size`` is set, as for a user's .npz/.csv file (``assemble.split_and_bundle``);
 a fraction is of all labeled images. ``split`` indexes the images in reading order (class folders
@@ -35,7 +36,7 @@ from semimix.data.assemble import split_and_bundle
 from semimix.data.bundle import DataBundle
 from semimix.data.config import DataConfig
 from semimix.data.preprocess import build_preprocess, check_preprocess
-from semimix.data.readers.imagefolder import find_folder, list_image_folder, read_listed_images
+from semimix.data.readers.imagefolder import find_folder, list_image_folder, read_listed_images, resize_target
 from semimix.data.splits import resolve_labels
 from semimix.data.streaming import FileImages
 from semimix.errors import SemimixError
@@ -58,9 +59,10 @@ def load(cfg: DataConfig, seed: int) -> DataBundle:
     folder = find_folder(cfg.dataset, cfg.data_dir)
     if folder is None:
         raise SemimixError(f"image folder {cfg.dataset!r} does not exist; check the path or data_dir")
+    size = resize_target(cfg.image_size)
     data = list_image_folder(folder)
-    stream = cfg.stream if cfg.stream is not None else streaming.should_stream(data.paths)
-    x = FileImages.open(data.paths) if stream else read_listed_images(data, str(folder))
+    stream = cfg.stream if cfg.stream is not None else streaming.should_stream(data.paths, size)
+    x = FileImages.open(data.paths, size) if stream else read_listed_images(data, str(folder), size)
     source = folder.name or str(folder)
     num_classes = len(data.class_names)
     bundle = split_and_bundle(

@@ -29,6 +29,8 @@ def _check_options(cfg: DataConfig, info: DatasetInfo | None) -> None:
         raise SemimixError(f"svhn_extra=true applies to the svhn dataset only, not {name}; unset it")
     if cfg.stream is not None and info is not IMAGE_FOLDER:
         raise SemimixError(f"stream={cfg.stream} applies to image folders only, not {name}; unset it (other datasets live in memory)")
+    if cfg.image_size is not None and info is not IMAGE_FOLDER:
+        raise SemimixError(f"image_size={cfg.image_size} applies to image folders only, not {name}; unset it (their inputs have one shape)")
 
 
 def load_dataset(cfg: DataConfig, seed: int) -> DataBundle:

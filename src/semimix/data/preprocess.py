@@ -78,7 +78,7 @@ class GlobalContrastNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(len(x), -1)
+        flat = x.flatten(1)
         centred = flat - flat.mean(dim=1, keepdim=True)
         std = centred.pow(2).mean(dim=1, keepdim=True).sqrt()
         return (centred / std.clamp_min(self.eps)).reshape(x.shape)
@@ -96,7 +96,7 @@ class ZCAWhiten(nn.Module):
         self.register_buffer("components", components.to(torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x.reshape(len(x), -1) - self.mean) @ self.components.T).reshape(x.shape)
+        return ((x.flatten(1) - self.mean) @ self.components.T).reshape(x.shape)
 
 
 def _float64_chunks(parts: Sequence[Inputs]) -> Iterator[torch.Tensor]:

@@ -35,10 +35,12 @@ PREFETCH = 2  # batches each worker decodes ahead of the one being trained on
 _ERROR = "error"  # a worker hands back a SemimixError as a value, so its message arrives without a traceback
 
 
-def should_stream(paths: Sequence[Path | str]) -> bool:
+def should_stream(paths: Sequence[Path | str], size: tuple[int, int] | None = None) -> bool:
     """Whether a folder of these images is too big to decode into memory: the first image's
-    decoded size times the number of images exceeds ``STREAM_BYTES``."""
-    return len(paths) * int(np.prod(image_shape(paths[0]))) > STREAM_BYTES
+    decoded size (resized to ``size``, if given) times the number of images exceeds ``STREAM_BYTES``."""
+    channels, height, width = image_shape(paths[0])
+    pixels = height * width if size is None else size[0] * size[1]
+    return len(paths) * channels * pixels > STREAM_BYTES
 
 
 class FileImages:
@@ -51,15 +53,19 @@ class FileImages:
 
     dtype = torch.uint8
 
-    def __init__(self, paths: Sequence[Path | str], image_shape: tuple[int, int, int], reference: Path | str) -> None:
+    def __init__(self, paths: Sequence[Path | str], image_shape: tuple[int, int, int], reference: Path | str, size: tuple[int, int] | None = None) -> None:
         self.paths = [str(path) for path in paths]
         self.image_shape: tuple[int, int, int] = (*image_shape,)
         self.reference = str(reference)
+        self.size = size  # (width, height) every image is resized to while decoding, or None
 
     @classmethod
-    def open(cls, paths: Sequence[Path | str]) -> FileImages:
-        """The images ``paths``, shaped like the first one."""
-        return cls(paths, image_shape(paths[0]), paths[0])
+    def open(cls, paths: Sequence[Path | str], size: tuple[int, int] | None = None) -> FileImages:
+        """The images ``paths``, shaped like the first one (resized to ``size``, (width, height), if given)."""
+        channels, height, width = image_shape(paths[0])
+        if size is not None:
+            width, height = size
+        return cls(paths, (channels, height, width), paths[0], size)
 
     @property
     def shape(self) -> torch.Size:
@@ -77,7 +83,7 @@ class FileImages:
         return np.arange(len(self))[index]  # numpy's rules: slices, negatives, masks, IndexError out of range
 
     def subset(self, rows: Any) -> FileImages:
-        return FileImages([self.paths[i] for i in np.atleast_1d(self._rows(rows))], self.image_shape, self.reference)
+        return FileImages([self.paths[i] for i in np.atleast_1d(self._rows(rows))], self.image_shape, self.reference, self.size)
 
     def __getitem__(self, index: Any) -> torch.Tensor:
         rows = self._rows(index)
@@ -87,7 +93,7 @@ class FileImages:
         return torch.from_numpy(out.reshape(*rows.shape, *self.image_shape))
 
     def _decode(self, path: str) -> np.ndarray:
-        image = read_image(path)
+        image = read_image(path, self.size)
         channels, height, width = self.image_shape
         if image.shape[:2] != (height, width):
             h, w = image.shape[:2]

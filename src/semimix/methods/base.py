@@ -129,6 +129,12 @@ class Method(Generic[P]):
         return False
 
     @property
+    def mixes_hidden_states(self) -> bool:
+        """Whether it mixes hidden states between a model's stages, which only models that declare
+        their layers allow (``StagedNet.declares_hidden_layers``; a foreign network does not)."""
+        return False
+
+    @property
     def needs_second_labeled_batch(self) -> bool:
         """Whether the trainer must fill ``Batch.x_l2/y_l2`` from an independent labeled stream."""
         return False

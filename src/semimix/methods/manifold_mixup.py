@@ -44,6 +44,10 @@ class ManifoldMixup(Method[ManifoldMixupParams]):
     Params = ManifoldMixupParams
     unlabeled = "optional"  # without unlabeled data it is supervised Manifold Mixup
 
+    @property
+    def mixes_hidden_states(self) -> bool:
+        return self.params.layers != "input"
+
     def alphas(self, ssl: bool) -> tuple[float, float]:
         """(labeled, unlabeled) Beta parameters: the SSL code's 0.1 with unlabeled data, the
         supervised paper's α without, unless set."""

@@ -1,6 +1,9 @@
 """Model registry: build a network by name, so configs and the CLI name models as strings.
 
-Every model is a :class:`StagedNet`, so any method can mix inputs or hidden states with it.
+Every model is a :class:`StagedNet`, so any method can mix inputs or hidden states with it. Besides
+the registered names, ``torchvision:NAME`` and ``timm:NAME`` build those packages' models, and a
+network passed from Python (``network=``) is recorded as ``python:...``; both are wrapped as one
+stage (``semimix.models.foreign``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from semimix.models.bottleneck_mlp import BottleneckMLP
 from semimix.models.cnn1d import CNN1d
 from semimix.models.cnn_small import SmallCNN
 from semimix.models.convlarge import ConvLarge
+from semimix.models.foreign import PYTHON, ForeignNet, ModelFactory, ModelSpec, hub_network, is_hub_name, network_from_spec, python_model_name, wrap_network
 from semimix.models.layers import check_input_shape
 from semimix.models.mlp import MLP
 from semimix.models.preact_resnet import PreActResNet, PreActResNet18, PreActResNet34
@@ -88,15 +92,20 @@ MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 AUTO = "auto"
 
 
+VALID = f"valid models: {AUTO}, {', '.join(MODEL_NAMES)}, torchvision:NAME, timm:NAME"
+
+
 def resolve_model_name(name: str, input_shape: Sequence[int]) -> str:
-    """The registered name for ``name``; ``"auto"`` is cnn-small for (C, H, W) inputs and mlp otherwise."""
+    """The registered name for ``name``; ``"auto"`` is cnn-small for (C, H, W) inputs and mlp otherwise;
+    ``torchvision:NAME``, ``timm:NAME`` and ``python:...`` names keep their model name's case."""
     if not isinstance(name, str):
-        raise SemimixError(f"model name must be a string, got {name!r}; valid models: {AUTO}, {', '.join(MODEL_NAMES)}")
-    key = name.strip().lower()
+        raise SemimixError(f"model name must be a string, got {name!r}; {VALID}")
+    prefix, colon, rest = name.strip().partition(":")
+    key = f"{prefix.lower()}{colon}{rest.strip()}" if colon else name.strip().lower()
     if key == AUTO:
         return "cnn-small" if len(tuple(input_shape)) == 3 else "mlp"
-    if key not in _REGISTRY:
-        raise SemimixError(f"unknown model {name!r}; valid models: {AUTO}, {', '.join(MODEL_NAMES)}")
+    if key not in _REGISTRY and not is_hub_name(key) and not key.startswith(PYTHON):
+        raise SemimixError(f"unknown model {name!r}; {VALID}")
     return key
 
 
@@ -105,10 +114,27 @@ def _param_names(cls: Callable[..., StagedNet]) -> list[str]:
     return list(inspect.signature(cls).parameters)[2:]
 
 
-def build_model(name: str, input_shape: Sequence[int], num_classes: int, **params: Any) -> StagedNet:
-    """Build model ``name`` for inputs of ``input_shape`` (no batch axis); ``params`` go to its constructor."""
+def build_model(name: str, input_shape: Sequence[int], num_classes: int, network: ModelSpec | None = None, **params: Any) -> StagedNet:
+    """Build model ``name`` for inputs of ``input_shape`` (no batch axis); ``params`` go to its constructor.
+
+    ``network`` (an ``nn.Module`` or a factory ``(input_shape, num_classes) -> nn.Module``) is used
+    instead of any name; a ``python:`` name (a run that trained such a network) needs it given again.
+    """
     shape = check_input_shape(input_shape, "build_model")
+    if network is not None:
+        if params:
+            raise SemimixError(
+                f"model_params ({', '.join(sorted(params))}) only apply to named models, not to a network passed as model=; build the network with them"
+            )
+        return wrap_network(network_from_spec(network, shape, num_classes), python_model_name(network), shape, num_classes)
     key = resolve_model_name(name, shape)
+    if key.startswith(PYTHON):
+        raise SemimixError(
+            f"model {key!r} is a network that was passed from Python, which a name cannot rebuild; open the run from Python with the same network as "
+            "model= (an nn.Module or its factory): semimix.api.load_model(run, model=...), semimix.api.resume(run, model=...)"
+        )
+    if is_hub_name(key):
+        return wrap_network(hub_network(key, shape, num_classes, params), key, shape, num_classes)
     cls = _REGISTRY[key].cls
     valid = _param_names(cls)
     unknown = sorted(set(params) - set(valid))
@@ -149,7 +175,10 @@ __all__ = [
     "BottleneckMLP",
     "CNN1d",
     "ConvLarge",
+    "ForeignNet",
     "HiddenMix",
+    "ModelFactory",
+    "ModelSpec",
     "PreActResNet",
     "PreActResNet18",
     "PreActResNet34",

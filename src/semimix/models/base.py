@@ -23,6 +23,7 @@ class StagedNet(nn.Module):
     """
 
     mixable_layers: tuple[int, ...] = (0,)
+    declares_hidden_layers = True  # its stages are real layers; a wrapped foreign network (models.foreign) is one opaque stage
 
     def __init__(self) -> None:
         super().__init__()

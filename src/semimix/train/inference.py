@@ -7,6 +7,7 @@ The entry is plain data that ``torch.load(weights_only=True)`` reads::
     {"format": 1,
      "model": "cnn-small", "model_params": {...},        # build_model(model, input_shape, outputs, **model_params)
      "input_shape": [1, 8, 8], "input_dtype": "float32",  # what the model's raw inputs are (uint8: 0..255 pixels)
+     "resize_images": false,                              # images were resized to input_shape while read (data.image_size)
      "outputs": 10, "num_classes": 10, "class_names": ["0", ...],
      "preprocess": {...} or None,                         # data.preprocess.describe_preprocess of the fitted module
      "method": "ict", "method_params": {...},              # build_method(...): how outputs become class scores
@@ -33,7 +34,7 @@ from semimix.data.preprocess import describe_preprocess, rebuild_preprocess
 from semimix.errors import SemimixError
 from semimix.eval.settings import PREDICT_BATCH
 from semimix.methods import build_method
-from semimix.models import build_model
+from semimix.models import ModelSpec, build_model
 from semimix.train.hardware import resolve_device
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ def inference_entry(trainer: Trainer) -> dict[str, Any] | None:
         "model_params": dict(cfg.model_params),
         "input_shape": [int(d) for d in data.input_shape],
         "input_dtype": str(data.x_labeled.dtype).removeprefix("torch."),
+        "resize_images": cfg.data.image_size is not None,
         "outputs": int(trainer.method.output_dim(data.num_classes)),
         "num_classes": int(data.num_classes),
         "class_names": [str(name) for name in data.class_names],
@@ -98,8 +100,10 @@ class TrainedModel:
         input_dtype: str = "float32",
         batch_size: int = BATCH_SIZE,
         loader_standardization: tuple[np.ndarray, np.ndarray] | None = None,
+        resize_images: bool = False,
     ) -> None:
         self.device = device
+        self.resize_images = resize_images  # image files are resized to the input shape, as in training (data.image_size)
         self.loader_standardization = loader_standardization
         self.model = model.to(device).eval()
         self.preprocess = preprocess.to(device) if preprocess is not None else None
@@ -174,9 +178,11 @@ def trained_model(
     device: str | torch.device = "auto",
     run_dir: Path | None = None,
     batch_size: int = BATCH_SIZE,
+    network: ModelSpec | None = None,
 ) -> TrainedModel:
     """The model an ``"inference"`` entry describes, with ``weights`` loaded, on ``device``. Building
-    it draws its initial weights inside ``fork_rng``, so torch's global RNG is left as it was."""
+    it draws its initial weights inside ``fork_rng``, so torch's global RNG is left as it was.
+    ``network`` is the nn.Module (loaded in place) or factory of a run that trained one passed from Python."""
     where = f"{run_dir}: " if run_dir is not None else ""
     if entry.get("format") != FORMAT:
         found = entry.get("format")
@@ -185,11 +191,15 @@ def trained_model(
     input_shape = tuple(entry["input_shape"])
     with torch.random.fork_rng(devices=[]):
         method = build_method(entry["method"], entry["method_params"])
-        model = build_model(entry["model"], input_shape, entry["outputs"], **entry["model_params"])
+        model = build_model(entry["model"], input_shape, entry["outputs"], network=network, **entry["model_params"])
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
         reason = str(exc).splitlines()[0]
+        if network is not None:
+            raise SemimixError(
+                f"{where}the {checkpoint} weights do not fit the network passed as model= ({reason}); pass the network the run trained"
+            ) from None
         raise SemimixError(f"{where}the {checkpoint} weights do not fit the model the checkpoint describes ({reason}); the checkpoint is damaged") from None
     num_classes = int(entry["num_classes"])
     return TrainedModel(
@@ -207,4 +217,5 @@ def trained_model(
         loader_standardization=None
         if entry.get("loader_standardization") is None
         else (entry["loader_standardization"]["mean"].numpy(), entry["loader_standardization"]["std"].numpy()),
+        resize_images=bool(entry.get("resize_images", False)),
     )

@@ -11,17 +11,19 @@ from pathlib import Path
 from semimix import files
 from semimix.errors import SemimixError
 from semimix.files import load_yaml
+from semimix.models import ModelSpec
 from semimix.train.config import config_from_dict
 from semimix.train.rundir import CHECKPOINT_DIR, CONFIG, LAST, SAVED, SUMMARY
 from semimix.train.trainer import Trainer
 
 
-def resume_trainer(run_dir: str | Path, steps: int | None = None) -> Trainer:
+def resume_trainer(run_dir: str | Path, steps: int | None = None, model: ModelSpec | None = None) -> Trainer:
     """The trainer of an interrupted run at its last checkpoint, ready to continue; ``run`` drops
     metric rows logged after it. A run stopped before its first checkpoint starts again at step 0
     (and says so); one whose checkpoint vanished after it was written, or one already finished, is
     refused with nothing changed. ``steps`` trains the run (finished or not) to that many steps
-    instead: from its checkpoint on, the schedule and time constants follow the new length."""
+    instead: from its checkpoint on, the schedule and time constants follow the new length.
+    ``model`` is the network of a run that trained one passed from Python."""
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).exists() and (run_dir / files.LOCK).exists():
         raise SemimixError(
@@ -42,13 +44,13 @@ def resume_trainer(run_dir: str | Path, steps: int | None = None) -> Trainer:
             )
         if not last.exists():
             _notice(f"{run_dir} was stopped before its first checkpoint: training it again from step 0")
-    return open_run(run_dir, "--resume", started=True, steps=steps)
+    return open_run(run_dir, "--resume", started=True, steps=steps, model=model)
 
 
-def open_run(run_dir: str | Path, what: str = "run directory", started: bool = False, steps: int | None = None) -> Trainer:
+def open_run(run_dir: str | Path, what: str = "run directory", started: bool = False, steps: int | None = None, model: ModelSpec | None = None) -> Trainer:
     """A run's trainer (config, data split, models, optimiser) at its last checkpoint; writes nothing.
     ``started`` also accepts a run that has its config but no checkpoint yet; ``steps`` resumes it
-    to train to that length (``resume_trainer``)."""
+    to train to that length (``resume_trainer``); ``model`` is the network a run trained from Python."""
     run_dir = Path(run_dir)
     config_path, ckpt_path = run_dir / CONFIG, run_dir / CHECKPOINT_DIR / LAST
     if not run_dir.is_dir():
@@ -59,7 +61,7 @@ def open_run(run_dir: str | Path, what: str = "run directory", started: bool = F
     cfg.out = str(run_dir)
     if steps is not None:
         cfg.steps = steps
-    trainer = Trainer(cfg, resuming=True, extend=steps is not None)
+    trainer = Trainer(cfg, resuming=True, extend=steps is not None, model=model)
     trainer.load_last()
     return trainer
 

@@ -4,6 +4,7 @@ only say what their loss is; batches (``batches``), the run directory (``rundir`
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import signal
@@ -22,7 +23,7 @@ from semimix.data import load_dataset
 from semimix.data.bundle import DataBundle
 from semimix.errors import SemimixError
 from semimix.methods import StepContext, build_method, canonical_method_name
-from semimix.models import build_model, resolve_model_name
+from semimix.models import ModelSpec, build_model, python_model_name, resolve_model_name
 from semimix.ops import keep_own_statistics
 from semimix.train import checkpoint, distributed
 from semimix.train.batches import BatchSource, training_views
@@ -51,9 +52,13 @@ class Trainer:
     ``train_step()`` is the step alone: one optimiser step in memory that never touches the run
     directory (what the estimator and ``bench speed`` drive); ``run()`` is the loop around it that
     logs, evaluates, checkpoints and writes the summary.
+
+    ``model`` (an ``nn.Module``, trained in place, or a factory ``(input_shape, num_classes) ->
+    nn.Module``) trains that network instead of ``cfg.model`` and ``cfg.model_params``, which then
+    record it as ``python:...`` and no parameters.
     """
 
-    def __init__(self, cfg: TrainConfig, data: DataBundle | None = None, resuming: bool = False, extend: bool = False) -> None:
+    def __init__(self, cfg: TrainConfig, data: DataBundle | None = None, resuming: bool = False, extend: bool = False, model: ModelSpec | None = None) -> None:
         validate_config(cfg)  # checked when it was built, but a config is mutable
         cfg.method = canonical_method_name(cfg.method)
         self.cfg = cfg
@@ -70,8 +75,16 @@ class Trainer:
         self.extend = extend  # resumed to train longer than its checkpoint's run (``resume_trainer(steps=)``): only ``steps`` may differ
         if self.method.unlabeled == "required" and len(self.data.x_unlabeled) == 0:
             raise SemimixError(f"method {cfg.method!r} needs unlabeled samples, but {self.data.name} has none; use 'supervised' or add unlabeled data")
+        if model is not None:
+            cfg.model, cfg.model_params = python_model_name(model), {}  # what config.yaml, the fingerprint and the inference entry record
+        self.network = model
         self.model_name = resolve_model_name(cfg.model, self.data.input_shape)
         self.student = self._build_model().to(self.device)
+        if self.method.mixes_hidden_states and not getattr(self.student, "declares_hidden_layers", True):
+            raise SemimixError(
+                f"method {cfg.method!r} mixes hidden states, which needs one of semimix's models (they declare their layers); model {self.model_name!r} "
+                f"is one opaque stage — set method_params.{cfg.method}.layers=input to mix inputs only, or use a semimix model (semimix models)"
+            )
         scale_batchnorm(self.student, self.time.bn_horizon_scale)
         if cfg.sync_batchnorm and self.dist.active:
             self.student = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.student)
@@ -106,9 +119,11 @@ class Trainer:
             checkpoint.continue_restarted(self)
         self.dist.barrier()  # every rank has looked at the run directory before rank 0 writes to it
 
-    def _build_model(self) -> torch.nn.Module:
+    def _build_model(self, fresh: bool = False) -> torch.nn.Module:
+        """The run's model; ``fresh`` never returns the student's own network (a Python nn.Module is copied)."""
         outputs = self.method.output_dim(self.data.num_classes)
-        return build_model(self.model_name, self.data.input_shape, outputs, **self.cfg.model_params)
+        network = copy.deepcopy(self.network) if fresh and isinstance(self.network, torch.nn.Module) else self.network
+        return build_model(self.model_name, self.data.input_shape, outputs, network=network, **self.cfg.model_params)
 
     def load_last(self) -> None:
         """Continue from ``checkpoints/last.pt``; a run killed before its first checkpoint starts again at step 0."""
@@ -121,7 +136,7 @@ class Trainer:
         best_path = self.files.checkpoint(BEST)
         if not best_path.exists():
             return self.eval_model
-        model = self._build_model().to(self.device)
+        model = self._build_model(fresh=True).to(self.device)
         model.load_state_dict(files.load_torch(best_path)["model"])
         return model
 

@@ -5,8 +5,9 @@ checkpoint alone, not the training data).
 
 Inputs are raw, in the units the run's data came in (0..255 pixels for images), and must have the
 run's input shape: array rows of that shape or flat rows of that many features; images of the
-run's width and height (converted to its one or three channels). Anything else is a one-line
-SemimixError before anything is written.
+run's width and height (converted to its one or three channels; of any size when the run resized
+its images, ``data.image_size``: they are resized alike). Anything else is a one-line SemimixError
+before anything is written.
 """
 
 from __future__ import annotations
@@ -191,11 +192,12 @@ def _images(paths: list[Path], model: TrainedModel) -> _Source:
             "not 8-bit image pixels; give its inputs as .npz or .csv"
         )
     channels, height, width = shape
+    size = (width, height) if model.resize_images else None  # the run resized its images while reading them: these alike
 
     def read(start: int, stop: int) -> np.ndarray:
         out = np.empty((stop - start, *shape), dtype=np.uint8)
         for i, path in enumerate(paths[start:stop]):
-            image = read_image(path, mode="L" if channels == 1 else None)
+            image = read_image(path, size, mode="L" if channels == 1 else None)
             if image.shape[:2] != (height, width):
                 h, w = image.shape[:2]
                 raise SemimixError(f"image {path} is {w}x{h} pixels, but the run's model takes {width}x{height} images; resize it")

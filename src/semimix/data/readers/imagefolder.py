@@ -10,8 +10,8 @@ each class folder and its sub-folders, sorted by path; files with other suffixes
 ones (``IMAGE_SUFFIXES``) and hidden files or folders (names starting with ".") are skipped.
 Images are read with Pillow and converted to one mode: grayscale ("L", one channel) when every
 image is grayscale, else RGB (alpha dropped). Every image must have the same width and height —
-the error names an image that differs, so resize them beforehand; ``read_image_folder(size=...)``
-can resize while reading for callers that want it. Images are returned as uint8 (N, C, H, W) in
+the error names an image that differs — unless a ``size`` resizes them while reading
+(``data.image_size``, turned into one by ``resize_target``). Images are returned as uint8 (N, C, H, W) in
 reading order (class folders in sorted order, files sorted by path, then ``unlabeled/``).
 """
 
@@ -30,6 +30,7 @@ UNLABELED = -1
 GRAY_MODES = ("1", "L", "LA", "La")
 DEEP_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N")  # more than 8 bits per channel
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm")
+RESIZE_OPTION = "data.image_size (e.g. --set data.image_size=32)"
 LAYOUT = "put each class's images in its own sub-folder (folder/cat/1.png, folder/dog/2.png) and unlabeled ones in folder/unlabeled/"
 
 
@@ -76,8 +77,20 @@ def _check_same_size(images: list[np.ndarray], files: list[str], source: str) ->
     example = files[sizes.index(common)]
     (h, w), (ch, cw) = sizes[odd], common
     raise SemimixError(
-        f"image {files[odd]} in {source} is {w}x{h} pixels but {count} of the {len(sizes)} images are {cw}x{ch} (e.g. {example}); resize all images to one size"
+        f"image {files[odd]} in {source} is {w}x{h} pixels but {count} of the {len(sizes)} images are {cw}x{ch} (e.g. {example}); "
+        f"resize all images to one size, or set {RESIZE_OPTION} to resize them while reading"
     )
+
+
+def resize_target(image_size: object) -> tuple[int, int] | None:
+    """``data.image_size`` (a side, or [height, width]) as Pillow's (width, height), or None when unset."""
+    if image_size is None:
+        return None
+    sides = [image_size] if isinstance(image_size, int) else image_size if isinstance(image_size, (list, tuple)) else None
+    if sides is None or len(sides) not in (1, 2) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sides):
+        raise SemimixError(f"data.image_size must be a positive number of pixels or [height, width], got {image_size!r}")
+    height, width = (sides[0], sides[0]) if len(sides) == 1 else sides
+    return (width, height)
 
 
 @dataclass
