@@ -11,6 +11,7 @@ from semimix.data.augment import (
     LEVEL_TO_ARG,
     OPS,
     Augmenter,
+    FeatureStrongAugmenter,
     StrongAugmenter,
     apply_op,
     random_cutout,
@@ -222,8 +223,22 @@ def test_strong_view_keeps_shape_dtype_and_range() -> None:
     assert out.shape == x.shape and out.dtype == x.dtype
     assert out.min() >= 0 and out.max() <= 255 and torch.equal(out, out.round())
     unit = torch.rand(16, 1, 8, 8)
-    out = StrongAugmenter(input_shape=(1, 8, 8), max_value=1.0)(unit)
+    out = StrongAugmenter(input_shape=(1, 8, 8), high=1.0)(unit)
     assert out.shape == unit.shape and 0 <= out.min() and out.max() <= 1
+
+
+def test_strong_view_on_any_pixel_range_is_the_0_255_view_mapped_there() -> None:
+    """Images whose black and white lie at per-channel ``low``/``high`` (a loader's standardised images)
+    get the same ops as on 0..255 levels: the random draws depend on shapes, not values."""
+    levels = torch.randint(0, 256, (32, 3, 16, 16)).float()
+    low, high = torch.tensor([-1.5, 0.0, 2.0]).view(1, 3, 1, 1), torch.tensor([2.5, 1.0, 6.0]).view(1, 3, 1, 1)
+    x = low + levels * (high - low) / 255
+    torch.manual_seed(4)
+    expected = low + StrongAugmenter(input_shape=(3, 16, 16))(levels) * (high - low) / 255
+    torch.manual_seed(4)
+    out = StrongAugmenter(input_shape=(3, 16, 16), low=low.flatten().tolist(), high=high.flatten().tolist())(x)
+    assert torch.allclose(out, expected, atol=1e-5) and not torch.allclose(out, x)
+    assert (out >= low - 1e-5).all() and (out <= high + 1e-5).all()
 
 
 def test_strong_view_draws_per_image_and_repeats_under_a_seed() -> None:
@@ -258,6 +273,57 @@ def test_strong_view_config() -> None:
     cfg = config_from_dict({"augment": {"pad_mode": "reflect", "strong_ops": 3, "strong_magnitude": 6, "cutout": 0.0}})
     strong = StrongAugmenter.from_config(cfg.augment, (3, 32, 32))
     assert (strong.ops, strong.magnitude, strong.cutout_size) == (3, 6, 0) and cfg.augment.pad_mode == "reflect"
-    for bad in ({"ops": -1}, {"magnitude": 1}, {"magnitude": 12}, {"cutout": 1.5}, {"input_shape": (2, 8, 8)}, {"input_shape": (64,)}):
+    for bad in (
+        {"ops": -1},
+        {"magnitude": 1},
+        {"magnitude": 12},
+        {"cutout": 1.5},
+        {"input_shape": (2, 8, 8)},
+        {"input_shape": (64,)},
+        {"low": 1.0, "high": 1.0},
+    ):
         with pytest.raises(SemimixError):
             StrongAugmenter(**bad)
+
+
+# ------------------------------------------------------------------------------------------------ strong view of feature vectors
+
+
+def _spread_one_and_ten() -> torch.Tensor:
+    """Training rows whose two features have mean 0 and population std 1 and 10, by hand."""
+    return torch.tensor([[-1.0, -10.0], [1.0, 10.0]])
+
+
+def test_feature_strong_view_noise_scales_with_each_features_spread() -> None:
+    strong = FeatureStrongAugmenter.from_config(AugmentConfig(strong_noise=0.5, strong_drop=0.0), _spread_one_and_ten(), torch.device("cpu"))
+    assert strong.std.tolist() == [1.0, 10.0] and strong.mean.tolist() == [0.0, 0.0]
+    x = torch.full((20000, 2), 3.0)
+    torch.manual_seed(0)
+    noise = strong(x) - x
+    assert noise.std(0).tolist() == pytest.approx([0.5, 5.0], rel=0.03)  # 0.5 × (1, 10)
+    assert noise.mean(0).abs().max() < 0.1
+
+
+def test_feature_strong_view_drops_features_to_their_mean() -> None:
+    x_train = _spread_one_and_ten() + torch.tensor([4.0, -2.0])  # means 4 and -2
+    strong = FeatureStrongAugmenter.from_config(AugmentConfig(strong_noise=0.0, strong_drop=0.25), x_train, torch.device("cpu"))
+    x = torch.full((10000, 2), 7.0)
+    torch.manual_seed(0)
+    out = strong(x)
+    dropped = out != x
+    assert torch.equal(out[dropped], torch.tensor([4.0, -2.0]).expand_as(x)[dropped])
+    assert dropped.float().mean(0).tolist() == pytest.approx([0.25, 0.25], abs=0.02)
+
+
+def test_feature_strong_view_keeps_shape_and_repeats_under_a_seed() -> None:
+    x_train = torch.randn(50, 1, 40)  # a 1-D signal (MNIST-1D's shape): one spread per position
+    strong = FeatureStrongAugmenter.from_config(AugmentConfig(), x_train, torch.device("cpu"))
+    x = x_train[:8]
+    torch.manual_seed(1)
+    out = strong(x)
+    assert out.shape == x.shape and not torch.equal(out, x)
+    torch.manual_seed(1)
+    assert torch.equal(strong(x), out)
+    assert not torch.equal(strong(x), out)
+    with pytest.raises(SemimixError, match="strong_drop"):
+        FeatureStrongAugmenter(torch.zeros(2), torch.ones(2), drop=1.5)

@@ -268,6 +268,23 @@ def test_npz_carving_labels_and_normalisation(tmp_path):
     assert torch.allclose(pool.mean(0), torch.zeros(4), atol=1e-5)
 
 
+def test_pixel_bounds_say_where_black_and_white_lie(tmp_path):
+    """Digits (pixels 0..16 stored as 0..1, then standardised) and a uint8 .npz know their images' range,
+    mapped through the loader's standardisation; float images and feature vectors do not."""
+    digits = load("digits")
+    pool = torch.cat([digits.x_labeled, digits.x_unlabeled])  # holds black (0) and white (16) pixels
+    (low,), (high,) = digits.pixel_bounds()
+    assert (low, high) == pytest.approx((float(pool.min()), float(pool.max())), abs=1e-5)
+    assert load("digits", normalize=False).pixel_bounds() == ([0.0], [1.0])
+    images = np.random.default_rng(0).integers(0, 256, (40, 3, 4, 4))
+    y = np.arange(40) % 2
+    uint8 = load(write_npz(tmp_path, X=images.astype(np.uint8), y=y))
+    (mean, std), (low, high) = uint8.loader_standardization, uint8.pixel_bounds()
+    assert low == pytest.approx(list(-mean.ravel() / std.ravel())) and high == pytest.approx(list((255 - mean.ravel()) / std.ravel()))
+    assert load(write_npz(tmp_path, X=images / 255.0, y=y)).pixel_bounds() is None
+    assert load(write_npz(tmp_path, X=images.reshape(40, -1).astype(np.uint8), y=y)).pixel_bounds() is None  # not images
+
+
 def test_npz_split_holds_file_rows(tmp_path):
     x, y = small_xy(n_per_class=20, unlabeled=6)
     path = write_npz(tmp_path, X=x, y=y)

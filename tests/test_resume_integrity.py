@@ -107,6 +107,20 @@ def test_settings_of_how_a_run_executes_may_change_on_resume(tmp_path: Path) -> 
     assert json.loads((run / "summary.json").read_text())["steps"] == 24
 
 
+def test_a_setting_newer_than_the_checkpoint_counts_only_away_from_its_default(capsys, tmp_path: Path) -> None:
+    run = stopped_run(tmp_path)
+    path = run / "checkpoints" / "last.pt"
+    state = torch.load(path, weights_only=True)
+    settings = state["fingerprint"]["settings"]
+    del settings["augment"]["cutout"], settings["method_params"]["alpha"], settings["data"]["image_size"]  # as if written before they existed
+    torch.save(state, path)
+    augment = yaml.safe_load((run / "config.yaml").read_text())["augment"]
+    edit_config(run, augment={**augment, "cutout": 0.25})
+    assert "augment.cutout: '(absent)' → 0.25" in cli_fails(capsys, "train", "--resume", str(run), "--quiet")
+    edit_config(run, augment=augment)  # every setting the checkpoint lacks at its default: what the run trained with
+    assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
+
+
 def test_steps_extend_a_run_only_when_asked_and_the_summary_says_so(capsys, tmp_path: Path) -> None:
     run = stopped_run(tmp_path)
     edit_config(run, steps=30)

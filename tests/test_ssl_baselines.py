@@ -1,13 +1,18 @@
 """Temporal Ensembling, MixMatch and FixMatch on hand-computed cases, and in the trainer: the strong
-view, EMA-model evaluation, and the ensemble surviving --resume bit-for-bit."""
+view (of uint8 and float images, and of feature vectors), EMA-model evaluation, and the ensemble
+surviving --resume bit-for-bit."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
 
 from semimix import files
 from semimix.api import load_config, train
@@ -141,9 +146,40 @@ def test_trainer_gives_the_strong_view_and_evaluates_the_ema_model(tmp_path: Pat
     assert summary["eval_model"] == "teacher" and summary["steps"] == 3
 
 
-def test_strong_view_needs_raw_images(tmp_path: Path) -> None:
-    with pytest.raises(SemimixError, match="strong view .* needs raw 0..255 images"):
-        Trainer(_digits_config(tmp_path, "fixmatch"))
+def _assert_finite_losses(run_dir: str) -> None:
+    with open(Path(run_dir) / "metrics.csv") as f:
+        losses = [float(row["loss"]) for row in csv.DictReader(f) if row["loss"]]
+    assert losses and all(math.isfinite(loss) for loss in losses), losses
+
+
+def test_fixmatch_trains_on_the_default_digits(tmp_path: Path) -> None:
+    """The default job's digits are float images stored standardised: their known 0..16 range places
+    RandAugment's 0..255 levels, and the strong view stays within black..white."""
+    trainer = Trainer(_digits_config(tmp_path, "fixmatch", steps=6, unlabeled_batch_size=32))
+    x = trainer.data.x_unlabeled[:16]
+    (low,), (high,) = trainer.data.pixel_bounds()
+    torch.manual_seed(0)
+    strong = trainer.strong_view(x)
+    assert strong.shape == x.shape and not torch.allclose(strong, x)
+    assert low - 1e-5 <= strong.min() and strong.max() <= high + 1e-5
+    trainer.run()
+    _assert_finite_losses(str(trainer.run_dir))
+
+
+def test_fixmatch_trains_on_feature_vectors(tmp_path: Path) -> None:
+    cfg = load_config("two-moons", method="fixmatch", steps=30, eval_every=10, log_every=5, progress=False, out=str(tmp_path / "run"))
+    summary = train(cfg)
+    _assert_finite_losses(summary["run_dir"])
+    assert summary["test_accuracy"] > 0.6  # two classes; ~0.84 at 30 steps
+
+
+def test_float_images_without_a_known_range_have_no_strong_view(tmp_path: Path) -> None:
+    digits = load_digits()  # [0, 1] floats, then standardised: where black and white lie is lost
+    np.savez(tmp_path / "images.npz", X=digits.images[:, None] / 16.0, y=digits.target)
+    cfg = _digits_config(tmp_path, "fixmatch", data={"dataset": str(tmp_path / "images.npz"), "labels": 20})
+    with pytest.raises(SemimixError, match="strong view .* needs images whose raw pixel range is known") as err:
+        Trainer(cfg)
+    assert "\n" not in str(err.value)
 
 
 def test_methods_without_unlabeled_data_say_so(tmp_path: Path) -> None:

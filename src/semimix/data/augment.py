@@ -7,6 +7,8 @@ Two views:
 * ``StrongAugmenter`` — FixMatch's strong view: RandAugment (2 of 14 PIL-style ops per image, drawn with
   replacement, each applied with probability ½ at a random level) then Cutout. FixMatch applies it to
   the weakly augmented image, so the strong view of ``x`` is ``strong(weak(x))``.
+* ``FeatureStrongAugmenter`` — the strong view of feature vectors, where RandAugment has no meaning:
+  Gaussian noise scaled to each feature's spread, then random feature dropout (semimix's own choice).
 
 Every random draw is a batched tensor op on ``x.device``: one call costs the same number of kernels
 whatever the batch size, runs unchanged on CUDA and is reproducible under ``torch.manual_seed``.
@@ -14,7 +16,7 @@ whatever the batch size, runs unchanged on CUDA and is reproducible under ``torc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import torch
@@ -32,6 +34,8 @@ class StrongViewSettings(Protocol):
     strong_ops: int
     strong_magnitude: int
     cutout: float
+    strong_noise: float
+    strong_drop: float
 
 
 def random_flip(x: torch.Tensor) -> torch.Tensor:
@@ -309,11 +313,13 @@ class StrongAugmenter:
     operations exactly. Then Cutout: a square of side ``int(cutout · min(H, W))`` (16 px on 32×32 for
     0.5; 0 disables) at a random centre.
 
-    Pixels are on a 0..``max_value`` scale (255 for raw uint8 images cast to float, 1 for images in
-    [0, 1]); the ops work on 0..255 integer levels as PIL does, so the output is quantised to 256
-    levels. ``fill`` (on the 0..255 scale) fills both the Cutout square and the border uncovered by
-    geometric ops: 127 is kekmodel's gray Cutout; official FixMatch fills both with mid-gray (0 on its
-    [−1, 1] scale); kekmodel fills geometric borders black; 0 gives Cutout's original zero mask.
+    Pixels run from ``low`` (black) to ``high`` (white), per channel or for all (0..255 for raw uint8
+    images cast to float, 0..1 for images in [0, 1], the standardised range of a loader's images);
+    the ops work on 0..255 integer levels as PIL does, so the output is quantised to 256 levels and
+    stays in that range. ``fill`` (on the 0..255 scale) fills both the Cutout square and the border
+    uncovered by geometric ops: 127 is kekmodel's gray Cutout; official FixMatch fills both with
+    mid-gray (0 on its [−1, 1] scale); kekmodel fills geometric borders black; 0 gives Cutout's
+    original zero mask.
     """
 
     def __init__(
@@ -322,7 +328,8 @@ class StrongAugmenter:
         magnitude: int = 10,
         cutout: float = 0.5,
         input_shape: tuple[int, ...] = (3, 32, 32),
-        max_value: float = 255.0,
+        low: float | Sequence[float] = 0.0,
+        high: float | Sequence[float] = 255.0,
         fill: float = 127.0,
     ) -> None:
         if len(input_shape) != 3 or input_shape[0] not in (1, 3) or min(input_shape[1:]) < 3:
@@ -333,24 +340,28 @@ class StrongAugmenter:
             raise SemimixError(f"augment.strong_magnitude must be in 2..11 (levels 1..magnitude-1 out of 10), got {magnitude}")
         if not 0 <= cutout <= 1:
             raise SemimixError(f"augment.cutout is a fraction of the image side in [0, 1], got {cutout}")
-        if max_value <= 0 or not 0 <= fill <= 255:
-            raise SemimixError("StrongAugmenter needs max_value > 0 and fill in 0..255")
-        self.ops, self.magnitude, self.max_value, self.fill = ops, magnitude, max_value, fill
+        if not (torch.as_tensor(high) > torch.as_tensor(low)).all() or not 0 <= fill <= 255:
+            raise SemimixError("StrongAugmenter needs high > low and fill in 0..255")
+        self.ops, self.magnitude, self.fill = ops, magnitude, fill
+        self.low, self.high = torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
         self.cutout_size = int(cutout * min(input_shape[1:]))
 
     @classmethod
-    def from_config(cls, cfg: StrongViewSettings, input_shape: tuple[int, ...], max_value: float = 255.0) -> StrongAugmenter:
-        """The strong view a run's ``augment`` section asks for."""
-        return cls(cfg.strong_ops, cfg.strong_magnitude, cfg.cutout, input_shape, max_value)
+    def from_config(
+        cls, cfg: StrongViewSettings, input_shape: tuple[int, ...], bounds: tuple[Sequence[float], Sequence[float]] = ((0.0,), (255.0,))
+    ) -> StrongAugmenter:
+        """The strong view a run's ``augment`` section asks for, on images whose channels span ``bounds`` (low, high)."""
+        return cls(cfg.strong_ops, cfg.strong_magnitude, cfg.cutout, input_shape, *bounds)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        scale = 255.0 / self.max_value
-        out = (x * scale).round().clamp(0, 255)
+        low, high = (bound.to(x.device, x.dtype).view(1, -1, 1, 1) for bound in (self.low, self.high))
+        scale = 255 / (high - low)
+        out = ((x - low) * scale).round().clamp(0, 255)
         for _ in range(self.ops):
             out = self._round(out)
         if self.cutout_size:
             out = random_cutout(out, self.cutout_size, self.fill)
-        return out / scale if scale != 1 else out
+        return out / scale + low
 
     def _round(self, x: torch.Tensor) -> torch.Tensor:
         """One RandAugment round: every image gets its own op (or none), level and sign."""
@@ -377,3 +388,33 @@ class StrongAugmenter:
         if len(idx):
             out[idx] = affine(x[idx], matrix[idx], self.fill)
         return out
+
+
+class FeatureStrongAugmenter:
+    """The strong view of feature vectors (tables, 2-D toys, 1-D signals), where RandAugment's image ops
+    mean nothing: every feature gets Gaussian noise of std ``noise`` × its spread (its std over the
+    training rows, so a feature in metres and one in millimetres are disturbed alike), then each feature
+    is independently dropped with probability ``drop``, i.e. set to its training mean, as if missing.
+
+    This is semimix's own choice, not a paper's; so are the defaults (``augment.strong_noise`` 0.3,
+    ``augment.strong_drop`` 0.2): far stronger than the weak view (``augment.noise``, default none),
+    and with them FixMatch beat the supervised baseline on two-moons (seeds 0–2; no milder or stronger
+    setting tried there did better) and on the digits given as 64-feature vectors (one seed).
+    Random draws are batched tensor ops on ``x.device``, reproducible under ``torch.manual_seed``.
+    """
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, noise: float = 0.3, drop: float = 0.2) -> None:
+        if noise < 0 or not 0 <= drop <= 1:
+            raise SemimixError(f"augment.strong_noise must be >= 0 and augment.strong_drop in [0, 1], got {noise} and {drop}")
+        self.mean, self.std, self.noise, self.drop = mean, std, noise, drop
+
+    @classmethod
+    def from_config(cls, cfg: StrongViewSettings, x_train: torch.Tensor, device: torch.device) -> FeatureStrongAugmenter:
+        """The strong view a run's ``augment`` section asks for, with each feature's mean and spread
+        measured on ``x_train`` (the training rows) and kept on ``device``."""
+        std, mean = torch.std_mean(x_train.double(), dim=0, correction=0)
+        return cls(mean.float().to(device), std.float().to(device), cfg.strong_noise, cfg.strong_drop)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        noisy = x + self.noise * self.std * torch.randn_like(x)
+        return torch.where(torch.rand_like(x) < self.drop, self.mean, noisy)

@@ -53,10 +53,31 @@ class DataBundle:
     # (mean, std) the loader already standardised every split's inputs with (float data, data.normalize):
     # the data's files hold the values before it, so a model given file rows applies it first
     loader_standardization: tuple[np.ndarray, np.ndarray] | None = None
+    # (low, high) the raw float inputs span before that standardisation, when the loader knows it (digits:
+    # 0..1, sklearn's 0..16 divided by 16; a .npz with uint8 X: 0..255); uint8 inputs span 0..255 by their type
+    pixel_range: tuple[float, float] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_labeled.shape[1:])
+
+    def pixel_bounds(self) -> tuple[list[float], list[float]] | None:
+        """Per channel, the lowest and highest value the stored images can take: what a view that works on
+        pixel levels (RandAugment) maps to 0..255. None for inputs that are not images (C, H, W), or float
+        images whose raw range is unknown (normalised values alone do not say where black and white lie)."""
+        if len(self.input_shape) != 3:
+            return None
+        if self.x_labeled.dtype == torch.uint8:
+            low, high = 0.0, 255.0
+        elif self.pixel_range is not None:
+            low, high = self.pixel_range
+        else:
+            return None
+        bounds = np.array([[low], [high]]).repeat(self.input_shape[0], axis=1)
+        if self.loader_standardization is not None:  # per channel, shape (1, C, 1, 1)
+            mean, std = (stat.reshape(-1) for stat in self.loader_standardization)
+            bounds = (bounds - mean) / std
+        return bounds[0].tolist(), bounds[1].tolist()
 
     def describe(self) -> str:
         return (

@@ -15,7 +15,7 @@ DEFAULT_LABELS = 100  # 10 per class
 
 
 def load(cfg: DataConfig, seed: int) -> DataBundle:
-    """1797 images of shape (1, 8, 8), pixels scaled to [0, 1], 10 classes.
+    """1797 images of shape (1, 8, 8), pixels scaled to [0, 1] (recorded as the bundle's ``pixel_range``), 10 classes.
 
     Seeded stratified test split, then a stratified validation split from the rest (a fraction
     ``val_size`` is of the whole dataset, so changing the test size does not shrink it), then
@@ -24,7 +24,7 @@ def load(cfg: DataConfig, seed: int) -> DataBundle:
     every split as indices into sklearn's 1797 images.
     """
     digits = load_digits()
-    return split_and_bundle(
+    bundle = split_and_bundle(
         "digits",
         (digits.images / 16.0)[:, None, :, :],
         digits.target.astype(np.int64),
@@ -37,3 +37,5 @@ def load(cfg: DataConfig, seed: int) -> DataBundle:
         unlabeled_includes_labeled=cfg.unlabeled_includes_labeled,
         normalize=cfg.normalize,
     )
+    bundle.pixel_range = (0.0, 1.0)  # black..white: the strong view's RandAugment works on these levels
+    return bundle

@@ -47,7 +47,7 @@ def bundle_user_data(data: UserData, cfg: DataConfig, seed: int, source: str) ->
     for split, given, size in (("test", data.test, cfg.test_size), ("val", data.val, cfg.val_size)):
         if given is not None and size is not None:
             raise SemimixError(f"{source} has its own {split} set (X_{split}, y_{split}); unset {split}_size to use it")
-    return split_and_bundle(
+    bundle = split_and_bundle(
         source,
         data.x,
         data.y,
@@ -63,3 +63,5 @@ def bundle_user_data(data: UserData, cfg: DataConfig, seed: int, source: str) ->
         check_classes_left=True,
         normalize=cfg.normalize,
     )
+    bundle.pixel_range = data.pixel_range
+    return bundle

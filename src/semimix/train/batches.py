@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from semimix.data.augment import Augmenter, StrongAugmenter
-from semimix.data.bundle import DataBundle
+from semimix.data.augment import Augmenter, FeatureStrongAugmenter, StrongAugmenter
+from semimix.data.bundle import DataBundle, in_memory
 from semimix.data.streaming import FileImages, decode_batches
 from semimix.errors import SemimixError
 from semimix.methods import Batch, Method
@@ -113,7 +113,7 @@ def training_views(cfg: AugmentConfig, data: DataBundle, device: torch.device, s
     augment = Augmenter(cfg.flip, cfg.translate, cfg.noise, data.input_shape, cfg.pad_mode)
     preprocess = data.preprocess.to(device) if data.preprocess is not None else None
     view = compose_view(augment, preprocess)
-    return view, compose_view(strong_augment(augment, cfg, data), preprocess) if strong else view
+    return view, compose_view(strong_augment(augment, cfg, data, device), preprocess) if strong else view
 
 
 def compose_view(augment: View, preprocess: torch.nn.Module | None) -> View:
@@ -127,13 +127,19 @@ def compose_view(augment: View, preprocess: torch.nn.Module | None) -> View:
     return view
 
 
-def strong_augment(weak: Augmenter, cfg: AugmentConfig, data: DataBundle) -> View:
-    """FixMatch's strong view strong(weak(x)): RandAugment works on PIL's 0..255 levels, so only raw
-    uint8 images (the image benchmarks, image folders) have one."""
-    if data.x_labeled.dtype != torch.uint8:
+def strong_augment(weak: Augmenter, cfg: AugmentConfig, data: DataBundle, device: torch.device) -> View:
+    """FixMatch's strong view strong(weak(x)). On images RandAugment + Cutout, whose ops work on PIL's
+    0..255 levels, so the images' black and white must be known (``DataBundle.pixel_bounds``); on
+    feature vectors noise and dropout scaled to the training rows (``FeatureStrongAugmenter``)."""
+    strong: View
+    if len(data.input_shape) != 3:
+        x_train = torch.cat([in_memory(data.x_labeled), in_memory(data.x_unlabeled)])
+        strong = FeatureStrongAugmenter.from_config(cfg, x_train, device)
+    elif (bounds := data.pixel_bounds()) is not None:
+        strong = StrongAugmenter.from_config(cfg, data.input_shape, bounds)
+    else:
         raise SemimixError(
-            f"the strong view (RandAugment + Cutout) needs raw 0..255 images, but {data.name} is stored normalised; "
-            "use an image benchmark (mnist, cifar10, svhn, ...) or an image folder"
+            f"the strong view (RandAugment + Cutout) needs images whose raw pixel range is known, but {data.name} holds float images "
+            "without one; give them as uint8 0..255 (an image folder, or X of dtype uint8 in the .npz)"
         )
-    strong = StrongAugmenter.from_config(cfg, data.input_shape)
     return lambda x: strong(weak(x))

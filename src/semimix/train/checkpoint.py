@@ -11,7 +11,7 @@ import yaml
 
 from semimix.errors import SemimixError
 from semimix.files import load_yaml
-from semimix.train.fingerprint import differences, training_settings
+from semimix.train.fingerprint import default_settings, differences, training_settings
 from semimix.train.rundir import CONFIG
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def check_fingerprint(trainer: Trainer, saved: dict[str, Any] | None) -> None:
     current = training_settings(trainer.cfg)
     if trainer.extend:
         current["steps"] = saved["settings"].get("steps")
-    changed = differences(saved["settings"], current)
+    changed = differences(saved["settings"], current, defaults=default_settings(trainer.cfg))
     run_dir = trainer.run_dir
     if changed:
         longer = f" (to train it longer: semimix train --resume {run_dir} --steps N)" if [c.split(":")[0] for c in changed] == ["steps"] else ""

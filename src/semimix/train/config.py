@@ -70,7 +70,8 @@ class BudgetConfig:
 @dataclass
 class AugmentConfig:
     """Stochastic views drawn on the device, batch at a time: the weak view (flip, translate, noise)
-    every method uses, and the strong view (RandAugment + Cutout) of methods that ask for one (FixMatch)."""
+    every method uses, and the strong view of methods that ask for one (FixMatch): RandAugment + Cutout
+    on images, feature noise + dropout on feature vectors (``semimix.data.augment``)."""
 
     flip: bool = False  # random horizontal flip (images); off for digits/SVHN, where mirroring changes the class
     translate: int = bounded(0, ge=0)  # random translation by up to this many pixels (images)
@@ -79,6 +80,8 @@ class AugmentConfig:
     strong_ops: int = bounded(2, ge=0)  # strong view: RandAugment ops per image, drawn with replacement, each applied with p=0.5
     strong_magnitude: int = bounded(10, ge=2, le=11)  # strong view: levels drawn from 1..strong_magnitude-1 out of 10 (FixMatch's randint(1, 10))
     cutout: float = bounded(0.5, ge=0, le=1)  # strong view: Cutout square side as a fraction of the image side (16 px on 32x32); 0 = none
+    strong_noise: float = bounded(0.3, ge=0)  # strong view of feature vectors: Gaussian noise std as a fraction of each feature's training std
+    strong_drop: float = bounded(0.2, ge=0, le=1)  # strong view of feature vectors: probability a feature is set to its training mean
 
 
 @dataclass

@@ -54,11 +54,21 @@ def data_digest(data: DataBundle) -> str:
     return h.hexdigest()
 
 
-def differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
-    """Each key whose value differs, as ``key: saved → current`` (nested sections dotted)."""
+def default_settings(cfg: TrainConfig) -> dict[str, Any]:
+    """``training_settings`` of a config that sets nothing but ``cfg``'s method: every key at its default."""
+    return training_settings(TrainConfig(method=cfg.method))
+
+
+def differences(saved: Any, current: Any, prefix: str = "", defaults: Any = None) -> list[str]:
+    """Each key whose value differs, as ``key: saved → current`` (nested sections dotted). A key the
+    saved settings lack — a setting added to semimix after they were written — counts only where its
+    current value is not its default in ``defaults``: a new setting's default keeps what runs did before."""
     if isinstance(saved, dict) and isinstance(current, dict):
         out = []
+        defaults = defaults if isinstance(defaults, dict) else {}
         for key in [*saved, *(k for k in current if k not in saved)]:
-            out += differences(saved.get(key, "(absent)"), current.get(key, "(absent)"), f"{prefix}{key}.")
+            if key not in saved and key in defaults and current[key] == defaults[key]:
+                continue
+            out += differences(saved.get(key, "(absent)"), current.get(key, "(absent)"), f"{prefix}{key}.", defaults.get(key))
         return out
     return [] if saved == current else [f"{prefix.rstrip('.')}: {saved!r} → {current!r}"]

@@ -35,6 +35,7 @@ class UserData:
     class_names: list[str]
     val: Split | None = None
     test: Split | None = None
+    pixel_range: tuple[float, float] | None = None  # the raw values' range when their type says it (uint8 X: 0..255)
 
 
 def is_number(cell: str) -> bool:
@@ -107,6 +108,7 @@ def read_npz(path: Path) -> UserData:
         class_names,
         val=_npz_eval_split(arrays, "val", x.shape[1:], num_classes, path.name),
         test=_npz_eval_split(arrays, "test", x.shape[1:], num_classes, path.name),
+        pixel_range=(0.0, 255.0) if arrays["X"].dtype == np.uint8 else None,
     )
 
 
