@@ -1,10 +1,16 @@
 """Shared test set-up: tiny problems run fastest on one thread (no OpenMP hand-offs on 2 cores);
-one tiny finished run that tests which only read it (or copy it first) share."""
+``precision: auto`` resolves to fp32 on every machine (``SEMIMIX_NATIVE_BF16=0``, inherited by the
+CLI subprocesses), so no test's numbers depend on whether the CPU has bf16 units — tests of the fast
+path set the variable themselves; one tiny finished run that tests which only read it (or copy it
+first) share."""
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
+
+os.environ["SEMIMIX_NATIVE_BF16"] = "0"
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -24,6 +24,7 @@ PARAMS = {
     "dat": {"weight": 1.0},  # DAT's consistency has a floor: a mixed point gets opposite targets by pair order
     "mixmatch": {"weight": 1.0},  # λ_u = 75 is sized for CIFAR's 10-class MSE; 1 keeps the terms comparable here
     "fixmatch": {"threshold": 0.0},  # an untrained model is never 95% confident: let every pseudo-label count
+    "uda": {"threshold": 0.0},  # nor 80% confident (FlexMatch needs none: its thresholds start at 0)
     "temporal-ensembling": {"weight": 1.0},
     # MSE on raw logits (the Manifold Mixup SSL code's) grows with the logits' scale, which nothing here
     # bounds (no weight decay): at weight 1 input mixup's term rises 0 → ~0.5 while its CE falls 0.70 → 0.11.
@@ -84,6 +85,10 @@ BN_UPDATES = {
     "ict": 2,
     "mixmatch": 1,  # the K guess passes are targets; one pass of the whole mixed labeled + unlabeled batch
     "fixmatch": 1,  # one concatenated labeled + weak + strong pass
+    "uda": 1,
+    "flexmatch": 1,
+    "freematch": 1,
+    "softmatch": 1,
     "input-mixup": 2,
     "manifold-mixup": 2,
     "advmixup": 2,
@@ -133,6 +138,10 @@ class ForwardCounter:
         ("untied-mixup", 1, 2),
         ("dat", 1, 2),
         ("fixmatch", 0, 1),  # labeled, weak and strong views in one forward
+        ("uda", 0, 1),
+        ("flexmatch", 0, 1),
+        ("freematch", 0, 1),
+        ("softmatch", 0, 1),
         ("mixmatch", 0, 2),  # one pass over the K concatenated views for the guess, one mixed pass
         ("temporal-ensembling", 0, 2),
     ],

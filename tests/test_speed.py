@@ -84,7 +84,7 @@ def test_pass_costs_time_any_logits_module() -> None:
     assert net[1].weight.grad is None  # the parameter backward leaves no gradients behind
 
 
-def _losses(steps: int = 3, **options: bool) -> list[float]:
+def _losses(steps: int = 3, **options: bool | str) -> list[float]:
     """Each step's total loss of a tiny ICT run (teacher, mixup, BN) from the same seed."""
     cfg = TrainConfig(
         method="ict",
@@ -108,10 +108,10 @@ def _losses(steps: int = 3, **options: bool) -> list[float]:
 
 
 def test_bf16_autocast_trains_to_the_same_losses() -> None:
-    eager, amp = _losses(), _losses(amp=True)
+    eager, amp = _losses(precision="fp32"), _losses(precision="bf16")
     assert eager != amp  # autocast really ran in bf16
     assert amp == pytest.approx(eager, rel=1e-2)  # bf16 keeps 8 mantissa bits; measured 0.1% apart here
-    assert _losses(amp=True) == amp  # and a bf16 run repeats exactly from the same seed
+    assert _losses(precision="bf16") == amp  # and a bf16 run repeats exactly from the same seed
 
 
 @pytest.mark.slow

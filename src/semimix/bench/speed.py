@@ -48,7 +48,8 @@ class SpeedOptions:
     warmup: int = 2
     device: str = "cpu"
     compile: bool = False
-    amp: bool = False
+    precision: str = "auto"  # as in training: bf16 where the device computes it natively (semimix.train.precision)
+    memory_format: str = "auto"
 
     def validate(self) -> None:
         """Bad input as one SemimixError before anything is built."""
@@ -91,7 +92,8 @@ def build_trainer(method: str, opts: SpeedOptions, data: DataBundle) -> Trainer:
         labeled_batch_size=opts.labeled_batch,
         unlabeled_batch_size=opts.unlabeled_batch,
         augment=AugmentConfig(flip=image, translate=2 if image else 0),
-        amp=opts.amp,
+        precision=opts.precision,
+        memory_format=opts.memory_format,
         compile=opts.compile,
     )
     return Trainer(cfg, data=data)
@@ -202,7 +204,7 @@ def measure(opts: SpeedOptions) -> dict[str, Any]:
     sizes = {n for passes in declared.values() if passes for _, n in passes}
     first = next(iter(trainers.values()))
     rounds = max(3, opts.steps // 2)
-    costs = pass_costs(first.student, first.data.input_shape, device, first.cfg.amp, sizes, rounds) if sizes else {}
+    costs = pass_costs(first.student, first.data.input_shape, device, first.fast_path.bf16, sizes, rounds) if sizes else {}
     results: dict[str, dict[str, Any]] = {}
     for m, trainer in trainers.items():
         median = statistics.median(times[m])
@@ -230,7 +232,7 @@ def measure(opts: SpeedOptions) -> dict[str, Any]:
         "unlabeled_batch": opts.unlabeled_batch,
         "steps": opts.steps,
         "warmup": opts.warmup,
-        "amp": opts.amp,
+        **first.fast_path.describe(),
         "compile": opts.compile,
         "torch_threads": torch.get_num_threads(),
         "memory": "CUDA max_memory_allocated above the step's start" if device.type == "cuda" else "peak RSS growth during one step (sampled every 1 ms)",
@@ -275,6 +277,6 @@ def format_table(result: dict[str, Any]) -> str:
     title = (
         f"{result['model']} on {result['device']}, input {'×'.join(map(str, result['input_shape']))}, batch "
         f"{result['labeled_batch']}+{result['unlabeled_batch']}, {result['steps']} timed steps after {result['warmup']} warm-up, "
-        f"amp={result['amp']}, compile={result['compile']}, torch threads {result['torch_threads']}"
+        f"precision {result['precision']}, {result['memory_format']}, compile={result['compile']}, torch threads {result['torch_threads']}"
     )
     return title + "\n" + markdown_table(head, rows)

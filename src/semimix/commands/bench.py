@@ -36,7 +36,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     s.add_argument("--warmup", type=int, default=2, help="untimed steps per method first (default 2)")
     s.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     s.add_argument("--compile", action="store_true", help="torch.compile the models")
-    s.add_argument("--amp", action="store_true", help="bf16 autocast (CPU and CUDA)")
+    s.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="bf16 autocast: auto (where the device has bf16 units, as in training), bf16 or fp32",
+    )
+    s.add_argument("--memory-format", choices=("auto", "channels-last", "contiguous"), default="auto", help="auto: channels-last where bf16 runs")
     s.add_argument("--json", metavar="FILE", help="also write the results to this JSON file")
     g = kinds.add_parser(
         "grid",
@@ -89,7 +95,17 @@ def _speed(args: argparse.Namespace) -> int:
     from semimix.files import write_json
 
     opts = SpeedOptions(
-        args.methods, args.model, args.image_size, args.labeled_batch, args.unlabeled_batch, args.steps, args.warmup, args.device, args.compile, args.amp
+        args.methods,
+        args.model,
+        args.image_size,
+        args.labeled_batch,
+        args.unlabeled_batch,
+        args.steps,
+        args.warmup,
+        args.device,
+        args.compile,
+        args.precision,
+        args.memory_format,
     )
     result = measure(opts)
     print(format_table(result))

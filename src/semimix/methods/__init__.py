@@ -10,6 +10,8 @@ from semimix.methods.advmixup import AdvAdvMixup, AdvMixup, AdvMixupNoTeacher
 from semimix.methods.base import Batch, Method, StepContext
 from semimix.methods.dat import DAT
 from semimix.methods.fixmatch import FixMatch
+from semimix.methods.flexmatch import FlexMatch
+from semimix.methods.freematch import FreeMatch
 from semimix.methods.ict import ICT
 from semimix.methods.input_mixup import InputMixup
 from semimix.methods.manifold_mixup import ManifoldMixup
@@ -18,8 +20,10 @@ from semimix.methods.meta_gradient import MetaGradient, MetaGradientMixupOnly, M
 from semimix.methods.mixmatch import MixMatch
 from semimix.methods.pi_model import PiModel
 from semimix.methods.pseudo_label import PseudoLabel
+from semimix.methods.softmatch import SoftMatch
 from semimix.methods.supervised import Supervised
 from semimix.methods.temporal_ensembling import TemporalEnsembling
+from semimix.methods.uda import UDA
 from semimix.methods.untied_mixup import UntiedMixup
 from semimix.methods.vat import VAT
 from semimix.methods.vat_entmin import VATEntMin
@@ -34,7 +38,11 @@ _CLASSES: list[type[Method]] = [
     PseudoLabel,
     ICT,
     MixMatch,
+    UDA,
     FixMatch,
+    FlexMatch,
+    FreeMatch,
+    SoftMatch,
     InputMixup,
     ManifoldMixup,
     AdvMixup,

@@ -40,7 +40,9 @@ class StepContext:
     optimiser's learning rate this step (for methods whose inner steps follow it); ``strong_view``
     draws the strong view (RandAugment + Cutout of a weak view, then preprocessing) for methods that
     declare ``needs_strong_view``; ``num_unlabeled`` is the size of the unlabeled set that
-    ``Batch.idx_u`` indexes (for methods keeping per-sample state).
+    ``Batch.idx_u`` indexes (for methods keeping per-sample state); ``progress`` is step / the
+    length the schedules are laid over, in [0, 1] (for annealing on the run's clock, UDA's TSA),
+    None where the caller has no schedule.
     """
 
     student: nn.Module
@@ -52,6 +54,7 @@ class StepContext:
     lr: float | None = None
     strong_view: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
     num_unlabeled: int = 0
+    progress: float | None = None
 
 
 # One pass of a step, by kind and batch size: what its cost is predicted from (see ``Method.passes``).

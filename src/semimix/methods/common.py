@@ -82,3 +82,19 @@ def require_unlabeled(batch: Batch, method: str) -> torch.Tensor:
     """The unlabeled inputs, or a clear error for data without any."""
     check(batch.x_u is not None, f"method {method!r} needs unlabeled samples, but the dataset has none; use 'supervised' or add unlabeled data")
     return batch.x_u  # type: ignore[return-value]
+
+
+def unlabeled_indices(batch: Batch, method: str) -> torch.Tensor:
+    """The unlabeled samples' dataset indices, which a method keeping per-sample state indexes it by."""
+    check(batch.idx_u is not None, f"{method} keeps state per unlabeled sample, so it needs their indices (Batch.idx_u)")
+    return batch.idx_u  # type: ignore[return-value]
+
+
+def per_sample_state(state: torch.Tensor | None, make: Callable[[int], torch.Tensor], ctx: StepContext, method: str, device: torch.device) -> torch.Tensor:
+    """A method's per-sample state on ``device``: ``make(num_unlabeled)`` on the first step, or the
+    tensor it keeps (restored from a checkpoint on resume) moved there. One row per unlabeled sample is
+    also what lets data-parallel ranks merge it (``train.distributed.Dist.merge_sample_state``)."""
+    if state is None:
+        check(ctx.num_unlabeled > 0, f"{method} keeps state per unlabeled sample, so StepContext.num_unlabeled must be set")
+        state = make(ctx.num_unlabeled)
+    return state.to(device)

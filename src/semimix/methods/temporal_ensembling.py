@@ -10,12 +10,12 @@ continues with the same targets."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import torch
 
-from semimix.methods.base import Batch, Method, MethodParams, Pass, StepContext, check, trained
-from semimix.methods.common import require_unlabeled, supervised_loss
+from semimix.methods.base import Batch, Method, MethodParams, Pass, StepContext, trained
+from semimix.methods.common import per_sample_state, require_unlabeled, supervised_loss, unlabeled_indices
 from semimix.validation import bounded
 
 
@@ -52,25 +52,15 @@ class TemporalEnsembling(Method[TemporalEnsemblingParams]):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.ensemble, self.updates = state.get("ensemble"), state.get("updates")
 
-    def _state_on(self, device: torch.device, num_unlabeled: int, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The ensemble on ``device``: created empty on the first step, moved there after a resume."""
-        if self.ensemble is None:
-            check(num_unlabeled > 0, f"{self.name} keeps a target per unlabeled sample, so StepContext.num_unlabeled must be set")
-            self.ensemble = torch.zeros(num_unlabeled, num_classes, device=device)
-            self.updates = torch.zeros(num_unlabeled, dtype=torch.long, device=device)
-        updates = cast(torch.Tensor, self.updates)  # set (and saved, and restored) together with the ensemble
-        self.ensemble, self.updates = self.ensemble.to(device), updates.to(device)
-        return self.ensemble, self.updates
-
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
         return [*trained(labeled), *trained(unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         x_u = require_unlabeled(batch, self.name)
-        check(batch.idx_u is not None, f"{self.name} needs the unlabeled samples' indices (Batch.idx_u)")
+        idx = unlabeled_indices(batch, self.name)
         p = self.params
-        ensemble, updates = self._state_on(x_u.device, ctx.num_unlabeled, ctx.num_classes)
-        idx = batch.idx_u
+        ensemble = self.ensemble = per_sample_state(self.ensemble, lambda n: torch.zeros(n, ctx.num_classes), ctx, self.name, x_u.device)
+        updates = self.updates = per_sample_state(self.updates, lambda n: torch.zeros(n, dtype=torch.long), ctx, self.name, x_u.device)
         target, seen = corrected_targets(ensemble[idx], updates[idx], p.alpha)
         probs = torch.softmax(ctx.student(ctx.view(x_u)), dim=-1)
         # MSE averaged over classes; samples without a target yet stay in the batch mean with 0.

@@ -10,6 +10,7 @@ from semimix.ops.losses import (
     get_divergence,
     kl_divergence,
     masked_cross_entropy,
+    masked_kl_divergence,
     soft_cross_entropy,
     softmax_mse,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "kl_divergence",
     "l2_normalize",
     "masked_cross_entropy",
+    "masked_kl_divergence",
     "mix",
     "negative_cosine",
     "one_hot",

@@ -58,9 +58,12 @@ def vat_perturbation(
     Power iteration as in VAT: d ~ N(0, I); repeat d ← ∇_d D(target, f(x + ξ·d̂)); r = ε·d̂.
     ``target_probs`` is whatever the caller already has (the student's clean prediction for VAT,
     the teacher's for AdvMixup), so no extra forward pass is paid for it. The result is detached.
+    The power iteration runs in fp32 even under bf16 autocast: x + ξ·d̂ at ξ = 1e-6 rounds back to x
+    in bf16 (8 mantissa bits), which would leave a zero gradient and a random direction.
     """
     d = torch.randn_like(x)
-    with frozen_batchnorm(model):
+    target_probs = target_probs.float()
+    with frozen_batchnorm(model), torch.autocast(x.device.type, enabled=False):
         for _ in range(power_iterations):
             d = (xi * l2_normalize(d)).requires_grad_(True)
             loss = divergence(model(x.detach() + d), target_probs.detach())

@@ -32,10 +32,15 @@ def logit_mse(logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor
     return (logits - target_logits).pow(2).mean()
 
 
-def kl_divergence(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
-    """KL(t ‖ softmax(z)) = Σ t (log t − log softmax(z)), batch mean (VAT's direction)."""
+def kl_rows(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """KL(t ‖ softmax(z)) = Σ t (log t − log softmax(z)) of each row (VAT's and UDA's direction)."""
     log_t = torch.log(target_probs.clamp_min(1e-12))
-    return (target_probs * (log_t - F.log_softmax(logits, dim=-1))).sum(dim=-1).mean()
+    return (target_probs * (log_t - F.log_softmax(logits, dim=-1))).sum(dim=-1)
+
+
+def kl_divergence(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """KL(t ‖ softmax(z)), batch mean."""
+    return kl_rows(logits, target_probs).mean()
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -44,10 +49,13 @@ def entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(log_p.exp() * log_p).sum(dim=-1).mean()
 
 
-def confident_pseudo_labels(logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+def confident_pseudo_labels(logits: torch.Tensor, threshold: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(hard labels, mask): argmax of softmax(logits) without gradient, and 1 where its maximum is
-    ≥ ``threshold`` (Pseudo-Label, FixMatch's official ``>=``), else 0."""
+    ≥ ``threshold`` (Pseudo-Label, FixMatch's official ``>=``), else 0. A tensor ``threshold`` holds
+    one per class, and each row is held to its label's (FlexMatch's flexible thresholds)."""
     confidence, labels = torch.softmax(logits.detach(), dim=-1).max(dim=-1)
+    if isinstance(threshold, torch.Tensor):
+        threshold = threshold[labels]
     return labels, (confidence >= threshold).to(logits.dtype)
 
 
@@ -55,6 +63,12 @@ def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch
     """Σ mask·CE / N over all N rows: masked rows stay in the denominator (FixMatch's μB), so the
     term does not jump as the mask fills."""
     return (F.cross_entropy(logits, labels, reduction="none") * mask).mean()
+
+
+def masked_kl_divergence(logits: torch.Tensor, target_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Σ mask·KL(t ‖ softmax(z)) / N over all N rows, as ``masked_cross_entropy`` (UDA's code: the
+    masked per-example KL averaged over the whole unlabeled batch)."""
+    return (kl_rows(logits, target_probs) * mask).mean()
 
 
 DIVERGENCES: dict[str, Divergence] = {

@@ -11,6 +11,7 @@ import yaml
 
 from semimix.errors import SemimixError
 from semimix.files import load_yaml
+from semimix.train.config import upgrade_legacy_keys
 from semimix.train.fingerprint import default_settings, differences, training_settings
 from semimix.train.rundir import CONFIG
 
@@ -45,6 +46,7 @@ def capture(trainer: Trainer) -> dict[str, Any] | None:
         "fingerprint": {"settings": training_settings(trainer.cfg), "data": trainer.data_digest},
         "loss_sums": loss_sums,
         "inference": trainer.inference,  # what predicting needs without the data (not read by restore)
+        "precision": trainer.fast_path.precision,  # what precision: auto resolved to, kept by every later attempt
     }
 
 
@@ -59,6 +61,7 @@ def restore(trainer: Trainer, state: dict[str, Any]) -> None:
             f"{trainer.run_dir} was trained by {n} process(es) but is resumed by {dist.world_size}; "
             f"resume it with {n} (torchrun --nproc_per_node {n}, or --nproc {n})"
         )
+    trainer.keep_precision(state.get("precision"))
     trainer.step = state["step"]
     trainer.student.load_state_dict(state["student"])
     if trainer.teacher is not None:
@@ -91,7 +94,7 @@ def check_fingerprint(trainer: Trainer, saved: dict[str, Any] | None) -> None:
     current = training_settings(trainer.cfg)
     if trainer.extend:
         current["steps"] = saved["settings"].get("steps")
-    changed = differences(saved["settings"], current, defaults=default_settings(trainer.cfg))
+    changed = differences(upgrade_legacy_keys(saved["settings"]), current, defaults=default_settings(trainer.cfg))
     run_dir = trainer.run_dir
     if changed:
         longer = f" (to train it longer: semimix train --resume {run_dir} --steps N)" if [c.split(":")[0] for c in changed] == ["steps"] else ""

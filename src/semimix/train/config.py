@@ -15,6 +15,7 @@ from semimix.data.augment import PAD_MODES
 from semimix.data.config import DataConfig
 from semimix.errors import SemimixError
 from semimix.methods import METHODS, build_method, canonical_method_name
+from semimix.train.precision import MEMORY_FORMATS, PRECISIONS
 
 # The presets and reading them live in the light semimix.train.presets (the CLI lists presets without
 # torch); re-exported here, where the rest of the code imports them from. Reading YAML is semimix.files.load_yaml.
@@ -113,7 +114,10 @@ class TrainConfig:
     threads: int | None = bounded(None, gt=0, integer=True)  # CPU threads for torch; None = torch's default (all cores)
     out: str | None = None  # run directory; default runs/<dataset>-<method>-<time>
     progress: bool = True
-    amp: bool = False  # bf16 autocast of the step's passes (CPU and CUDA); the update stays fp32
+    # bf16 autocast of the step's passes where the device computes bf16 natively (auto), always (bf16), never (fp32);
+    # weights, optimiser, EMA teacher, BN statistics and VAT's power iteration stay fp32 (semimix.train.precision)
+    precision: str = choice("auto", PRECISIONS)
+    memory_format: str = choice("auto", MEMORY_FORMATS)  # convolutional models: auto = channels-last where bf16 runs
     compile: bool = False  # torch.compile the student and teacher in place (state dict keys unchanged)
 
     def __post_init__(self) -> None:
@@ -191,7 +195,26 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    return _from_dict(TrainConfig, values, "")
+    return _from_dict(TrainConfig, upgrade_legacy_keys(values), "")
+
+
+LEGACY_KEYS = ("amp",)  # accepted in configs and --set, translated by upgrade_legacy_keys
+
+
+def upgrade_legacy_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with keys of earlier versions in today's terms: ``amp: true/false`` (before
+    ``precision`` existed; every config.yaml of then has it) is ``precision: bf16/fp32``, so old runs
+    reload and resume as they trained."""
+    if not isinstance(values, dict) or "amp" not in values:
+        return values
+    values = dict(values)
+    amp = values.pop("amp")
+    if not isinstance(amp, bool):
+        raise SemimixError(f"amp must be true or false (or use precision: auto, bf16 or fp32), got {amp!r}")
+    legacy = "bf16" if amp else "fp32"
+    if values.setdefault("precision", legacy) != legacy:
+        raise SemimixError(f"amp: {str(amp).lower()} contradicts precision: {values['precision']}; set precision alone (amp is its old name)")
+    return values
 
 
 def apply_override(values: dict[str, Any], assignment: str) -> None:
@@ -209,7 +232,7 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
         value = raw
     parts = key.strip().split(".")
     top_level = {f.name for f in dataclasses.fields(TrainConfig)}
-    if parts[0] not in top_level:
+    if parts[0] not in top_level | set(LEGACY_KEYS):
         method = canonical_method_name(values.get("method", TrainConfig.method))
         try:
             build_method(method, {".".join(parts): value})  # validates

@@ -37,6 +37,7 @@ def run_summary(trainer: Trainer, final: dict[str, float], at_best: dict[str, fl
         "train_samples_per_s": round(n_per_step * trainer.step / max(trainer.train_time, 1e-9), 1),
         "device": str(trainer.device),
         **hardware.describe(trainer.device),
+        **trainer.fast_path.describe(),
         "processes": trainer.dist.world_size,
         "skipped_steps": trainer.skipped_steps,
         **({"extensions": trainer.extensions} if trainer.extensions else {}),

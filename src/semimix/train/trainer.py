@@ -35,6 +35,7 @@ from semimix.train.hardware import resolve_device
 from semimix.train.inference import inference_entry
 from semimix.train.loss_meter import LossMeter
 from semimix.train.optim import DecoupledDecay, make_optimizer
+from semimix.train.precision import resolve_fast_path, use_channels_last
 from semimix.train.rundir import BEST, CONFIG, LAST, RunDir, default_run_dir
 from semimix.train.schedules import lr_factor, ramp_factor
 from semimix.train.signals import TrainingStopped, stop_signals
@@ -85,6 +86,8 @@ class Trainer:
                 f"method {cfg.method!r} mixes hidden states, which needs one of semimix's models (they declare their layers); model {self.model_name!r} "
                 f"is one opaque stage — set method_params.{cfg.method}.layers=input to mix inputs only, or use a semimix model (semimix models)"
             )
+        self.fast_path = resolve_fast_path(cfg.precision, cfg.memory_format, self.device, self.student)
+        self._fast_path_applied = False  # channels-last is applied at the first step, once a resumed run kept its precision
         scale_batchnorm(self.student, self.time.bn_horizon_scale)
         if cfg.sync_batchnorm and self.dist.active:
             self.student = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.student)
@@ -140,6 +143,20 @@ class Trainer:
         model.load_state_dict(files.load_torch(best_path)["model"])
         return model
 
+    def keep_precision(self, saved: str | None) -> None:
+        """A resumed run continues in the precision its checkpoint trained in, where ``precision: auto``
+        would resolve otherwise here (another machine); a checkpoint from before ``auto`` says nothing,
+        and its config's explicit precision (from ``amp``) already holds."""
+        if saved is not None and self.cfg.precision == "auto" and saved != self.fast_path.precision:
+            self.fast_path = resolve_fast_path("auto", self.cfg.memory_format, self.device, self.student, saved_precision=saved)
+
+    def _apply_fast_path(self) -> None:
+        if self.fast_path.channels_last:
+            for model in (self.student, self.teacher):
+                if model is not None:
+                    use_channels_last(model)
+        self._fast_path_applied = True
+
     @property
     def eval_model(self) -> torch.nn.Module:
         return self.teacher if self.eval_name == "teacher" and self.teacher is not None else self.student
@@ -148,6 +165,8 @@ class Trainer:
     def train_step(self) -> None:
         """One optimiser step on the next batch, in memory only."""
         cfg = self.cfg
+        if not self._fast_path_applied:
+            self._apply_fast_path()
         lr = cfg.optim.lr * lr_factor(self.step, self.time.schedule_steps, self.schedule)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -165,9 +184,10 @@ class Trainer:
             lr,
             strong_view=self.strong_view,
             num_unlabeled=len(self.data.x_unlabeled),
+            progress=self.step / self.time.schedule_steps,
         )
         sample_state = {k: v.clone() for k, v in self.method.state_dict().items()} if self.dist.active else {}
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.fast_path.bf16):
             terms = self.method.losses(self.batches.next(), ctx)
         values = torch.stack(list(terms.values()))
         total = values.sum()
