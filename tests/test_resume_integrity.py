@@ -21,9 +21,10 @@ import torch
 import yaml
 
 from ddp_jobs import moons_config
-from run_checks import assert_one_line_error, snapshot
+from run_checks import assert_one_line_error, event_scalars, snapshot
 from semimix import cli, files
 from semimix.api import train
+from semimix.train.rundir import TENSORBOARD
 from semimix.train.trainer import Trainer
 
 TIMINGS = ("wall_time_s", "train_samples_per_s")  # summary.json keys that are wall times
@@ -52,9 +53,13 @@ def edit_config(run: Path, **changes: Any) -> None:
 
 def assert_same_run_files(reference: Path, run: Path) -> None:
     """Every file of ``run`` equals the reference's byte for byte, except the wall times in
-    summary.json and last.pt and config.yaml's ``out``."""
-    ref, got = snapshot(reference), snapshot(run)
+    summary.json and last.pt and config.yaml's ``out``; TensorBoard's event files (one per attempt,
+    stamped with wall times) show the same scalars at the same steps."""
+    ref, got = ({k: v for k, v in snapshot(folder).items() if not k.startswith(f"{TENSORBOARD}/")} for folder in (reference, run))
     assert sorted(ref) == sorted(got), "the runs hold different files"
+    assert (reference / TENSORBOARD).exists() == (run / TENSORBOARD).exists()
+    if (reference / TENSORBOARD).exists():
+        assert event_scalars(run) == event_scalars(reference)
     for name in ref:
         if name == files.LOCK:
             continue  # names the process that held it
@@ -255,11 +260,11 @@ def _in_child(argv: list[str], cwd: Path, kill: tuple[str, int] | None, stderr: 
 
 def test_killed_at_ten_moments_then_resumed_leaves_the_files_of_an_uninterrupted_run(tmp_path: Path) -> None:
     """Ten SIGKILLs: during the first step (before the run directory holds anything), after rows
-    were logged but before the first checkpoint, halfway through a checkpoint write, then seven at
-    random steps, file writes and metric rows. Each attempt after a kill resumes (or, for a run
-    that never started, starts again) with the same command a user would give."""
+    were written (at the evaluation of step 4) but before the first checkpoint, halfway through a
+    checkpoint write, then seven at random steps, file writes and metric rows. Each attempt after a
+    kill resumes (or, for a run that never started, starts again) with the same command a user would give."""
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(moons_config(Path("run"), steps=120, eval_every=16, log_every=3, checkpoint_every=8).to_dict(), sort_keys=False))
+    config.write_text(yaml.safe_dump(moons_config(Path("run"), steps=120, eval_every=4, log_every=3, checkpoint_every=8).to_dict(), sort_keys=False))
     train_argv = ["train", "--config", str(config), "--quiet"]
     (tmp_path / "reference").mkdir()
     assert _in_child(train_argv, tmp_path / "reference", None, tmp_path / "ref.txt") == 0, (tmp_path / "ref.txt").read_text()

@@ -23,6 +23,7 @@ import torch
 import yaml
 
 from ddp_jobs import STEPS, moons_config
+from run_checks import event_scalars
 from semimix import cli, files
 from semimix.api import train
 from semimix.errors import SemimixError
@@ -107,6 +108,9 @@ def test_ddp_advmixup_completes_and_resumes_bit_for_bit(ddp_runs: Path) -> None:
     assert summary["processes"] == 2 and summary["steps"] == STEPS and summary["test_accuracy"] > 0.7
     assert_same_weights(ddp_runs / "advmixup", ddp_runs / "advmixup-resumed")
     assert (ddp_runs / "advmixup" / "metrics.csv").read_text() == (ddp_runs / "advmixup-resumed" / "metrics.csv").read_text()
+    if (ddp_runs / "advmixup" / "tensorboard").exists():  # the tensorboard extra is installed (tensorboard: auto)
+        assert len(list((ddp_runs / "advmixup" / "tensorboard").iterdir())) == 1, "rank 0 alone writes event files"
+        assert event_scalars(ddp_runs / "advmixup-resumed") == event_scalars(ddp_runs / "advmixup")
 
 
 def worker_pids(launcher: int) -> dict[int, int]:

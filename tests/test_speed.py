@@ -103,7 +103,8 @@ def _losses(steps: int = 3, **options: bool | str) -> list[float]:
     losses = []
     for _ in range(steps):
         trainer.train_step()
-        losses.append(trainer.losses.read()["loss"])  # one step since the last read: its loss
+        trainer.losses.end_row({"step": trainer.step})
+        losses.append(trainer.losses.read()[0]["loss"])  # the row of this one step: its loss
     return losses
 
 

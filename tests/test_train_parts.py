@@ -35,13 +35,20 @@ def test_batch_source_resumes_where_its_streams_stood(tmp_path: Path) -> None:
     assert a.batches.state_dict()["second_labeled_stream"] is None  # advmixup draws no second labeled batch
 
 
-def test_loss_meter_averages_since_the_last_read_and_names_the_first_nonfinite_term(tmp_path: Path) -> None:
+def test_loss_meter_averages_each_row_since_the_last_and_names_the_first_nonfinite_term(tmp_path: Path) -> None:
     meter = LossMeter(Dist(), torch.device("cpu"))
     meter.names = ["loss", "supervised", "consistency"]
     for value in (1.0, 3.0):
         meter.add({"loss": torch.tensor(value), "supervised": torch.tensor(value / 2), "consistency": torch.tensor(0.0)})
-    assert meter.read() == {"loss": 2.0, "supervised": 1.0, "consistency": 0.0}  # (1 + 3) / 2, (0.5 + 1.5) / 2
+    meter.end_row({"step": 2})
     assert meter.count == 0 and meter.sums == {}
+    meter.add({"loss": torch.tensor(5.0), "supervised": torch.tensor(1.0), "consistency": torch.tensor(4.0)})
+    meter.end_row({"step": 3})
+    assert meter.read() == [  # the rows closed since the last read, in order
+        {"step": 2, "loss": 2.0, "supervised": 1.0, "consistency": 0.0},  # (1 + 3) / 2, (0.5 + 1.5) / 2
+        {"step": 3, "loss": 5.0, "supervised": 1.0, "consistency": 4.0},
+    ]
+    assert meter.read() == []
     meter.mark_nonfinite(torch.tensor([0.0, 0.0]), step=4)
     meter.check_finite(tmp_path / "last.pt")  # nothing went NaN yet
     meter.mark_nonfinite(torch.tensor([0.0, 1.0]), step=5)
@@ -57,8 +64,8 @@ def test_run_dir_appears_with_its_first_file_and_marks_the_first_checkpoint(tmp_
     assert not files.path.exists(), "a directory created for a run that wrote nothing must go again"
     with files.owned(step=0, needed_bytes=0):
         files.create({"steps": 3}, {})
-        files.append_metrics(["step", "loss"], {"step": 1, "loss": 0.5})
-        files.append_metrics(["step", "loss"], {"step": 2, "loss": 0.25})
+        files.append_metrics(["step", "loss"], [{"step": 1, "loss": 0.5}])
+        files.append_metrics(["step", "loss"], [{"step": 2, "loss": 0.25}])
         files.save_checkpoint(LAST, {"step": 1})
     assert (files.path / CHECKPOINT_DIR / SAVED).exists()
     assert (files.path / METRICS).read_bytes() == b"step,loss\n1,0.5\n2,0.25\n"

@@ -3,7 +3,9 @@
 The functions draw from plain arrays onto a given ``Axes``, so one panel can stand alone
 (``save_figure``) or sit beside others in a multi-panel figure. Class 0 is red and class 1 is
 blue everywhere, the probability map included, so a point's colour and its background agree
-where the model is right. Matplotlib runs with the Agg backend: no display is needed.
+where the model is right. Figures are made as ``matplotlib.figure.Figure`` with an Agg canvas,
+never through pyplot: no display is needed, and importing this module or drawing leaves a notebook's
+backend and its pyplot figures alone (returned figures still show in a notebook cell).
 """
 
 from __future__ import annotations
@@ -11,13 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from numpy.typing import ArrayLike
@@ -28,18 +26,26 @@ BOUNDARY_COLOUR = "tab:green"
 PANEL_SIZE = 5.0  # inches per square panel
 
 
+def figure(width: float, height: float) -> Figure:
+    """An empty figure of its own (inches), laid out by constrained layout and drawn by Agg: pyplot
+    never holds it, so nothing needs closing and its memory goes with the last reference."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def new_figure(panels: int = 1) -> tuple[Figure, list[Axes]]:
     """A figure with ``panels`` square panels side by side."""
-    fig, axes = plt.subplots(1, panels, figsize=((PANEL_SIZE + 1.0) * panels, PANEL_SIZE + 1.0), squeeze=False, layout="constrained")
+    fig = figure((PANEL_SIZE + 1.0) * panels, PANEL_SIZE + 1.0)
+    axes = fig.subplots(1, panels, squeeze=False)
     return fig, list(axes[0])
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
-    """Write ``fig`` (parent folders created) and free its memory: studies draw many figures."""
+    """Write ``fig``, parent folders created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
@@ -121,8 +127,8 @@ METHOD_COLOURS = ("tab:gray", "tab:orange", "tab:purple", "tab:green", "tab:brow
 
 def new_figure_grid(rows: int, cols: int, panel_size: float = PANEL_SIZE) -> tuple[Figure, np.ndarray]:
     """A figure of ``rows`` × ``cols`` square panels; ``axes[r, c]`` is row r, column c."""
-    fig, axes = plt.subplots(rows, cols, figsize=((panel_size + 1.0) * cols, (panel_size + 1.0) * rows), squeeze=False, layout="constrained")
-    return fig, axes
+    fig = figure((panel_size + 1.0) * cols, (panel_size + 1.0) * rows)
+    return fig, fig.subplots(rows, cols, squeeze=False)
 
 
 def draw_class_map(
@@ -252,7 +258,8 @@ def draw_reliability_diagram(
 
 def new_reliability_figure() -> tuple[Figure, tuple[Axes, Axes]]:
     """A figure for ``draw_reliability_diagram``: a square diagram above a short histogram."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(PANEL_SIZE, PANEL_SIZE * 1.4), height_ratios=(3, 1), sharex=True, layout="constrained")
+    fig = figure(PANEL_SIZE, PANEL_SIZE * 1.4)
+    top, bottom = fig.subplots(2, 1, height_ratios=(3, 1), sharex=True)
     return fig, (top, bottom)
 
 
@@ -267,7 +274,8 @@ def draw_training_curves(
     ``series[quantity] = (steps, values)``; a run without a quantity has no line in its panel."""
     columns = max(1, min(columns, len(quantities)))
     rows = -(-len(quantities) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows + 0.4 + 0.25 * len(runs)), squeeze=False, layout="constrained")
+    fig = figure(4.2 * columns, 3.0 * rows + 0.4 + 0.25 * len(runs))
+    axes = fig.subplots(rows, columns, squeeze=False)
     handles: dict[str, Line2D] = {}
     for q, ax in zip(quantities, axes.flat):
         for k, (label, series) in enumerate(runs):

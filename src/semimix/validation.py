@@ -24,7 +24,8 @@ RULE = "semimix.rule"  # the field metadata key holding a field's Rule
 @dataclass(frozen=True)
 class Rule:
     """What a field accepts: one of ``choices``, a string matching ``pattern`` (described by
-    ``text``), or a finite number within the bounds; None too where ``nullable``."""
+    ``text``), true or false (``boolean``), or a finite number within the bounds; None too where
+    ``nullable``, and the string ``auto`` too where ``auto`` (decided when the run starts)."""
 
     choices: tuple[str, ...] = ()
     pattern: str = ""
@@ -35,10 +36,16 @@ class Rule:
     le: float | None = None
     integer: bool = False
     nullable: bool = False
+    boolean: bool = False
+    auto: bool = False
 
     def accepts(self, value: Any) -> bool:
         if value is None:
             return self.nullable
+        if self.auto and isinstance(value, str) and value == "auto":
+            return True
+        if self.boolean:
+            return isinstance(value, bool)
         if self.choices:
             return isinstance(value, str) and value in self.choices
         if self.pattern:
@@ -60,9 +67,11 @@ class Rule:
             text = f"one of {', '.join(self.choices)}"
         elif self.pattern:
             text = self.text
+        elif self.boolean:
+            text = "true, false"
         else:
             text = f"{'an integer' if self.integer else 'a number'} {self._range()}"
-        return f"{text} or null" if self.nullable else text
+        return f"{text}{' or auto' if self.auto else ''}{' or null' if self.nullable else ''}"
 
     def _range(self) -> str:
         low, high = (self.gt if self.gt is not None else self.ge), (self.lt if self.lt is not None else self.le)
@@ -83,13 +92,24 @@ def choice(default: str | None, choices: Iterable[str]) -> Any:
 
 
 def bounded(
-    default: float | None, *, gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None, integer: bool | None = None
+    default: float | str | None,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    integer: bool | None = None,
 ) -> Any:
     """A numeric field within the given bounds; an integer one where the default is an int (or
-    ``integer``), nullable where the default is None."""
+    ``integer``), nullable where the default is None, and taking ``auto`` too where that is the default."""
     if integer is None:
         integer = isinstance(default, int) and not isinstance(default, bool)
-    return _field(default, Rule(gt=gt, ge=ge, lt=lt, le=le, integer=integer, nullable=default is None))
+    return _field(default, Rule(gt=gt, ge=ge, lt=lt, le=le, integer=integer, nullable=default is None, auto=default == "auto"))
+
+
+def switch() -> Any:
+    """A field that is true, false or auto, the default (on where the run finds what it needs)."""
+    return _field("auto", Rule(boolean=True, auto=True))
 
 
 def matching(default: str, pattern: str, text: str) -> Any:

@@ -89,26 +89,21 @@ def write_report(path: str | Path, data: Any) -> Path:
 
 
 def write_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
-    """Render ``fig`` in the format its suffix names and write it atomically; close it either way.
-    An unknown suffix or an unwritable path is a SemimixError."""
-    import matplotlib.pyplot as plt
-
+    """Render ``fig`` in the format its suffix names and write it atomically. An unknown suffix or
+    an unwritable path is a SemimixError."""
     path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise SemimixError(
+            f"cannot write {path}: unknown image type {path.suffix or '(no suffix)'!r}; use one of {', '.join('.' + s for s in sorted(supported))}"
+        )
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight")
     try:
-        fmt = path.suffix.lower().lstrip(".")
-        supported = fig.canvas.get_supported_filetypes()
-        if fmt not in supported:
-            raise SemimixError(
-                f"cannot write {path}: unknown image type {path.suffix or '(no suffix)'!r}; use one of {', '.join('.' + s for s in sorted(supported))}"
-            )
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight")
-        try:
-            files.atomic_write(path, lambda f: f.write(buffer.getvalue()))
-        except OSError as exc:
-            raise _cannot_write(path, exc) from None
-    finally:
-        plt.close(fig)
+        files.atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     return path
 
 

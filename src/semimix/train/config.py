@@ -24,7 +24,7 @@ from semimix.train.presets import load_preset as load_preset
 from semimix.train.presets import merge as merge
 from semimix.train.presets import preset_names as preset_names
 from semimix.train.presets import resolve_preset as resolve_preset
-from semimix.validation import bounded, check_fields, choice, matching
+from semimix.validation import bounded, check_fields, choice, matching, switch
 
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding takes [0, 2**32 - 1]; every generator a seed reaches accepts it
 
@@ -105,7 +105,8 @@ class TrainConfig:
     teacher_batchnorm: str = choice("student", ("student", "own"))
     eval_model: str = choice("auto", ("auto", "student", "teacher"))  # auto (teacher if the method has one) | student | teacher
     eval_every: int = bounded(200, gt=0)
-    log_every: int = bounded(50, gt=0)
+    # steps between metrics rows; auto: steps // 500 within 1..50, so a short run logs every step and a long one every 50 (loss_meter.row_interval)
+    log_every: int | str = bounded("auto", gt=0, integer=True)
     checkpoint_every: int | None = bounded(None, gt=0, integer=True)  # steps between checkpoints (last.pt); None: at every evaluation
     nonfinite: str = choice("stop", ("stop", "skip"))  # a NaN/Inf loss: stop (keep the last good checkpoint) | skip the step (reads a flag every step)
     sync_batchnorm: bool = False  # under torchrun on GPUs: BatchNorm statistics over the global batch
@@ -114,6 +115,7 @@ class TrainConfig:
     threads: int | None = bounded(None, gt=0, integer=True)  # CPU threads for torch; None = torch's default (all cores)
     out: str | None = None  # run directory; default runs/<dataset>-<method>-<time>
     progress: bool = True
+    tensorboard: bool | str = switch()  # event files in RUN_DIR/tensorboard as metrics.csv's rows are written; auto: where the tensorboard package is installed
     # bf16 autocast of the step's passes where the device computes bf16 natively (auto), always (bf16), never (fp32);
     # weights, optimiser, EMA teacher, BN statistics and VAT's power iteration stay fp32 (semimix.train.precision)
     precision: str = choice("auto", PRECISIONS)

@@ -107,13 +107,13 @@ class Dist:
         return merged
 
     # ------------------------------------------------------------------ host-side agreement
-    def any(self, flag: bool) -> bool:
-        """True on every rank when ``flag`` is true on some rank."""
+    def any_of(self, *flags: bool) -> list[bool]:
+        """Each flag true on every rank when it is true on some rank (one collective for all of them)."""
         if not self.active:
-            return flag
-        value = torch.tensor([int(flag)])
+            return list(flags)
+        value = torch.tensor([int(flag) for flag in flags])
         dist.all_reduce(value, op=dist.ReduceOp.MAX, group=self.control)
-        return bool(value.item())
+        return [bool(v) for v in value.tolist()]
 
     def sum(self, values: Sequence[float]) -> list[float]:
         """Element-wise sums of host numbers over ranks (evaluation counts, logged losses)."""

@@ -18,9 +18,10 @@ import yaml
 from semimix.data.bundle import DataBundle
 from semimix.train.config import TrainConfig
 
-# Settings that change how a run executes but not what it computes (checkpoints change nothing,
-# the data digest guards the data's content wherever its files live).
-RUNTIME_KEYS = ("out", "progress", "device", "threads", "checkpoint_every", "data.data_dir")
+# Settings that change how a run executes or is watched but not what it computes (checkpoints change
+# nothing, the data digest guards the data's content wherever its files live, event files only mirror
+# metrics.csv, whose row cadence log_every sets).
+RUNTIME_KEYS = ("out", "progress", "tensorboard", "log_every", "device", "threads", "checkpoint_every", "data.data_dir")
 
 
 def training_settings(cfg: TrainConfig) -> dict[str, Any]:

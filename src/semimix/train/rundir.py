@@ -23,6 +23,7 @@ from semimix.train.config import TrainConfig
 CONFIG = "config.yaml"
 SPLIT = "split.npz"
 METRICS = "metrics.csv"
+TENSORBOARD = "tensorboard"  # event files of metrics.csv's rows (semimix.train.tensorboard_log)
 SUMMARY = "summary.json"
 CHECKPOINT_DIR = "checkpoints"
 LAST = "last.pt"
@@ -80,14 +81,14 @@ class RunDir:
             if name == LAST and not self.checkpoint(SAVED).exists():
                 files.write_text(self.checkpoint(SAVED), "")
 
-    def append_metrics(self, columns: list[str], row: dict[str, Any]) -> None:
+    def append_metrics(self, columns: list[str], rows: list[dict[str, Any]]) -> None:
         path = self.path / METRICS
         new = not path.exists()
         with writing(path, self.path), path.open("a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
             if new:
                 writer.writeheader()
-            writer.writerow(row)
+            writer.writerows(rows)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         with writing(self.path / SUMMARY, self.path):

@@ -33,18 +33,22 @@ from semimix.train.ema import ema_update, make_teacher
 from semimix.train.fingerprint import data_digest
 from semimix.train.hardware import resolve_device
 from semimix.train.inference import inference_entry
-from semimix.train.loss_meter import LossMeter
+from semimix.train.loss_meter import LossMeter, row_interval
 from semimix.train.optim import DecoupledDecay, make_optimizer
 from semimix.train.precision import resolve_fast_path, use_channels_last
-from semimix.train.rundir import BEST, CONFIG, LAST, RunDir, default_run_dir
+from semimix.train.rundir import BEST, CONFIG, LAST, METRICS, TENSORBOARD, RunDir, default_run_dir
 from semimix.train.schedules import lr_factor, ramp_factor
 from semimix.train.signals import TrainingStopped, stop_signals
 from semimix.train.summary import run_summary
+from semimix.train.tensorboard_log import TensorBoardLog, tensorboard_wanted
 
 # Rank r > 0 of a torchrun job reseeds with seed + RANK_SEED_STRIDE·r after the shared initial
 # weights, so each rank draws its own augmentations and λ (a prime: no rank repeats another's seed).
 RANK_SEED_STRIDE = 1_000_003
 RESTART_LOCK_WAIT_S = 30.0  # how long a torchrun-restarted run waits for its killed predecessor's lock
+# Closed metrics rows wait on the device and are read (one wait for it), written and shown at least
+# this often, and at every evaluation and checkpoint: a row every step costs no wait every step.
+READ_EVERY_S = 0.5
 
 
 class Trainer:
@@ -115,6 +119,7 @@ class Trainer:
         self.step, self.train_time, self.skipped_steps = 0, 0.0, 0
         self.best: dict[str, Any] = {"val_accuracy": -math.inf, "step": 0}
         self.columns: list[str] | None = None
+        self.board: TensorBoardLog | None = None  # while run() runs, on rank 0 where wanted
         self.extensions: list[dict[str, int]] = []
         self._signal: int | None = None
         self.inference = inference_entry(self)  # what predicting needs without the data, saved with every checkpoint
@@ -225,33 +230,41 @@ class Trainer:
         """Train to ``cfg.steps`` (or stop after ``until_step`` with a checkpoint) and return the summary.
 
         SIGTERM or Ctrl-C lets the step in progress finish, saves a checkpoint and raises
-        ``TrainingStopped``; a second one stops at once, keeping the last checkpoint.
+        ``TrainingStopped``; a second one stops at once, keeping the last checkpoint. TensorBoard's
+        event file is closed on every way out.
         """
         cfg = self.cfg
         stop = min(cfg.steps, until_step) if until_step is not None else cfg.steps
         every = cfg.checkpoint_every or cfg.eval_every
-        with self._owned_run_dir(), stop_signals(self._request_stop):
+        log_every = row_interval(cfg.log_every, cfg.steps)
+        events = tensorboard_wanted(cfg.tensorboard)  # before the run directory is touched: tensorboard: true without the package stops here
+        with self._owned_run_dir(), stop_signals(self._request_stop), self._event_log(events):
             shown = cfg.progress and self.dist.is_main
             bar = tqdm(total=cfg.steps, initial=self.step, disable=not shown, desc=f"{cfg.method} on {self.data.name}", unit="step", dynamic_ncols=True)
             postfix: dict[str, str] = {}
+            last_read = time.perf_counter()
             try:
                 while self.step < stop:
                     started = time.perf_counter()
                     self.train_step()
                     self.train_time += time.perf_counter() - started
-                    stopping = self.dist.any(self._signal is not None)  # every rank stops after the same step
-                    logging = self.step % cfg.log_every == 0 or self.step == cfg.steps
-                    # not where until_step stops: a resumed run logs what an uninterrupted one does
+                    # every rank stops, and reads its rows (a collective), after the same step
+                    stopping, reading = self.dist.any_of(self._signal is not None, time.perf_counter() - last_read >= READ_EVERY_S)
+                    if self.step % log_every == 0 or self.step == cfg.steps:  # not where until_step stops: a resumed run logs what an uninterrupted one does
+                        self.losses.end_row({"step": self.step, "lr": self._last_lr, "ramp": self._last_ramp})
                     evaluating = self.step % cfg.eval_every == 0 or self.step == cfg.steps
                     saving = self.step % every == 0 or self.step == stop or stopping
-                    if logging or evaluating or saving:  # stop at a NaN/Inf term before anything of its step is saved
-                        self.losses.check_finite(self.files.checkpoint(LAST))
-                    row = {**(self._read_losses() if logging else {}), **(self._validate() if evaluating else {})}
-                    if row:
-                        self._log(row)
-                        postfix.update({k: f"{row[k]:.3f}" for k in ("loss", "val_accuracy") if k in row})
-                        bar.set_postfix(postfix)
-                    if saving:  # after the metrics row, so a resume never lacks the row of its checkpoint's step
+                    if reading or evaluating or saving:
+                        self.losses.check_finite(self.files.checkpoint(LAST))  # stop at a NaN/Inf term before anything of its step is saved
+                        rows = self.losses.read()
+                        if evaluating:
+                            self._add_validation(rows)
+                        if rows:
+                            self._log(rows)
+                            postfix.update({k: f"{rows[-1][k]:.3f}" for k in ("loss", "val_accuracy") if k in rows[-1]})
+                            bar.set_postfix(postfix)
+                        last_read = time.perf_counter()
+                    if saving:  # after the metrics rows, so a resume never lacks the row of its checkpoint's step
                         self._save(LAST, checkpoint.capture(self))
                         self.dist.barrier()  # no rank reads a checkpoint (best.pt at the end) before it is written
                     bar.update(1)
@@ -284,8 +297,26 @@ class Trainer:
                 self.files.record_new_length(self.cfg.steps)
             yield
 
-    def _read_losses(self) -> dict[str, float]:
-        return {"lr": self._last_lr, "ramp": self._last_ramp, **self.losses.read()}
+    @contextmanager
+    def _event_log(self, wanted: bool) -> Iterator[None]:
+        """TensorBoard's event files beside metrics.csv (rank 0, where ``wanted``), closed however the attempt ends."""
+        if wanted and self.dist.is_main:
+            self.board = TensorBoardLog(self.run_dir / TENSORBOARD, self.step, self.run_dir / METRICS)
+        try:
+            yield
+        finally:
+            if self.board is not None:
+                self.board.close()
+                self.board = None
+
+    def _add_validation(self, rows: list[dict[str, float]]) -> None:
+        """This step's validation numbers, in its loss row if it has one."""
+        validation = self._validate()
+        if not validation:
+            return
+        if not rows or rows[-1]["step"] != self.step:
+            rows.append({"step": self.step})
+        rows[-1].update(validation)
 
     def _validate(self) -> dict[str, float]:
         """Evaluate on the validation split (if any), keeping the best weights in best.pt."""
@@ -302,11 +333,13 @@ class Trainer:
         if self.dist.is_main and state is not None:
             self._ready_files().save_checkpoint(name, state)
 
-    def _log(self, row: dict[str, Any]) -> None:
-        if self.columns is None:  # the loss terms are known from the first step, whatever this row holds
+    def _log(self, rows: list[dict[str, Any]]) -> None:
+        if self.columns is None:  # the loss terms are known from the first step, whatever these rows hold
             self.columns = ["step", "lr", "ramp", *self.losses.names, "val_accuracy", "val_nll"]
         if self.dist.is_main:
-            self._ready_files().append_metrics(self.columns, {"step": self.step, **row})
+            self._ready_files().append_metrics(self.columns, rows)
+            if self.board is not None:
+                self.board.write(rows)
 
     def _ready_files(self) -> RunDir:
         """The run directory, created with its config and split before its first other file."""
