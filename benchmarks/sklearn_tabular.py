@@ -1,11 +1,17 @@
-"""semimix's estimator against scikit-learn's semi-supervised classifiers on small tabular data.
+"""semimix's estimator against scikit-learn's semi-supervised classifiers on its bundled tabular sets.
 
-Digits (flattened 8x8, 10 classes), breast cancer (2) and wine (3), each with a seeded stratified
-30% test split and a fraction of the remaining training labels kept (class-stratified, at least
-one per class; the rest -1). Every classifier sits in a Pipeline after StandardScaler and is
-fitted on one thread; the table gives test accuracy (mean ± std over seeds) and fit time.
+Digits (flattened 8x8, 10 classes), wine (3), breast cancer (2) and iris (3), each with a seeded
+stratified 30% test split. Of the remaining training pool, ``--labels-per-class`` labels per class
+are kept (or, with ``--fractions``, a fraction of each class's labels, at least one) and the rest
+set to -1. Every classifier sits in a Pipeline after StandardScaler, at its defaults, fitted on one
+thread; the table gives accuracy (mean ± std over seeds) and mean fit time.
 
-    python benchmarks/sklearn_tabular.py --seeds 0,1,2 --fractions 0.05,0.1 --out benchmarks/results/sklearn_tabular.json
+``--split validation`` never touches the test split: it holds out a stratified 30% of the training
+pool as validation data (scored with its true labels) and fits on the rest, so settings can be
+chosen without test data. ``--variant NAME=JSON`` adds a semimix row with those estimator arguments
+(``epsilon_per_root_feature``: c gives ε = c·√features).
+
+    python benchmarks/sklearn_tabular.py --out benchmarks/results/sklearn_tabular_defaults.json
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ import argparse
 import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -29,85 +36,124 @@ from threadpoolctl import threadpool_limits
 
 from semimix.estimator import SemiSupervisedClassifier
 
-DATASETS: dict[str, Callable] = {"digits": load_digits, "breast-cancer": load_breast_cancer, "wine": load_wine}
-SEMIMIX = ("supervised", "mean-teacher", "vat", "ict", "advmixup")
+DATASETS: dict[str, Callable] = {"digits": load_digits, "wine": load_wine, "breast-cancer": load_breast_cancer, "iris": load_iris}
+DEFAULT_ROW = "semimix SemiSupervisedClassifier()"
+HELD_OUT = 0.3  # the test split of the whole set, and the validation split of the training pool
 
 
-def classifiers(steps: int, seed: int) -> dict[str, BaseEstimator]:
-    """Every contender, by table row name; semimix rows use the estimator's defaults (the tabular preset)."""
-    rows: dict[str, BaseEstimator] = {
-        f"semimix {m}": SemiSupervisedClassifier(method=m, steps=steps, random_state=seed, threads=1, device="cpu") for m in SEMIMIX
-    }
-    rows["sklearn SelfTraining(LogReg)"] = SelfTrainingClassifier(LogisticRegression(max_iter=1000), threshold=0.9)
-    rows["sklearn LabelSpreading(knn)"] = LabelSpreading(kernel="knn", n_neighbors=7, max_iter=100)
+def classifiers(seed: int, variants: dict[str, dict[str, Any]], n_features: int) -> dict[str, BaseEstimator]:
+    """Every contender at its defaults, by table row name, then the semimix ``variants``; only the
+    seed and the thread count are set (neither is a hyperparameter)."""
+    rows: dict[str, BaseEstimator] = {DEFAULT_ROW: SemiSupervisedClassifier(random_state=seed, threads=1)}
+    rows["sklearn SelfTrainingClassifier(LogisticRegression())"] = SelfTrainingClassifier(LogisticRegression())
+    rows['sklearn LabelSpreading(kernel="knn")'] = LabelSpreading(kernel="knn")
+    for name, params in variants.items():
+        rows[f"semimix {name}"] = SemiSupervisedClassifier(**{"random_state": seed, "threads": 1, **scaled_epsilon(params, n_features)})
     return rows
 
 
-def mask_labels(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """``y`` with all but ``fraction`` of each class's labels set to -1 (at least one kept per class)."""
+def scaled_epsilon(params: dict[str, Any], n_features: int) -> dict[str, Any]:
+    """``params`` with ``epsilon_per_root_feature`` c (a variant's ε relative to the data) made ``epsilon`` = c·√features."""
+    params = dict(params)
+    if "epsilon_per_root_feature" in params:
+        params["epsilon"] = params.pop("epsilon_per_root_feature") * n_features**0.5
+    return params
+
+
+def keep_labels(y: np.ndarray, per_class: int | None, fraction: float | None, rng: np.random.Generator) -> np.ndarray:
+    """``y`` with all but ``per_class`` (or ``fraction``, at least one) labels of each class set to -1."""
     kept = np.full(len(y), -1)
     for c in np.unique(y):
         rows = np.flatnonzero(y == c)
-        take = rng.choice(rows, size=max(1, round(fraction * len(rows))), replace=False)
+        size = per_class if per_class is not None else max(1, round(float(fraction or 0) * len(rows)))
+        take = rng.choice(rows, size=min(size, len(rows)), replace=False)
         kept[take] = y[take]
     return kept
 
 
-def run(seeds: list[int], fractions: list[float], steps: int) -> list[dict]:
+def splits(X: np.ndarray, y: np.ndarray, seed: int, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(fit X, fit y, scored X, scored y): the test split, or for ``validation`` a split of the training pool."""
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=HELD_OUT, stratify=y, random_state=seed)
+    if split == "test":
+        return X_train, y_train, X_test, y_test
+    X_fit, X_val, y_fit, y_val = train_test_split(X_train, y_train, test_size=HELD_OUT, stratify=y_train, random_state=seed)
+    return X_fit, y_fit, X_val, y_val
+
+
+def label_settings(per_class: int | None, fractions: list[float]) -> Iterator[tuple[str, int | None, float | None]]:
+    """(column name, per class, fraction) for each label setting asked for."""
+    if per_class is not None:
+        yield f"{per_class}/class", per_class, None
+    for fraction in fractions:
+        yield f"{fraction:.0%}", None, fraction
+
+
+def run(seeds: list[int], per_class: int | None, fractions: list[float], split: str, variants: dict[str, dict[str, Any]]) -> list[dict]:
     results = []
     for name, load in DATASETS.items():
         X, y = load(return_X_y=True)
-        for fraction in fractions:
+        for setting, count, fraction in label_settings(per_class, fractions):
             for seed in seeds:
-                X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=seed)
-                partial = mask_labels(y_train, fraction, np.random.default_rng(seed))
-                for row, clf in classifiers(steps, seed).items():
+                X_fit, y_fit, X_score, y_score = splits(X, y, seed, split)
+                partial = keep_labels(y_fit, count, fraction, np.random.default_rng(seed))
+                for row, clf in classifiers(seed, variants, X.shape[1]).items():
                     pipe = make_pipeline(StandardScaler(), clf)
                     started = time.perf_counter()
                     with threadpool_limits(1):
-                        pipe.fit(X_train, partial)
+                        pipe.fit(X_fit, partial)
                     fit_s = time.perf_counter() - started
-                    accuracy = float((pipe.predict(X_test) == y_test).mean())
+                    accuracy = float((pipe.predict(X_score) == y_score).mean())
+                    labels = int((partial >= 0).sum())
                     results.append(
-                        {
-                            "dataset": name,
-                            "fraction": fraction,
-                            "labels": int((partial >= 0).sum()),
-                            "seed": seed,
-                            "classifier": row,
-                            "accuracy": accuracy,
-                            "fit_s": fit_s,
-                        }
+                        {"dataset": name, "setting": setting, "labels": labels, "seed": seed, "classifier": row, "accuracy": accuracy, "fit_s": fit_s}
                     )
-                    print(f"{name} {fraction:.0%} seed {seed} {row}: accuracy {accuracy:.3f}, fit {fit_s:.2f} s", flush=True)
+                    print(f"{name} {setting} seed {seed} {row}: accuracy {accuracy:.3f}, fit {fit_s:.2f} s", flush=True)
     return results
 
 
 def table(results: list[dict]) -> str:
-    """Rows = classifiers, columns = dataset × label fraction: accuracy mean ± std (fit seconds)."""
-    columns = sorted({(r["dataset"], r["fraction"]) for r in results}, key=lambda c: (list(DATASETS).index(c[0]), c[1]))
+    """Rows = classifiers, columns = dataset × label setting: accuracy mean ± std (mean fit seconds);
+    the best mean of each column in bold."""
+    columns = list(dict.fromkeys((r["dataset"], r["setting"]) for r in results))
     rows = list(dict.fromkeys(r["classifier"] for r in results))
-    labels = {c: next(r["labels"] for r in results if (r["dataset"], r["fraction"]) == c) for c in columns}
-    lines = ["| classifier | " + " | ".join(f"{d} {f:.0%} ({labels[(d, f)]} labels)" for d, f in columns) + " |", "|---|" + "---|" * len(columns)]
+    labels = {c: next(r["labels"] for r in results if (r["dataset"], r["setting"]) == c) for c in columns}
+    cell: dict[tuple[str, tuple[str, str]], list[dict]] = {}
+    for r in results:
+        cell.setdefault((r["classifier"], (r["dataset"], r["setting"])), []).append(r)
+    means = {k: statistics.fmean(r["accuracy"] for r in runs) for k, runs in cell.items()}
+    best = {c: max(means[(row, c)] for row in rows) for c in columns}
+    lines = ["| classifier | " + " | ".join(f"{d} {s} ({labels[(d, s)]} labels)" for d, s in columns) + " |", "|---|" + "---|" * len(columns)]
     for row in rows:
         cells = []
         for column in columns:
-            runs = [r for r in results if r["classifier"] == row and (r["dataset"], r["fraction"]) == column]
+            runs = cell[(row, column)]
             acc = [r["accuracy"] for r in runs]
             spread = statistics.stdev(acc) if len(acc) > 1 else 0.0
-            cells.append(f"{statistics.fmean(acc):.3f} ± {spread:.3f} ({statistics.fmean(r['fit_s'] for r in runs):.1f} s)")
+            text = f"{means[(row, column)]:.3f} ± {spread:.3f}"
+            cells.append(f"{f'**{text}**' if means[(row, column)] == best[column] else text} ({statistics.fmean(r['fit_s'] for r in runs):.1f} s)")
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """``NAME=JSON`` (e.g. ``vat-eps2={"method": "vat", "epsilon": 2}``) as a row name and estimator arguments."""
+    name, _, params = text.partition("=")
+    return name, json.loads(params)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (split, labels and training)")
-    parser.add_argument("--fractions", default="0.05,0.1", help="comma-separated fractions of training labels kept")
-    parser.add_argument("--steps", type=int, default=1000, help="semimix training steps")
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds (split, labels and training)")
+    parser.add_argument("--labels-per-class", type=int, default=5, help="labels kept per class (0: none, use --fractions only)")
+    parser.add_argument("--fractions", default="", help="comma-separated fractions of each class's training labels kept, as more columns")
+    parser.add_argument("--split", choices=("test", "validation"), default="test", help="score on the test split or on a validation split of the training pool")
+    parser.add_argument("--variant", action="append", default=[], help="NAME=JSON: a semimix row with these estimator arguments (repeatable)")
     parser.add_argument("--out", type=Path, help="write the per-run results and the table as JSON here")
     args = parser.parse_args()
-    results = run([int(s) for s in args.seeds.split(",")], [float(f) for f in args.fractions.split(",")], args.steps)
+    per_class = args.labels_per_class or None
+    fractions = [float(f) for f in args.fractions.split(",") if f]
+    variants = dict(parse_variant(v) for v in args.variant)
+    results = run([int(s) for s in args.seeds.split(",")], per_class, fractions, args.split, variants)
     print(table(results))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -94,10 +94,26 @@ def test_parameters_round_trip_through_clone() -> None:
     copy = clone(clf).set_params(steps=7)
     assert copy.get_params()["method_params"] == {"supervised_mixup_alpha": 0.0} and copy.steps == 7
     assert clf.steps == 1000 and semimix.SemiSupervisedClassifier is SemiSupervisedClassifier
-    cfg = copy._train_config()
+    cfg = copy._train_config((64,))
     assert cfg.method_params["ict"] == {"weight": 10.0, "alpha": 0.5, "supervised_mixup_alpha": 0.0}  # tabular preset, then ours
     assert cfg.ema_decay == 0.9 and cfg.steps == 7 and not cfg.progress
-    assert clone(clf).set_params(config=None)._train_config().method_params["ict"] == {"alpha": 0.5, "supervised_mixup_alpha": 0.0}
+    assert clone(clf).set_params(config=None)._train_config((64,)).method_params["ict"] == {"alpha": 0.5, "supervised_mixup_alpha": 0.0}
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    """docs/sklearn.md's defaults: VAT, weight 0.3, ε = 0.18·√features, MLP, 1000 steps, lr 0.05, fp32."""
+    cfg = SemiSupervisedClassifier()._train_config((16,))
+    assert (cfg.method, cfg.model, cfg.steps, cfg.optim.lr, cfg.precision) == ("vat", "auto", 1000, 0.05, "fp32")
+    assert cfg.method_params["vat"]["weight"] == 0.3 and cfg.method_params["vat"]["epsilon"] == pytest.approx(0.18 * 4)
+    assert SemiSupervisedClassifier()._train_config((1, 8, 8)).method_params["vat"]["epsilon"] == pytest.approx(0.18 * 8)  # C·H·W features
+
+
+def test_auto_epsilon_yields_to_settings_and_to_methods_without_one() -> None:
+    assert SemiSupervisedClassifier(epsilon=None)._train_config((16,)).method_params["vat"]["epsilon"] == 1.0  # the config's
+    assert SemiSupervisedClassifier(method_params={"epsilon": 2.0})._train_config((16,)).method_params["vat"]["epsilon"] == 2.0
+    assert SemiSupervisedClassifier(epsilon=0.5)._train_config((16,)).method_params["vat"]["epsilon"] == 0.5
+    assert "epsilon" not in SemiSupervisedClassifier(method="ict")._train_config((16,)).method_params["ict"]
+    assert SemiSupervisedClassifier(method="advmixup")._train_config((25,)).method_params["advmixup"]["epsilon"] == pytest.approx(0.9)
 
 
 @pytest.mark.parametrize(
@@ -107,6 +123,7 @@ def test_parameters_round_trip_through_clone() -> None:
         ({}, [[0.0, np.nan], [1.0, 2.0], [3.0, 4.0]], [0, 1, -1], "X has NaN or Inf features in 1 rows"),
         ({"method": "supervised", "weight": 2.0}, np.eye(4), [0, 1, 0, 1], "method 'supervised' has no parameter 'weight'"),
         ({"weight": 2.0, "method_params": {"weight": 3.0}}, np.eye(4), [0, 1, 0, 1], "weight is set both"),
+        ({"epsilon": "big"}, np.eye(4), [0, 1, 0, 1], "vat.epsilon must be a float like 6.0, got 'big'"),
         ({"method": "advmix"}, np.eye(4), [0, 1, 0, 1], "unknown method 'advmix'; valid methods"),
         ({}, np.eye(4), [0.5, 1.5, 0.5, 2.5], "Unknown label type"),
         ({}, scipy.sparse.csr_matrix(np.eye(4)), [0, 1, 0, 1], r"X is a scipy sparse csr_matrix, which is not supported; pass X\.toarray\(\)"),
