@@ -6,6 +6,7 @@ that mixes hidden states refuses a network whose layers semimix does not know, i
 from __future__ import annotations
 
 import pickle
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -98,8 +99,6 @@ def test_the_run_opens_and_resumes_with_the_same_network_only(own_runs, tmp_path
         load_model(run_dir, model=lambda shape, n: TinyNet(64, n).layers)  # another architecture
     assert_one_line_error(main(["predict", str(run_dir), str(tmp_path / "x.npz")]), capsys.readouterr().err, "python:test_own_model.TinyNet")
     longer = tmp_path / "longer"
-    import shutil
-
     shutil.copytree(run_dir, longer)
     with pytest.raises(SemimixError, match="model: 'python:test_own_model.TinyNet' → 'python:test_own_model.tiny_factory'"):
         api.resume(longer, progress=False, steps=160, model=tiny_factory)

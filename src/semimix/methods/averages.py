@@ -38,3 +38,18 @@ class RunningAverages:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.values = dict(state)
+
+
+class KeepsAverages:
+    """Mixin for a Method whose state across steps is its ``averages`` (FreeMatch, SoftMatch): they
+    are what ``state_dict`` saves in checkpoints and ``load_state_dict`` restores."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.averages = RunningAverages()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.averages.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.averages.load_state_dict(state)

@@ -13,12 +13,11 @@ checkpoints."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from semimix.methods.averages import RunningAverages
+from semimix.methods.averages import KeepsAverages
 from semimix.methods.base import Batch, MethodParams, StepContext
 from semimix.methods.fixmatch import WeakStrongMethod
 from semimix.ops import confident_pseudo_labels, masked_cross_entropy, one_hot
@@ -63,20 +62,12 @@ def fairness_loss(logits_strong: torch.Tensor, mask: torch.Tensor, class_probs: 
     return (target * torch.log(frequency_normalised(mean_probs, histogram) + LOG_FLOOR)).sum() * (passed > 0)
 
 
-class FreeMatch(WeakStrongMethod[FreeMatchParams]):
+class FreeMatch(KeepsAverages, WeakStrongMethod[FreeMatchParams]):
+    """Its averages: "threshold" τ_t, "class_probs" p̃_t, "label_hist" h̃_t."""
+
     name = "freematch"
     summary = "FreeMatch: FixMatch with self-adaptive global and class thresholds and a fairness term (Wang et al. 2023)"
     Params = FreeMatchParams
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self.averages = RunningAverages()  # "threshold" τ_t, "class_probs" p̃_t, "label_hist" h̃_t
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.averages.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.averages.load_state_dict(state)
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         p, uniform = self.params, 1 / ctx.num_classes

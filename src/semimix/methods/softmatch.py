@@ -12,12 +12,11 @@ it only weights, the hard label stays argmax p. μ, σ² and p̂ travel in check
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from semimix.methods.averages import RunningAverages
+from semimix.methods.averages import KeepsAverages
 from semimix.methods.base import Batch, MethodParams, StepContext, check
 from semimix.methods.fixmatch import WeakStrongMethod
 from semimix.ops import masked_cross_entropy
@@ -52,20 +51,12 @@ def uniform_alignment(probs: torch.Tensor, class_probs: torch.Tensor) -> torch.T
     return aligned / aligned.sum(dim=-1, keepdim=True)
 
 
-class SoftMatch(WeakStrongMethod[SoftMatchParams]):
+class SoftMatch(KeepsAverages, WeakStrongMethod[SoftMatchParams]):
+    """Its averages: "mean" μ_t, "variance" σ_t², "class_probs" p̂_t."""
+
     name = "softmatch"
     summary = "SoftMatch: FixMatch with truncated-Gaussian confidence weights and uniform alignment (Chen et al. 2023)"
     Params = SoftMatchParams
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self.averages = RunningAverages()  # "mean" μ_t, "variance" σ_t², "class_probs" p̂_t
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.averages.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.averages.load_state_dict(state)
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         p = self.params
