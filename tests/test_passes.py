@@ -1,6 +1,6 @@
 """Each method's declared pass count (``Method.passes``) is what one step really runs: forward
-passes with and without grad, and the backward passes through them, by batch size, counted with
-hooks on a tiny model."""
+passes with and without grad, in bf16 autocast or kept in float32, and the backward passes
+through them, by batch size, counted with hooks on a tiny model under bf16 autocast."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from semimix.methods import METHOD_NAMES, build_method
-from semimix.methods.base import BACKWARD, FORWARD, INPUT_BACKWARD, NO_GRAD, PASS_KINDS, Pass
+from semimix.methods.base import BACKWARD, FORWARD, FP32_FORWARD, INPUT_BACKWARD, NO_GRAD, PASS_KINDS, Pass
 from test_methods import tiny_setup
 
 LABELED, UNLABELED = 12, 24  # tiny_setup's batch sizes
@@ -32,7 +32,8 @@ class PassRecorder:
 
     def _forward(self, _module: torch.nn.Module, _inputs: object, output: torch.Tensor) -> None:
         n = len(output)
-        self.passes.append((FORWARD if output.requires_grad else NO_GRAD, n))
+        kind = (FORWARD if torch.is_autocast_enabled(output.device.type) else FP32_FORWARD) if output.requires_grad else NO_GRAD
+        self.passes.append((kind, n))
         if output.requires_grad:
             output.register_hook(lambda grad: self._backward(n))
 
@@ -52,7 +53,8 @@ def recorded_passes(name: str, params: dict | None = None) -> tuple[list[Pass], 
     if params:
         method = build_method(name, {**method.params.__dict__, **params})
     recorders = [PassRecorder(m) for m in (student, teacher) if m is not None]
-    terms = method.losses(batch, ctx)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the step as precision: auto runs it where bf16 is native
+        terms = method.losses(batch, ctx)
     for r in recorders:
         r.building = False
     torch.stack(list(terms.values())).sum().backward()
@@ -88,7 +90,8 @@ def test_untied_mixup_without_unlabeled_data_runs_only_the_labeled_pass() -> Non
     method, student, _teacher, batch, ctx = tiny_setup("untied-mixup")
     batch.x_u = batch.idx_u = None
     recorder = PassRecorder(student)
-    terms = method.losses(batch, ctx)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        terms = method.losses(batch, ctx)
     recorder.building = False
     torch.stack(list(terms.values())).sum().backward()
     assert Counter(recorder.passes) == Counter(method.passes(LABELED, 0))

@@ -25,7 +25,7 @@ from semimix.data.bundle import DataBundle
 from semimix.data.preprocess import Standardize
 from semimix.errors import SemimixError
 from semimix.methods import build_method, canonical_method_name
-from semimix.methods.base import BACKWARD, FORWARD, INPUT_BACKWARD, NO_GRAD, Pass
+from semimix.methods.base import BACKWARD, FORWARD, FP32_FORWARD, INPUT_BACKWARD, NO_GRAD, Pass
 from semimix.models import resolve_model_name
 from semimix.tables import markdown_table
 from semimix.train.config import AugmentConfig, TrainConfig
@@ -147,11 +147,11 @@ def peak_step_memory_mb(trainer: Trainer) -> float:
 
 def pass_costs(model: torch.nn.Module, input_shape: tuple[int, ...], device: torch.device, amp: bool, sizes: set[int], rounds: int) -> dict[Pass, float]:
     """Median seconds of each pass kind at each batch size on ``model`` (train mode, bf16 autocast
-    when ``amp``); the backward costs are (forward + backward) − forward. Any module that maps a
-    batch to logits works, so other libraries' networks can be costed the same way."""
+    when ``amp``, except the float32 kinds); the backward costs are (forward + backward) − forward.
+    Without ``amp`` the float32 kinds are the plain ones and are not timed twice. Any module that
+    maps a batch to logits works, so other libraries' networks can be costed the same way."""
     model.train()
     samples: dict[Pass, list[float]] = {}
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
 
     def params_backward(x: torch.Tensor) -> None:
         model(x).float().sum().backward()
@@ -165,8 +165,12 @@ def pass_costs(model: torch.nn.Module, input_shape: tuple[int, ...], device: tor
         with torch.no_grad():
             model(x)
 
-    kinds: dict[str, Callable[[torch.Tensor], object]] = {NO_GRAD: no_grad, FORWARD: model, BACKWARD: params_backward, INPUT_BACKWARD: input_backward}
-    with autocast:
+    def in_fp32(fn: Callable[[torch.Tensor], object]) -> Callable[[torch.Tensor], object]:
+        return lambda x: _without_autocast(fn, x, device)
+
+    kinds: dict[str, Callable[[torch.Tensor], object]] = {NO_GRAD: no_grad, FORWARD: model, BACKWARD: params_backward}
+    kinds.update({FP32_FORWARD: in_fp32(model), INPUT_BACKWARD: in_fp32(input_backward)} if amp else {INPUT_BACKWARD: input_backward})
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         for _ in range(rounds + 1):  # the first round warms up
             for n in sorted(sizes):
                 for kind, fn in kinds.items():
@@ -174,9 +178,15 @@ def pass_costs(model: torch.nn.Module, input_shape: tuple[int, ...], device: tor
                     samples.setdefault((kind, n), []).append(timed(functools.partial(fn, x), device))
     costs = {key: statistics.median(times[1:]) for key, times in samples.items()}
     for n in sizes:
-        for kind in (BACKWARD, INPUT_BACKWARD):
-            costs[(kind, n)] = max(0.0, costs[(kind, n)] - costs[(FORWARD, n)])
+        costs.setdefault((FP32_FORWARD, n), costs[(FORWARD, n)])
+        costs[(INPUT_BACKWARD, n)] = max(0.0, costs[(INPUT_BACKWARD, n)] - costs[(FP32_FORWARD, n)])
+        costs[(BACKWARD, n)] = max(0.0, costs[(BACKWARD, n)] - costs[(FORWARD, n)])
     return costs
+
+
+def _without_autocast(fn: Callable[[torch.Tensor], object], x: torch.Tensor, device: torch.device) -> object:
+    with torch.autocast(device.type, enabled=False):
+        return fn(x)
 
 
 def predicted_time(passes: list[Pass], costs: dict[Pass, float]) -> float:
@@ -242,10 +252,11 @@ def measure(opts: SpeedOptions) -> dict[str, Any]:
 
 
 def pass_summary(passes: list[list[Any]] | None) -> str:
-    """Passes as e.g. 'F 32+128, B 32+128, N 128' (F forward, N no-grad, B backward, I input backward)."""
+    """Passes as e.g. 'F 32+128, B 32+128, N 128' (F forward, N no-grad, B backward; P a float32
+    forward and I its backward to the input: VAT's power iteration)."""
     if not passes:
         return "not declared"
-    letters = {FORWARD: "F", NO_GRAD: "N", BACKWARD: "B", INPUT_BACKWARD: "I"}
+    letters = {FORWARD: "F", NO_GRAD: "N", BACKWARD: "B", FP32_FORWARD: "P", INPUT_BACKWARD: "I"}
     by_kind: dict[str, list[str]] = {}
     for kind, n in passes:
         by_kind.setdefault(letters[kind], []).append(str(n))
@@ -279,4 +290,5 @@ def format_table(result: dict[str, Any]) -> str:
         f"{result['labeled_batch']}+{result['unlabeled_batch']}, {result['steps']} timed steps after {result['warmup']} warm-up, "
         f"precision {result['precision']}, {result['memory_format']}, compile={result['compile']}, torch threads {result['torch_threads']}"
     )
-    return title + "\n" + markdown_table(head, rows)
+    legend = "passes: F forward, B its backward to the parameters, N forward without grad, P float32 forward, I its backward to the input"
+    return title + "\n" + markdown_table(head, rows) + "\n" + legend

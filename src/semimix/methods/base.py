@@ -62,8 +62,12 @@ Pass = tuple[str, int]
 FORWARD = "forward"  # with autograd recording, for a later backward
 NO_GRAD = "forward-no-grad"  # a target pass
 BACKWARD = "backward"  # to the parameters, through one FORWARD of that batch size
-INPUT_BACKWARD = "input-backward"  # to the input only (VAT's power iteration), through one FORWARD
-PASS_KINDS = (FORWARD, NO_GRAD, BACKWARD, INPUT_BACKWARD)
+# VAT's power iteration stays in float32 under bf16 autocast (see ops.vat_perturbation), so its two passes
+# cost float32 time, several times a bf16 pass on a CPU with bf16 units: they are kinds of their own.
+FP32_FORWARD = "forward-fp32"  # with autograd recording, autocast off
+INPUT_BACKWARD = "input-backward-fp32"  # to the input only, through one FP32_FORWARD
+PASS_KINDS = (FORWARD, NO_GRAD, BACKWARD, FP32_FORWARD, INPUT_BACKWARD)
+FP32_KINDS = (FP32_FORWARD, INPUT_BACKWARD)
 
 
 def trained(batch_size: int) -> list[Pass]:
@@ -72,8 +76,8 @@ def trained(batch_size: int) -> list[Pass]:
 
 
 def power_iterations(batch_size: int, iterations: int) -> list[Pass]:
-    """VAT's power iteration: each a forward and a backward to the perturbation only."""
-    return [(FORWARD, batch_size), (INPUT_BACKWARD, batch_size)] * iterations
+    """VAT's power iteration: each a float32 forward and a backward to the perturbation only."""
+    return [(FP32_FORWARD, batch_size), (INPUT_BACKWARD, batch_size)] * iterations
 
 
 @dataclass
