@@ -18,7 +18,7 @@ from semimix.errors import SemimixError
 from semimix.models import build_model
 from semimix.ops import vat_perturbation
 from semimix.train.config import config_from_dict, load_preset, merge
-from semimix.train.precision import OVERRIDE, native_bf16, resolve_fast_path
+from semimix.train.precision import OVERRIDE, SMALL_MODEL_MACS, forward_macs, native_bf16, resolve_fast_path
 from semimix.train.resume import resume_trainer
 from semimix.train.trainer import Trainer
 
@@ -33,26 +33,51 @@ def bf16_units(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_auto_resolves_by_the_device_and_explicit_settings_win(monkeypatch: pytest.MonkeyPatch) -> None:
     conv, mlp = build_model("cnn-small", (1, 8, 8), 10), build_model("mlp", (2,), 2)
+    image, vector = (1, 8, 8), (2,)
     monkeypatch.setenv(OVERRIDE, "0")
     assert not native_bf16(CPU)
-    assert resolve_fast_path("auto", "auto", CPU, conv).describe() == {
+    assert resolve_fast_path("auto", "auto", CPU, conv, image).describe() == {
         "precision": "fp32",
         "memory_format": "contiguous",
         "fast_path": "precision: auto, cpu has no native bf16",
     }
-    assert resolve_fast_path("bf16", "auto", CPU, conv).channels_last  # asked for: bf16 with channels-last
-    assert resolve_fast_path("fp32", "channels-last", CPU, conv).channels_last and not resolve_fast_path("fp32", "channels-last", CPU, mlp).channels_last
+    assert resolve_fast_path("bf16", "auto", CPU, conv, image).channels_last  # asked for: bf16 with channels-last
+    assert resolve_fast_path("fp32", "channels-last", CPU, conv, image).channels_last
+    assert not resolve_fast_path("fp32", "channels-last", CPU, mlp, vector).channels_last
     monkeypatch.setenv(OVERRIDE, "1")
-    path = resolve_fast_path("auto", "auto", CPU, conv)
+    path = resolve_fast_path("auto", "auto", CPU, conv, image)
     assert path.bf16 and path.channels_last and path.reason == "precision: auto, cpu computes bf16 natively"
-    assert not resolve_fast_path("auto", "auto", CPU, mlp).channels_last  # nothing to lay out for a network without convolutions
-    assert not resolve_fast_path("auto", "contiguous", CPU, conv).channels_last
-    assert resolve_fast_path("fp32", "auto", CPU, conv).describe()["precision"] == "fp32"
-    kept = resolve_fast_path("auto", "auto", CPU, conv, saved_precision="fp32")
+    assert not resolve_fast_path("auto", "auto", CPU, mlp, vector).channels_last  # nothing to lay out for a network without convolutions
+    assert not resolve_fast_path("auto", "contiguous", CPU, conv, image).channels_last
+    assert resolve_fast_path("fp32", "auto", CPU, conv, image).describe()["precision"] == "fp32"
+    kept = resolve_fast_path("auto", "auto", CPU, conv, image, saved_precision="fp32")
     assert kept.precision == "fp32" and not kept.channels_last and "kept from the run's first attempt" in kept.reason
     monkeypatch.delenv(OVERRIDE)
     expected = any(getattr(torch.cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
     assert native_bf16(CPU) == expected  # detected from the CPU's units when not overridden
+
+
+def test_forward_macs_counts_convolutions_and_linear_layers_per_sample() -> None:
+    # conv 1->2 channels, 3x3, padding 1 on 4x4: 16 positions x 2 outputs x 9 = 288; grouped conv 2->2, groups 2,
+    # 1x1: 16 x 2 x 1 = 32; linear 32 -> 3: 96. Per sample: the probe counts one sample, whatever the batch.
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.BatchNorm2d(2), torch.nn.Conv2d(2, 2, 1, groups=2), torch.nn.Flatten(), torch.nn.Linear(32, 3)
+    )
+    net.train()
+    before = net[1].running_mean.clone()
+    assert forward_macs(net, (1, 4, 4)) == 288 + 32 + 96
+    assert net.training and torch.equal(net[1].running_mean, before)  # an eval-mode probe: mode and BN statistics as they were
+
+
+def test_auto_keeps_small_models_in_fp32_on_a_cpu(bf16_units: None) -> None:
+    """Below SMALL_MODEL_MACS a bf16 step is no faster on the CPU (RESULTS.md, "Small models")."""
+    small = build_model("mlp", (64,), 10, widths=(100, 50))  # 11,900 multiply-accumulates per sample
+    large = build_model("mlp", (784,), 10, widths=(1200, 1200))  # 2,392,800
+    assert forward_macs(small, (64,)) == 64 * 100 + 100 * 50 + 50 * 10 < SMALL_MODEL_MACS < forward_macs(large, (784,))
+    path = resolve_fast_path("auto", "auto", CPU, small, (64,))
+    assert path.precision == "fp32" and "the model is small (11,900 multiply-accumulates per sample" in path.reason
+    assert resolve_fast_path("auto", "auto", CPU, large, (784,)).bf16
+    assert resolve_fast_path("bf16", "auto", CPU, small, (64,)).bf16  # asked for explicitly: bf16 it is
 
 
 def test_vat_direction_is_found_in_fp32_under_bf16_autocast() -> None:
@@ -88,7 +113,7 @@ def test_auto_on_a_device_with_bf16_units_trains_bf16_channels_last_and_keeps_th
     for model in (trainer.student, trainer.teacher):
         assert model is not None and all(t.dtype in (torch.float32, torch.int64) for t in (*model.parameters(), *model.buffers()))
     assert all(t.dtype == torch.float32 for s in trainer.optimizer.state.values() for t in s.values() if torch.is_tensor(t) and t.is_floating_point())
-    assert summary["test_accuracy"] > 0.6  # trains (fp32 and bf16 within noise: benchmarks/precision_accuracy.yaml)
+    assert summary["test_accuracy"] > 0.6  # trains (fp32 and bf16 within noise: benchmarks/grids/precision-digits.yaml)
 
 
 def test_fp32_is_exactly_what_auto_runs_without_bf16_units(tmp_path: Path) -> None:

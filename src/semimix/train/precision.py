@@ -3,7 +3,11 @@ natively, and channels-last memory for convolutional models with it.
 
 ``precision: auto`` (the default) resolves to ``bf16`` on a CUDA GPU with native bf16 and on a CPU
 with AVX-512 bf16 or AMX, and to ``fp32`` elsewhere: a CPU that only emulates bf16 ran it 14x slower
-(benchmarks/RESULTS.md, "Speed"), so the units are detected, not assumed. ``SEMIMIX_NATIVE_BF16=0``
+(benchmarks/RESULTS.md, "Speed"), so the units are detected, not assumed. On a CPU, a model whose
+forward pass costs under ``SMALL_MODEL_MACS`` multiply-accumulates per sample stays fp32 too: there
+autocast's casts cost as much as its bf16 matmuls save. The count is of the model's convolutions and
+linear layers on one probe sample, so the choice depends on the model and data shape only, never on a
+timing, and the same config computes the same numbers every time on a given machine. ``SEMIMIX_NATIVE_BF16=0``
 (or ``1``) overrides the detection — for a machine it misjudges, and for the test suite, whose
 numbers must not depend on the machine. ``fp32`` is semimix's behaviour before ``auto`` existed.
 
@@ -19,6 +23,7 @@ run resumed on another machine continues in the precision it trained in.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -26,6 +31,11 @@ import torch
 from torch import nn
 
 PRECISIONS = ("auto", "bf16", "fp32")
+# Below this forward cost per sample a CPU step is no faster in bf16. VAT steps, batch 32 + 128, one thread, bf16
+# time / fp32 time on an AMX Xeon (benchmarks/RESULTS.md, "Small models"): MLPs 64-100-50 (12k MACs) 1.12,
+# 784-64 (51k) 1.24, 256-256-256 (134k) 1.00, 784-256 (203k) 1.02, 64-512-512 (300k) 0.95; cnn-small on 8x8
+# digits (1.8M) 0.63; a 784-1200-1200 MLP (2.4M) 0.73.
+SMALL_MODEL_MACS = 2**18
 MEMORY_FORMATS = ("auto", "channels-last", "contiguous")
 OVERRIDE = "SEMIMIX_NATIVE_BF16"
 
@@ -61,17 +71,48 @@ class FastPath:
         return {"precision": self.precision, "memory_format": "channels-last" if self.channels_last else "contiguous", "fast_path": self.reason}
 
 
-def resolve_fast_path(precision: str, memory_format: str, device: torch.device, model: nn.Module, saved_precision: str | None = None) -> FastPath:
-    """The path for ``model`` on ``device``; ``saved_precision`` is what a resumed run's checkpoint
-    recorded (``auto`` keeps it, so a run never changes precision between attempts)."""
+def forward_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of one sample's forward pass through ``model``'s convolutions and linear
+    layers, counted by hooks on an eval-mode probe (other ops, such as attention's matmuls, are not)."""
+    total = 0
+
+    def count(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        per_input = module.in_features if isinstance(module, nn.Linear) else module.in_channels // module.groups * math.prod(module.kernel_size)
+        total += output[:1].numel() * per_input
+
+    layers = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, layers)]
+    training = model.training
+    parameter = next(model.parameters(), None)
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=parameter.device if parameter is not None else None))
+    finally:
+        model.train(training)
+        for hook in hooks:
+            hook.remove()
+    return total
+
+
+def resolve_fast_path(
+    precision: str, memory_format: str, device: torch.device, model: nn.Module, input_shape: tuple[int, ...], saved_precision: str | None = None
+) -> FastPath:
+    """The path for ``model`` on ``device`` and inputs of ``input_shape`` (no batch axis);
+    ``saved_precision`` is what a resumed run's checkpoint recorded (``auto`` keeps it, so a run
+    never changes precision between attempts)."""
     if precision != "auto":
         resolved, reason = precision, f"precision: {precision}"
     elif saved_precision is not None:
         resolved, reason = saved_precision, f"precision: auto, kept from the run's first attempt ({saved_precision})"
-    elif native_bf16(device):
-        resolved, reason = "bf16", f"precision: auto, {device.type} computes bf16 natively"
-    else:
+    elif not native_bf16(device):
         resolved, reason = "fp32", f"precision: auto, {device.type} has no native bf16"
+    elif device.type == "cpu" and (macs := forward_macs(model, input_shape)) < SMALL_MODEL_MACS:
+        small = f"{macs:,} multiply-accumulates per sample, under {SMALL_MODEL_MACS:,}"
+        resolved, reason = "fp32", f"precision: auto, cpu computes bf16 natively but the model is small ({small}), where bf16 is no faster"
+    else:
+        resolved, reason = "bf16", f"precision: auto, {device.type} computes bf16 natively"
     convolutional = any(isinstance(m, nn.Conv2d) for m in model.modules())
     channels_last = convolutional and (memory_format == "channels-last" or (memory_format == "auto" and resolved == "bf16"))
     return FastPath(resolved, channels_last, reason)

@@ -90,7 +90,7 @@ class Trainer:
                 f"method {cfg.method!r} mixes hidden states, which needs one of semimix's models (they declare their layers); model {self.model_name!r} "
                 f"is one opaque stage — set method_params.{cfg.method}.layers=input to mix inputs only, or use a semimix model (semimix models)"
             )
-        self.fast_path = resolve_fast_path(cfg.precision, cfg.memory_format, self.device, self.student)
+        self.fast_path = resolve_fast_path(cfg.precision, cfg.memory_format, self.device, self.student, self.data.input_shape)
         self._fast_path_applied = False  # channels-last is applied at the first step, once a resumed run kept its precision
         scale_batchnorm(self.student, self.time.bn_horizon_scale)
         if cfg.sync_batchnorm and self.dist.active:
@@ -153,7 +153,7 @@ class Trainer:
         would resolve otherwise here (another machine); a checkpoint from before ``auto`` says nothing,
         and its config's explicit precision (from ``amp``) already holds."""
         if saved is not None and self.cfg.precision == "auto" and saved != self.fast_path.precision:
-            self.fast_path = resolve_fast_path("auto", self.cfg.memory_format, self.device, self.student, saved_precision=saved)
+            self.fast_path = resolve_fast_path("auto", self.cfg.memory_format, self.device, self.student, self.data.input_shape, saved_precision=saved)
 
     def _apply_fast_path(self) -> None:
         if self.fast_path.channels_last:
