@@ -78,8 +78,12 @@ def forward_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 
     def count(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
         nonlocal total
-        per_input = module.in_features if isinstance(module, nn.Linear) else module.in_channels // module.groups * math.prod(module.kernel_size)
-        total += output[:1].numel() * per_input
+        if isinstance(module, nn.Linear):
+            per_output = module.in_features
+        else:
+            assert isinstance(module, nn.modules.conv._ConvNd)
+            per_output = module.in_channels // module.groups * math.prod(module.kernel_size)
+        total += output[:1].numel() * per_output
 
     layers = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, layers)]
