@@ -32,9 +32,9 @@ from torch import nn
 
 PRECISIONS = ("auto", "bf16", "fp32")
 # Below this forward cost per sample a CPU step is no faster in bf16. VAT steps, batch 32 + 128, one thread, bf16
-# time / fp32 time on an AMX Xeon (benchmarks/RESULTS.md, "Small models"): MLPs 64-100-50 (12k MACs) 1.12,
-# 784-64 (51k) 1.24, 256-256-256 (134k) 1.00, 784-256 (203k) 1.02, 64-512-512 (300k) 0.95; cnn-small on 8x8
-# digits (1.8M) 0.63; a 784-1200-1200 MLP (2.4M) 0.73.
+# time / fp32 time on an AMX Xeon (benchmarks/precision_by_model.py; RESULTS.md, "Small models"): MLPs 64-100-50
+# (12k MACs) 1.57, 784-64 (51k) 1.06, 256-256-256 (134k) 1.07, 784-256 (203k) 1.05, 64-512-512 (300k) 0.83;
+# cnn-small on 8x8 digits (1.8M) 0.62; a 784-1200-1200 MLP (2.4M) 0.82; cnn-small on MNIST (22M) 0.46.
 SMALL_MODEL_MACS = 2**18
 MEMORY_FORMATS = ("auto", "channels-last", "contiguous")
 OVERRIDE = "SEMIMIX_NATIVE_BF16"
