@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse
+import torch
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -15,6 +16,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import semimix
 from semimix.estimator import SemiSupervisedClassifier
+from semimix.eval import predict_logits
 
 # Binary labels -1 and 1 cannot apply: -1 marks an unlabeled sample, the convention of
 # sklearn.semi_supervised (whose own estimators scikit-learn exempts from that part of the check).
@@ -83,10 +85,24 @@ def test_model_auto_is_a_cnn_for_images_and_an_mlp_for_features(digits) -> None:
     X, _, partial = digits
     images = SemiSupervisedClassifier(method="supervised", steps=2, random_state=0).fit(X.reshape(-1, 1, 8, 8), partial)
     flat = SemiSupervisedClassifier(method="supervised", steps=2, random_state=0).fit(X, partial)
-    assert type(images.model_).__name__ == "SmallCNN" and type(flat.model_).__name__ == "MLP"
+    assert type(images.models_[0]).__name__ == "SmallCNN" and type(flat.models_[0]).__name__ == "MLP"
     assert images.n_features_in_ == 1 and flat.n_features_in_ == 64
     with pytest.raises(ValueError, match=r"shape \(1, 4, 16\).*fitted on shape \(1, 8, 8\)"):
         images.predict(X.reshape(-1, 1, 4, 16))
+
+
+def test_the_ensemble_averages_members_trained_from_consecutive_seeds(digits) -> None:
+    X, _, partial = digits
+    ensemble = SemiSupervisedClassifier(steps=20, random_state=7, ensemble_size=3).fit(X, partial)
+    single = SemiSupervisedClassifier(steps=20, random_state=7, ensemble_size=1).fit(X, partial)
+    assert len(ensemble.models_) == 3 and len(single.models_) == 1
+    first = [p.detach() for p in ensemble.models_[0].parameters()]
+    assert all(torch.equal(a, b.detach()) for a, b in zip(first, single.models_[0].parameters(), strict=True))  # member 0: seed 7
+    assert not torch.equal(first[0], next(ensemble.models_[1].parameters()).detach())  # member 1: seed 8, other weights
+    x = torch.tensor(X[:25], dtype=torch.float32)
+    by_hand = np.mean([torch.softmax(predict_logits(m, x, ensemble.preprocess_).double(), dim=1).numpy() for m in ensemble.models_], axis=0)
+    np.testing.assert_allclose(ensemble.predict_proba(X[:25]), by_hand, rtol=1e-12)
+    np.testing.assert_array_equal(ensemble.predict(X[:25]), ensemble.classes_[by_hand.argmax(axis=1)])
 
 
 def test_parameters_round_trip_through_clone() -> None:
@@ -101,7 +117,8 @@ def test_parameters_round_trip_through_clone() -> None:
 
 
 def test_defaults_are_the_documented_ones() -> None:
-    """docs/sklearn.md's defaults: VAT, weight 0.3, ε = 0.18·√features, MLP, 1000 steps, lr 0.05, fp32."""
+    """docs/sklearn.md's defaults: 5 networks, each VAT, weight 0.3, ε = 0.18·√features, MLP, 1000 steps, lr 0.05, fp32."""
+    assert SemiSupervisedClassifier().ensemble_size == 5
     cfg = SemiSupervisedClassifier()._train_config((16,))
     assert (cfg.method, cfg.model, cfg.steps, cfg.optim.lr, cfg.precision) == ("vat", "auto", 1000, 0.05, "fp32")
     assert cfg.method_params["vat"]["weight"] == 0.3 and cfg.method_params["vat"]["epsilon"] == pytest.approx(0.18 * 4)
@@ -130,6 +147,7 @@ def test_auto_epsilon_yields_to_settings_and_to_methods_without_one() -> None:
         ({"random_state": -1}, np.eye(4), [0, 1, 0, 1], r"random_state must be None, an int in \[0, 2\*\*32 - 1\] or a numpy.random.RandomState, got -1"),
         ({"random_state": 2**32}, np.eye(4), [0, 1, 0, 1], r"an int in \[0, 2\*\*32 - 1\] .*, got 4294967296"),
         ({"random_state": 1.5}, np.eye(4), [0, 1, 0, 1], r"an int in \[0, 2\*\*32 - 1\] .*, got 1.5"),
+        ({"ensemble_size": 0}, np.eye(4), [0, 1, 0, 1], r"ensemble_size must be a positive int \(networks trained and averaged\), got 0"),
     ],
 )
 def test_bad_input_is_one_clear_line(params: dict, X, y, message: str) -> None:

@@ -34,12 +34,11 @@ def line_model(weight: list[list[float]], bias: list[float]) -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Flatten(), linear)
 
 
-def fake_run(x: torch.Tensor, preprocess: torch.nn.Module | None) -> SimpleNamespace:
-    """What ``attack_space`` reads of a run."""
+def fake_run(x: torch.Tensor, preprocess: torch.nn.Module | None, pixel_bounds: tuple[list[float], list[float]] | None = None) -> SimpleNamespace:
+    """What ``attack_space`` reads of a run; ``pixel_bounds`` as ``DataBundle.pixel_bounds`` gives them for float images."""
     to_input = (lambda t: preprocess(t.float())) if preprocess is not None else (lambda t: t.float())
-    return SimpleNamespace(
-        run_dir=Path("RUN"), data=SimpleNamespace(preprocess=preprocess), trainer=SimpleNamespace(device=torch.device("cpu")), preprocess=to_input
-    )
+    data = SimpleNamespace(preprocess=preprocess, pixel_bounds=lambda: pixel_bounds)
+    return SimpleNamespace(run_dir=Path("RUN"), data=data, trainer=SimpleNamespace(device=torch.device("cpu")), preprocess=to_input)
 
 
 def settings(**values) -> dict:
@@ -126,6 +125,24 @@ def test_float_data_and_channel_mixing_preprocess() -> None:
         attack_space(fake_run(images, zca), images, settings(eps_units="input"))
 
 
+def test_float_images_with_known_black_and_white_are_clipped_in_input_units() -> None:
+    """Digits-like float images stored in 0..1 (channel 0) and 0..2 (channel 1), standardised by mean 0.5 and
+    std 0.25 / 0.5: input units span (0 − 0.5)/0.25 = −2 .. 2 and (0 − 0.5)/0.5 = −1 .. 3. An FGSM step of 1 from
+    inputs (1.8, 2.8) towards higher values reaches 2.8 / 3.8 and is clipped to 2 / 3."""
+    x = torch.tensor([[0.95, 1.9]]).view(1, 2, 1, 1)
+    prep = Standardize([0.5, 0.5], [0.25, 0.5])
+    space = attack_space(fake_run(x, prep, ([0.0, 0.0], [1.0, 2.0])), x, settings())
+    low, high = (b.flatten().tolist() for b in space.bounds)
+    assert space.unit == "input" and low == pytest.approx([-2.0, -1.0]) and high == pytest.approx([2.0, 3.0])
+    assert "clipped to the images' black and white" in space.clip
+    model = line_model([[-1.0, -1.0], [1.0, 1.0]], [0.0, 0.0])  # class 0's loss grows with both inputs
+    adv = craft(model, space.x, torch.tensor([0]), attack="fgsm", epsilon=1.0, bounds=space.bounds)
+    assert adv.flatten().tolist() == pytest.approx([2.0, 3.0])
+    assert attack_space(fake_run(x, prep, ([0.0, 0.0], [1.0, 2.0])), x, settings(clip=False)).bounds is None
+    zca = build_preprocess("zca", [torch.rand(64, 2, 1, 1)])
+    assert attack_space(fake_run(x, zca, ([0.0, 0.0], [1.0, 2.0])), x, settings()).bounds is None  # no per-channel map: not clipped, said so
+
+
 @pytest.mark.parametrize("path", SCAR_PRESETS, ids=lambda p: p.stem)
 def test_presets_hold_the_papers_settings(path: Path) -> None:
     """ε in pixel units, clipped: 1/255 on CIFAR-10 (the paper's ε = 1); on MNIST 15.7/255, the earlier presets'
@@ -154,12 +171,12 @@ def test_bad_unit_and_clip_are_one_line_errors(tmp_path: Path, scar: str, messag
 
 
 def test_select_only_reports_unit_clip_and_step(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """On digits (float inputs) auto is eps_units input, unclipped, and the JSON says so; pixel is refused."""
+    """On digits (float images of known black and white) auto is eps_units input, clipped to them, and the JSON says so; pixel is refused."""
     run = tmp_path / "run"
     train(load_config("digits", method="pseudo-label", model="mlp", steps=4, progress=False, out=str(run)))
     assert main(["scar", str(run), "--select-only", "--eps", "0.5"]) == 0
     saved = json.loads((run / "scar-selection-fgsm-unlabeled.json").read_text())
-    assert saved["eps_units"] == "input" and saved["clip"] == "not clipped (float inputs: no known range)"
+    assert saved["eps_units"] == "input" and saved["clip"].startswith("clipped to the images' black and white: per channel")
     assert saved["results"][0]["step"] == {"pixels": None, "input_units": [0.5]}
     capsys.readouterr()
     assert main(["scar", str(run), "--select-only", "--eps-units", "pixel"]) == 2

@@ -43,7 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "preprocess, i.e. a step of ε/σ_c per channel c in standardised model inputs) and in model-input units on data "
         "without raw pixels (--eps-units input, the default for them). Adversarial inputs are clipped to the range the "
         "raw data can take (--clip, default: [0, 255] pixels, mapped through the preprocess per channel with --eps-units "
-        "input); float data have no known range and are never clipped. The output says which unit, clipping and "
+        "input; float images whose loader knows black and white, as digits, to that); other float data have no known range "
+        "and are never clipped. The output says which unit, clipping and "
         "effective per-channel step were used. Attacks run in eval mode and never update BatchNorm statistics. "
         "Prints and writes per round the number selected and, when the unlabeled samples' true labels are known, the "
         "paper's sensitivity (selected samples whose pseudo-label is right) and specificity (rejected samples whose "
@@ -69,7 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--clip",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="clip adversarial inputs to the raw data's range, [0, 255] pixels (default; float data have no known range and are never clipped)",
+        help="clip adversarial inputs to the raw data's range: [0, 255] pixels, or float images' known black and white (default)",
     )
     p.add_argument("--attack", choices=ATTACKS, help="fgsm (one signed step, the paper) or pgd (default fgsm)")
     p.add_argument("--norm", choices=NORMS, help="attack norm (default linf, the paper's sign step)")

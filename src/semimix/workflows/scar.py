@@ -15,7 +15,8 @@ run, not from the pre-trained model, which had fewer steps.
 ε is in the paper's units by default: ``eps_units: pixel`` is ε in 0..255 pixel levels, ε/255 of the range (the
 paper's images in [0, 1], ε = 1 → 1/255), attacked through the run's preprocess, i.e. ε/σ_c per channel in
 standardised model inputs; ``input`` is in model-input units (non-image data). Adversarial inputs are
-clipped to the raw data's range ([0, 255] pixels; ``clip``); data with no known range are not clipped.
+clipped to the raw data's range ([0, 255] pixels, or float images' black and white where the loader knows
+them; ``clip``); data with no known range are not clipped.
 
 Outputs, in ``out`` (default ``RUN_DIR/scar-<attack>-eps<ε>``, or ``RUN_DIR`` for a selection only):
 ``scar.json`` / ``scar-selection-<attack>-<split>.json`` with the settings, the ε unit and clipping used
@@ -47,7 +48,7 @@ ATTACKS = ("fgsm", "pgd")
 CHECKPOINTS = ("best", "last")
 # pixel: ε/255 of the raw 0..255 pixel range (the paper's); input: model-input units; auto: pixel for images.
 EPS_UNITS = ("auto", "pixel", "input")
-PIXEL_RANGE = (0.0, 255.0)  # raw uint8 images; other raw data have no known range
+PIXEL_RANGE = (0.0, 255.0)  # raw uint8 images; float images: DataBundle.pixel_bounds
 SPLITS = ("unlabeled", "test", "val")  # what a selection may be made of; fine-tuning selects from the unlabeled samples
 # Built-in settings; a settings file's ``scar:`` section replaces them (``semimix scar --config``), flags replace both.
 DEFAULTS: dict[str, Any] = {
@@ -96,7 +97,8 @@ class AttackSpace:
 
 def attack_space(src: Run, x_raw: torch.Tensor, settings: dict[str, Any]) -> AttackSpace:
     """The samples ``x_raw`` (raw, as the run stores them) in ε's unit, with their valid range: uint8 images
-    are pixels in [0, 255]; float inputs (normalised when loaded) have no known range."""
+    are pixels in [0, 255]; float images whose loader knows black and white (digits: 0..16, stored as
+    0..1) span that (``DataBundle.pixel_bounds``); other float inputs have no known range."""
     import torch
 
     from semimix.eval.robustness import channel_affine
@@ -106,23 +108,29 @@ def attack_space(src: Run, x_raw: torch.Tensor, settings: dict[str, Any]) -> Att
     if unit == "pixel" and not pixels:
         raise SemimixError(f"eps_units pixel needs images with raw 0..255 pixels; {src.run_dir} holds float inputs: use eps_units input")
     prep = src.data.preprocess.to(src.trainer.device) if src.data.preprocess is not None else None
-    affine = channel_affine(prep, x_raw.shape[1:]) if pixels else None
-    scale = None if affine is None else affine[0].abs()
+    affine = channel_affine(prep, x_raw.shape[1:]) if pixels or x_raw.dim() == 4 else None
+    scale = None if affine is None or not pixels else affine[0].abs()
+    stored = PIXEL_RANGE if pixels else src.data.pixel_bounds()  # (black, white), each a number or one per channel
     bounds: Bounds
-    if not pixels or not settings["clip"]:
-        bounds, clip = None, "not clipped (clip false)" if pixels else "not clipped (float inputs: no known range)"
+    if not settings["clip"]:
+        bounds, clip = None, "not clipped (clip false)"
+    elif stored is None:
+        bounds, clip = None, "not clipped (float inputs: no known range)"
     elif unit == "pixel":
         bounds, clip = PIXEL_RANGE, "clipped to [0, 255] pixels"
-    elif affine is None:
+    elif affine is None and pixels:
         raise SemimixError(
             f"clip with eps_units input needs a per-channel preprocess, and {src.run_dir}'s mixes pixels (ZCA/GCN); use eps_units pixel or clip false"
         )
+    elif affine is None:
+        bounds, clip = None, "not clipped (float images whose preprocessing mixes pixels)"
     else:
-        ends = torch.stack([end * affine[0] + affine[1] for end in PIXEL_RANGE])
+        ends = torch.stack([torch.as_tensor(end, dtype=torch.float32) * affine[0] + affine[1] for end in stored])
         low, high = ends.amin(0), ends.amax(0)
         shape = (1, -1, *([1] * (x_raw.dim() - 2)))
         bounds = (low.view(shape), high.view(shape))
-        clip = f"clipped to [0, 255] pixels: per channel {[round(v, 4) for v in low.tolist()]} .. {[round(v, 4) for v in high.tolist()]} input units"
+        black_white = "[0, 255] pixels" if pixels else "the images' black and white"
+        clip = f"clipped to {black_white}: per channel {[round(v, 4) for v in low.tolist()]} .. {[round(v, 4) for v in high.tolist()]} input units"
     if unit == "pixel":
         return AttackSpace(unit, x_raw, prep, bounds, clip, scale)
     from semimix.workflows.attack import model_inputs
