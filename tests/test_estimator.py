@@ -117,8 +117,8 @@ def test_parameters_round_trip_through_clone() -> None:
 
 
 def test_defaults_are_the_documented_ones() -> None:
-    """docs/sklearn.md's defaults: 5 networks, each VAT, weight 0.3, ε = 0.18·√features, MLP, 1000 steps, lr 0.05, fp32."""
-    assert SemiSupervisedClassifier().ensemble_size == 5
+    """docs/sklearn.md's defaults: 3 networks, each VAT, weight 0.3, ε = 0.18·√features, MLP, 1000 steps, lr 0.05, fp32."""
+    assert SemiSupervisedClassifier().ensemble_size == 3
     cfg = SemiSupervisedClassifier()._train_config((16,))
     assert (cfg.method, cfg.model, cfg.steps, cfg.optim.lr, cfg.precision) == ("vat", "auto", 1000, 0.05, "fp32")
     assert cfg.method_params["vat"]["weight"] == 0.3 and cfg.method_params["vat"]["epsilon"] == pytest.approx(0.18 * 4)
