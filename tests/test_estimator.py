@@ -105,6 +105,20 @@ def test_the_ensemble_averages_members_trained_from_consecutive_seeds(digits) ->
     np.testing.assert_array_equal(ensemble.predict(X[:25]), ensemble.classes_[by_hand.argmax(axis=1)])
 
 
+def test_fit_trains_on_its_threads_and_gives_torch_its_own_count_back(digits, monkeypatch: pytest.MonkeyPatch) -> None:
+    X, _, partial = digits
+    seen: list[int] = []
+    original = semimix.estimator.Trainer.train_step
+    monkeypatch.setattr(semimix.estimator.Trainer, "train_step", lambda trainer: (seen.append(torch.get_num_threads()), original(trainer))[1])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        SemiSupervisedClassifier(steps=3, ensemble_size=2, random_state=0).fit(X, partial)
+        assert seen == [1] * 6 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_parameters_round_trip_through_clone() -> None:
     clf = SemiSupervisedClassifier(method="ict", alpha=0.5, method_params={"supervised_mixup_alpha": 0.0}, config={"ema_decay": 0.9})
     copy = clone(clf).set_params(steps=7)
@@ -120,7 +134,8 @@ def test_defaults_are_the_documented_ones() -> None:
     """docs/sklearn.md's defaults: 3 networks, each VAT, weight 0.3, ε = 0.18·√features, MLP, 1000 steps, lr 0.05, fp32."""
     assert SemiSupervisedClassifier().ensemble_size == 3
     cfg = SemiSupervisedClassifier()._train_config((16,))
-    assert (cfg.method, cfg.model, cfg.steps, cfg.optim.lr, cfg.precision) == ("vat", "auto", 1000, 0.05, "fp32")
+    assert (cfg.method, cfg.model, cfg.steps, cfg.optim.lr, cfg.precision, cfg.threads) == ("vat", "auto", 1000, 0.05, "fp32", 1)
+    assert SemiSupervisedClassifier(threads=2)._train_config((16,)).threads == 2
     assert cfg.method_params["vat"]["weight"] == 0.3 and cfg.method_params["vat"]["epsilon"] == pytest.approx(0.18 * 4)
     assert SemiSupervisedClassifier()._train_config((1, 8, 8)).method_params["vat"]["epsilon"] == pytest.approx(0.18 * 8)  # C·H·W features
 

@@ -87,9 +87,10 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
     statistics of all of ``X``, labeled and unlabeled. The labeled samples also join the unlabeled
     pool, so every method also trains when all of ``y`` is labeled.
     The same ``random_state`` (an int in [0, 2**32 - 1]) gives the same model on the same device; it
-    also seeds torch's global generator (None or a ``numpy.random.RandomState`` draws the seed), and
-    ``threads`` sets torch's global thread count. Bad input (a sparse ``X`` included) raises a
-    ValueError with a one-line message.
+    also seeds torch's global generator (None or a ``numpy.random.RandomState`` draws the seed).
+    ``threads`` is torch's thread count while fitting (None: the config's, 1 in ``tabular``, where
+    small networks fit fastest); torch's own count is restored when ``fit`` returns. Bad input (a
+    sparse ``X`` included) raises a ValueError with a one-line message.
     """
 
     def __init__(
@@ -147,12 +148,16 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(self.ensemble_size, bool) or not isinstance(self.ensemble_size, Integral) or self.ensemble_size < 1:
             raise SemimixError(f"ensemble_size must be a positive int (networks trained and averaged), got {self.ensemble_size!r}")
         self.models_: list[nn.Module] = []
-        for member in range(int(self.ensemble_size)):  # member k: the same data and settings, seed + k
-            seed = (cfg.seed + member) % (MAX_SEED + 1)
-            trainer = Trainer(dataclasses.replace(cfg, seed=seed), data=bundle, model=self._network())
-            while trainer.step < cfg.steps:  # the steps alone: no checkpoints, metrics or summary files
-                trainer.train_step()
-            self.models_.append(trainer.eval_model.eval())
+        threads = torch.get_num_threads()  # the Trainer sets cfg.threads; the caller's count comes back after
+        try:
+            for member in range(int(self.ensemble_size)):  # member k: the same data and settings, seed + k
+                seed = (cfg.seed + member) % (MAX_SEED + 1)
+                trainer = Trainer(dataclasses.replace(cfg, seed=seed), data=bundle, model=self._network())
+                while trainer.step < cfg.steps:  # the steps alone: no checkpoints, metrics or summary files
+                    trainer.train_step()
+                self.models_.append(trainer.eval_model.eval())
+        finally:
+            torch.set_num_threads(threads)
         self.preprocess_: nn.Module | None = bundle.preprocess
         self.class_scores_: Callable[[torch.Tensor], torch.Tensor] | None = trainer.class_scores
         self.method_name_: str = cfg.method
@@ -187,13 +192,14 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
             "model_params": dict(self.model_params or {}),
             "seed": _seed(self.random_state),
             "device": self.device,
-            "threads": self.threads,
             "progress": False,
             "data": {"dataset": "X", "normalize": False, "unlabeled_includes_labeled": True},
         }
         values = merge({k: v for k, v in values.items() if k != "data"}, own)
         if self.lr is not None:
             values = merge(values, {"optim": {"lr": self.lr}})
+        if self.threads is not None:
+            values = merge(values, {"threads": self.threads})
         return config_from_dict(values)
 
     # ----------------------------------------------------------------------------- predicting
