@@ -75,10 +75,12 @@ def test_prediction_sums_the_declared_passes() -> None:
     assert pass_summary([[FORWARD, 4], [FORWARD, 8], [NO_GRAD, 8]]) == "F 4+8, N 8"
 
 
-def test_pass_costs_time_any_logits_module() -> None:
-    """Another library's network (benchmarks/reference_floor.py costs USB's WRN) is timed like ours."""
+@pytest.mark.parametrize("amp", [False, True])
+def test_pass_costs_time_any_logits_module(amp: bool) -> None:
+    """Another library's network (benchmarks/reference_floor.py costs USB's WRN) is timed like ours;
+    under bf16 autocast the float32 kinds (VAT's power iteration) are timed too."""
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
-    costs = pass_costs(net, (3, 2, 2), torch.device("cpu"), False, {2, 5}, rounds=2)
+    costs = pass_costs(net, (3, 2, 2), torch.device("cpu"), amp, {2, 5}, rounds=2)
     assert set(costs) == {(kind, n) for kind in PASS_KINDS for n in (2, 5)}
     assert all(c >= 0 for c in costs.values()) and costs[(FORWARD, 5)] > 0
     assert net[1].weight.grad is None  # the parameter backward leaves no gradients behind

@@ -166,7 +166,11 @@ def pass_costs(model: torch.nn.Module, input_shape: tuple[int, ...], device: tor
             model(x)
 
     def in_fp32(fn: Callable[[torch.Tensor], object]) -> Callable[[torch.Tensor], object]:
-        return lambda x: _without_autocast(fn, x, device)
+        def run(x: torch.Tensor) -> object:
+            with torch.autocast(device.type, enabled=False):
+                return fn(x)
+
+        return run
 
     kinds: dict[str, Callable[[torch.Tensor], object]] = {NO_GRAD: no_grad, FORWARD: model, BACKWARD: params_backward}
     kinds.update({FP32_FORWARD: in_fp32(model), INPUT_BACKWARD: in_fp32(input_backward)} if amp else {INPUT_BACKWARD: input_backward})
@@ -182,11 +186,6 @@ def pass_costs(model: torch.nn.Module, input_shape: tuple[int, ...], device: tor
         costs[(INPUT_BACKWARD, n)] = max(0.0, costs[(INPUT_BACKWARD, n)] - costs[(FP32_FORWARD, n)])
         costs[(BACKWARD, n)] = max(0.0, costs[(BACKWARD, n)] - costs[(FORWARD, n)])
     return costs
-
-
-def _without_autocast(fn: Callable[[torch.Tensor], object], x: torch.Tensor, device: torch.device) -> object:
-    with torch.autocast(device.type, enabled=False):
-        return fn(x)
 
 
 def predicted_time(passes: list[Pass], costs: dict[Pass, float]) -> float:

@@ -67,7 +67,6 @@ BACKWARD = "backward"  # to the parameters, through one FORWARD of that batch si
 FP32_FORWARD = "forward-fp32"  # with autograd recording, autocast off
 INPUT_BACKWARD = "input-backward-fp32"  # to the input only, through one FP32_FORWARD
 PASS_KINDS = (FORWARD, NO_GRAD, BACKWARD, FP32_FORWARD, INPUT_BACKWARD)
-FP32_KINDS = (FP32_FORWARD, INPUT_BACKWARD)
 
 
 def trained(batch_size: int) -> list[Pass]:
