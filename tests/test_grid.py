@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from semimix import api
-from semimix.bench.grid import load_grid, write_outputs
+from semimix.bench.grid import collect, draw_figure, load_grid, write_outputs
 from semimix.cli import main
 from semimix.train.config import config_from_dict
 
@@ -78,7 +78,8 @@ def test_csv_and_table_from_hand_made_run_dirs(tmp_path: Path) -> None:
     (out / "two-moons-20/vat-1/seed0").mkdir(parents=True)
     (out / "two-moons-20/vat-1/seed0/config.yaml").write_text("{}")
     (out / "two-moons-20/vat-1/seed0/metrics.csv").write_text("step,loss\n2,0.5\n4,0.4\n")
-    csv_path, table_path = write_outputs(load_grid(path, out=out))
+    csv_path, table_path, figure_path = write_outputs(load_grid(path, out=out))
+    assert figure_path.read_bytes().startswith(b"\x89PNG")
     rows = _csv(csv_path)
     assert [(r["row"], r["labels"], r["seed"], r["status"], r["steps"]) for r in rows] == [
         ("supervised", "10", "0", "done", "5"),
@@ -102,6 +103,27 @@ def test_csv_and_table_from_hand_made_run_dirs(tmp_path: Path) -> None:
     assert "runs made on: cpu\n" in table  # summaries from before semimix recorded hardware
 
 
+def test_figure_draws_each_seed_the_mean_and_the_paper_number(tmp_path: Path) -> None:
+    path = _grid_file(tmp_path, methods=["supervised", "vat"], labels=[10, 20], paper={"vat": {"two-moons/20": "12.5 ± 0.3", "two-moons/10": "—"}})
+    out = tmp_path / "out"
+    _fake_run(out / "two-moons-10/supervised/seed0", 0.9, 10)
+    _fake_run(out / "two-moons-10/supervised/seed1", 0.8, 20)
+    _fake_run(out / "two-moons-20/vat/seed0", 0.95, 3)
+    grid = load_grid(path, out=out)
+    fig = draw_figure(grid, collect(grid))
+    left, right = fig.axes
+    assert (left.get_title(), right.get_title()) == ("two-moons/10", "two-moons/20")
+    ticks = sorted(zip(left.get_yticks(), (t.get_text() for t in left.get_yticklabels())), reverse=True)
+    assert ticks == [(1.0, "supervised"), (0.0, "vat")]  # the first row on top
+    # bars: supervised's mean error (10 + 20) / 2 = 15 at y = 1 (top); vat has no finished seed in two-moons/10
+    assert [(p.get_width(), p.get_y() + p.get_height() / 2) for p in left.patches] == [(pytest.approx(15.0), 1.0)]
+    dots = [c.get_offsets().tolist() for c in left.collections]
+    assert dots == [[[pytest.approx(10.0), 1.0], [pytest.approx(20.0), 1.0]]]  # "—" is no paper number: no cross
+    # two-moons/20: vat's one seed (error 5) at y = 0, and the paper's 12.5 as a second marker on its line
+    assert [c.get_offsets().tolist() for c in right.collections] == [[[pytest.approx(5.0), 0.0]], [[12.5, 0.0]]]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["one seed", "paper"]
+
+
 def test_table_says_what_the_runs_ran_on(tmp_path: Path) -> None:
     path = _grid_file(tmp_path)
     out = tmp_path / "out"
@@ -110,7 +132,7 @@ def test_table_says_what_the_runs_ran_on(tmp_path: Path) -> None:
         summary_path = out / f"two-moons-10/supervised/seed{seed}/summary.json"
         summary = json.loads(summary_path.read_text())
         summary_path.write_text(json.dumps({**summary, "hardware": "Some CPU", "threads": threads, "torch_version": "2.13.0"}))
-    csv_path, table_path = write_outputs(load_grid(path, out=out))
+    csv_path, table_path, _ = write_outputs(load_grid(path, out=out))
     assert [(r["hardware"], r["threads"]) for r in _csv(csv_path)] == [("Some CPU", "1"), ("Some CPU", "2")]
     assert "runs made on: cpu (Some CPU, 1 thread, torch 2.13.0); cpu (Some CPU, 2 threads, torch 2.13.0)\n" in table_path.read_text()
 
@@ -123,6 +145,7 @@ def test_grid_reproducible_resumable_and_table_regenerates(tmp_path: Path, monke
     errors = [r["test_error"] for r in _csv(first / "runs.csv")]
     assert errors == [r["test_error"] for r in _csv(second / "runs.csv")] and all(errors)
 
+    assert (first / "figure.png").exists()
     written = {name: (first / name).read_text() for name in ("runs.csv", "table.md")}
     (first / "runs.csv").unlink()
     assert main(["bench", "table", str(first)]) == 0

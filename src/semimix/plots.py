@@ -20,6 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from numpy.typing import ArrayLike
 
+from semimix.files import atomic_write
+
 CLASS_COLOURS = ("tab:red", "tab:blue")
 PROBABILITY_CMAP = "RdBu"  # p(class 1) = 0 red, 1 blue: the class colours above
 BOUNDARY_COLOUR = "tab:green"
@@ -42,10 +44,10 @@ def new_figure(panels: int = 1) -> tuple[Figure, list[Axes]]:
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
-    """Write ``fig``, parent folders created."""
+    """Write ``fig`` as the format its suffix names, parent folders created; atomically, so an
+    interrupted write leaves the previous figure, not a truncated one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    atomic_write(path, lambda f: fig.savefig(f, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight"))
     return path
 
 
@@ -349,3 +351,27 @@ def draw_path_errors(
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
+
+
+# ----------------------------------------------------------------------------- benchmark grids (semimix bench grid)
+PAPER_COLOUR = "tab:red"
+
+
+def draw_grid_errors(ax: Axes, errors: Mapping[str, Sequence[float]], paper: Mapping[str, float], title: str, xlabel: str) -> None:
+    """One column of a grid: per row (first on top), each seed's error as a dot (label "one seed"),
+    their mean as a bar, and the paper's number, where given, as a red cross (label "paper"), so gaps
+    read against the seed spread."""
+    names = list(errors)
+    ys = np.arange(len(names))[::-1]
+    for y, name in zip(ys, names):
+        values = np.asarray(errors[name], dtype=float)
+        if values.size:
+            ax.barh(y, values.mean(), height=0.6, color="tab:blue", alpha=0.35, zorder=1)
+            ax.scatter(values, np.full(values.size, y), s=18, color="tab:blue", zorder=2, label="one seed")
+        if name in paper:
+            ax.scatter([paper[name]], [y], s=60, marker="x", color=PAPER_COLOUR, zorder=3, label="paper")
+    ax.set_yticks(ys, names, fontsize=8)
+    ax.set_xlim(left=0.0)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)

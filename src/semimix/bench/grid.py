@@ -23,9 +23,11 @@ from typing import Any
 
 import torch
 import yaml
+from matplotlib.figure import Figure
 
 from semimix import files
 from semimix.errors import SemimixError
+from semimix.plots import draw_grid_errors, figure, save_figure
 from semimix.tables import markdown_table
 from semimix.train.config import apply_override, config_from_dict, load_preset, merge, resolve_preset
 from semimix.train.fingerprint import training_settings
@@ -245,7 +247,7 @@ def check_started_cells(grid: Grid) -> None:
 
 
 def run_grid(grid: Grid, log: Callable[[str], None] = print) -> None:
-    """Train the cells that are not done (resuming partial ones), rewriting runs.csv and table.md after each.
+    """Train the cells that are not done (resuming partial ones), rewriting runs.csv, table.md and figure.png after each.
 
     Several grid processes may work through one grid at once (one per core or GPU, or per machine
     on a shared disk): each claims a cell before training it and leaves cells claimed by another.
@@ -273,7 +275,7 @@ def run_grid(grid: Grid, log: Callable[[str], None] = print) -> None:
             os.close(claim)
         write_outputs(grid)
     if elsewhere:
-        log(f"{elsewhere} cell(s) were left to other grid processes; runs.csv and table.md take them in as they finish")
+        log(f"{elsewhere} cell(s) were left to other grid processes; runs.csv, table.md and figure.png take them in as they finish")
 
 
 def _train_claimed(cell: Cell, where: str, log: Callable[[str], None]) -> None:
@@ -400,13 +402,39 @@ def format_table(grid: Grid, records: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n" + markdown_table(["method", *grid.columns], rows, aligned=False) + "\n"
 
 
-def write_outputs(grid: Grid) -> tuple[Path, Path]:
-    """Rewrite ``runs.csv`` and ``table.md`` (atomically, so a killed grid leaves valid files)."""
+def _paper_number(text: str) -> float | None:
+    """The leading number of a ``paper:`` entry ("12.5 ± 0.3" -> 12.5); None for text such as "—"."""
+    match = re.match(r"\s*(\d+(?:\.\d*)?)", text)
+    return float(match.group(1)) if match else None
+
+
+def draw_figure(grid: Grid, records: list[dict[str, Any]]) -> Figure:
+    """The table as a picture: one panel per column, each row's finished seeds, mean and paper number."""
+    fig = figure(5.5 * len(grid.columns), 1.5 + 0.35 * len(grid.rows))
+    axes = fig.subplots(1, len(grid.columns), squeeze=False)[0]
+    done = [r for r in records if r["status"] == "done" and r[grid.metric] is not None]
+    for ax, column in zip(axes, grid.columns):
+        errors = {row: [r[grid.metric] for r in done if r["row"] == row and f"{r['dataset']}/{r['labels']}" == column] for row in grid.rows}
+        paper = {row: n for row in grid.rows if (n := _paper_number(grid.paper.get(row, {}).get(column, ""))) is not None}
+        draw_grid_errors(ax, errors, paper, column, f"test error % ({METRICS[grid.metric][1].split(' (')[0]})")
+    markers: dict[str, Any] = {}  # one legend entry per kind of marker, whichever panel drew it first
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            markers.setdefault(label, handle)
+    if markers:
+        fig.legend(list(markers.values()), list(markers), loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    fig.suptitle(grid.name, fontsize=11)
+    return fig
+
+
+def write_outputs(grid: Grid) -> tuple[Path, Path, Path]:
+    """Rewrite ``runs.csv``, ``table.md`` and ``figure.png`` (atomically, so a killed grid leaves valid files)."""
     records = collect(grid)
-    csv_path, table_path = grid.out / "runs.csv", grid.out / "table.md"
+    csv_path, table_path, figure_path = grid.out / "runs.csv", grid.out / "table.md", grid.out / "figure.png"
     files.write_text(csv_path, format_csv(records))
     files.write_text(table_path, format_table(grid, records))
-    return csv_path, table_path
+    save_figure(draw_figure(grid, records), figure_path)
+    return csv_path, table_path, figure_path
 
 
 def load_grid_dir(out: str | Path, grid_file: str | Path | None = None) -> Grid:

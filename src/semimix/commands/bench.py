@@ -46,10 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     s.add_argument("--json", metavar="FILE", help="also write the results to this JSON file")
     g = kinds.add_parser(
         "grid",
-        help="train methods × datasets × label counts × seeds from a grid YAML, resumably; writes runs.csv and table.md",
+        help="train methods × datasets × label counts × seeds from a grid YAML, resumably; writes runs.csv, table.md and figure.png",
         description="Runs every cell of the grid in turn, one run directory each under OUT/<dataset>-<labels>/<row>/seed<k>: "
         "finished cells are skipped, interrupted ones resumed. Every cell's config is validated before anything trains. "
-        "After each cell OUT/runs.csv and OUT/table.md are rewritten. Several processes may run the same grid at once "
+        "After each cell OUT/runs.csv, OUT/table.md and OUT/figure.png are rewritten. Several processes may run the same grid at once "
         "(e.g. one per GPU, or with --set threads=1 one per core): each trains the cells no other is training.",
     )
     g.add_argument("grid", metavar="GRID.yaml", help="the grid file (see README: Benchmark grids)")
@@ -57,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--data-dir", help="data.data_dir of every cell")
     g.add_argument("--dry-run", action="store_true", help="list the cells and their status (done / running / partial / todo); train nothing")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key of every cell, after the grid's own (e.g. steps=5)")
-    t = kinds.add_parser("table", help="rewrite runs.csv and table.md of a grid directory from its run directories; never trains")
+    t = kinds.add_parser("table", help="rewrite runs.csv, table.md and figure.png of a grid directory from its run directories; never trains")
     t.add_argument("dir", metavar="DIR", help="the grid directory")
     t.add_argument("--grid", metavar="GRID.yaml", help="the grid file (default: the DIR/grid.yaml the grid saved)")
     return p
@@ -73,7 +73,7 @@ def _grid(args: argparse.Namespace) -> int:
     grid = load_grid(args.grid, args.out, args.set, args.data_dir)
     if not args.dry_run:
         run_grid(grid)
-        print(f"wrote {grid.out / 'runs.csv'} and {grid.out / 'table.md'}")
+        print(f"wrote {grid.out / 'runs.csv'}, {grid.out / 'table.md'} and {grid.out / 'figure.png'}")
         return 0
     check_started_cells(grid)
     for cell in grid.cells:
@@ -84,9 +84,9 @@ def _grid(args: argparse.Namespace) -> int:
 def _table(args: argparse.Namespace) -> int:
     from semimix.bench.grid import load_grid_dir, write_outputs
 
-    csv_path, table_path = write_outputs(load_grid_dir(args.dir, args.grid))
+    csv_path, table_path, figure_path = write_outputs(load_grid_dir(args.dir, args.grid))
     print(table_path.read_text(), end="")
-    print(f"wrote {csv_path} and {table_path}")
+    print(f"wrote {csv_path}, {table_path} and {figure_path}")
     return 0
 
 
