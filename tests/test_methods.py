@@ -9,6 +9,7 @@ import torch
 from semimix.errors import SemimixError
 from semimix.methods import METHOD_NAMES, Batch, StepContext, build_method
 from semimix.models import build_model
+from semimix.ops import class_imbalance, frozen_batchnorm
 from semimix.train.ema import ema_update, make_teacher
 
 # Small ε and weights so every method's terms are of comparable size on 2-D inputs.
@@ -202,6 +203,21 @@ def test_loss_decreases_on_a_small_problem(name: str) -> None:
     first, last = sum(totals[:15]) / 15, sum(totals[-15:]) / 15
     # mixup targets have an entropy floor, so ask for a clear fall rather than near-zero loss
     assert last < 0.75 * first, f"{name}: loss {first:.3f} -> {last:.3f}"
+
+
+def test_vat_balance_term_is_the_weighted_class_imbalance_of_the_clean_predictions() -> None:
+    """``balance_weight`` adds weight · ramp · (log C − H(mean prediction)) on the clean unlabeled
+    pass, which updates no BN statistics; at 0 (VAT's own setting) there is no such term."""
+    _method, student, _teacher, batch, ctx = tiny_setup("vat")
+    ctx.view, ctx.ramp = (lambda x: x), 0.5
+    assert "balance" not in build_method("vat", {"epsilon": 0.5}).losses(batch, ctx)
+    bn = [m for m in student.modules() if isinstance(m, torch.nn.BatchNorm1d)][0]
+    before = int(bn.num_batches_tracked)
+    terms = build_method("vat", {"epsilon": 0.5, "balance_weight": 2.0}).losses(batch, ctx)
+    assert int(bn.num_batches_tracked) - before == 1  # the labeled pass only
+    with frozen_batchnorm(student):
+        expected = 2.0 * 0.5 * class_imbalance(student(batch.x_u))
+    assert terms["balance"].item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_unknown_method_and_parameter_errors() -> None:

@@ -13,6 +13,7 @@ from semimix.errors import SemimixError
 from semimix.ops import (
     DIVERGENCES,
     auxiliary_pass,
+    class_imbalance,
     entropy,
     fast_gradient,
     fgm,
@@ -270,6 +271,16 @@ def test_entropy_hand_values() -> None:
     # nearly one-hot → ≈ 0 (finite, no NaN from 0·log 0)
     val = entropy(torch.tensor([[100.0, 0.0, 0.0]])).item()
     assert math.isfinite(val) and 0.0 <= val < 1e-6
+
+
+def test_class_imbalance_hand_values() -> None:
+    # predictions spread evenly over the batch: mean [½, ½] → ln 2 − ln 2 = 0, however confident each one is
+    assert class_imbalance(torch.tensor([[0.0, LN3], [LN3, 0.0]], dtype=torch.float64)).item() == pytest.approx(0.0, abs=1e-12)
+    # both [¼, ¾]: ln 2 − (¼ ln 4 + ¾ ln 4/3) = 0.693147 − 0.562335 = 0.130812
+    both = torch.tensor([[0.0, LN3], [0.0, LN3]], dtype=torch.float64)
+    assert class_imbalance(both).item() == pytest.approx(math.log(2) - 0.25 * math.log(4) - 0.75 * math.log(4 / 3), abs=1e-10)
+    # every sample sure of class 0 of 5: → ln 5 (finite, no NaN from 0·log 0)
+    assert class_imbalance(torch.tensor([[100.0, 0, 0, 0, 0]] * 3)).item() == pytest.approx(math.log(5), abs=1e-5)
 
 
 def test_get_divergence() -> None:

@@ -72,6 +72,7 @@ def test_declared_passes_are_the_passes_a_step_runs(name: str) -> None:
     "name, params",
     [
         ("vat", {"power_iterations": 2}),
+        ("vat", {"balance_weight": 1.0}),  # the class-balance term trains the clean pass
         ("advmixup", {"perturbation_target": "student"}),
         ("mean-teacher", {"include_labeled": False}),
         ("supervised", {"mixup_alpha": 1.0}),

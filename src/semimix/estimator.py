@@ -59,8 +59,9 @@ def unlabeled_mask(y: np.ndarray) -> np.ndarray:
 class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
     """A semimix method trained on ``X`` and ``y`` with -1 (for strings also "" or None) = unlabeled.
 
-    The defaults — an ensemble of 3 networks, each VAT with weight 0.3, ε = 0.18·√features, an MLP
-    (100, 50), 1000 steps in fp32, whose probabilities are averaged — were chosen on validation
+    The defaults — an ensemble of 3 networks, each VAT with weight 0.3, ε = 0.18·√features and a
+    class-balance term of weight 0.1, an MLP (100, 50), 1000 steps in fp32, whose probabilities are
+    averaged — were chosen on validation
     splits of scikit-learn's digits, wine, breast cancer and iris with 5 labels per class (their
     test results: docs/sklearn.md). ``ensemble_size`` networks are trained from seeds
     ``random_state``, ``random_state + 1``, ...; with few labels, one network's accuracy depends on

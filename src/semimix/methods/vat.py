@@ -9,7 +9,7 @@ import torch
 
 from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, divergence_field, power_iterations, trained
 from semimix.methods.common import require_unlabeled, supervised_loss, target_logits
-from semimix.ops import entropy, frozen_batchnorm, get_divergence, vat_perturbation
+from semimix.ops import class_imbalance, entropy, frozen_batchnorm, get_divergence, vat_perturbation
 from semimix.validation import bounded
 
 
@@ -21,6 +21,9 @@ class VATParams(MethodParams):
     power_iterations: int = bounded(1, ge=1)
     divergence: str = divergence_field("kl")  # KL(p_clean ‖ p_adv), VAT's direction
     entmin_weight: float = bounded(0.0, ge=0)  # > 0 adds entropy minimisation (VAT+EntMin)
+    # > 0 adds IMSAT's class-balance term (Hu et al. 2017), log C − H(mean prediction on the unlabeled
+    # batch): not VAT's; with very few labels it keeps one class from absorbing another
+    balance_weight: float = bounded(0.0, ge=0)
 
 
 class VAT(Method[VATParams]):
@@ -28,8 +31,13 @@ class VAT(Method[VATParams]):
     summary = "VAT: smooth along the virtual adversarial direction (Miyato et al. 2018)"
     Params = VATParams
 
+    @property
+    def trains_clean_pass(self) -> bool:
+        """Whether a term needs the clean unlabeled pass with gradient (entropy or class balance)."""
+        return self.params.entmin_weight > 0 or self.params.balance_weight > 0
+
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
-        clean = trained(unlabeled) if self.params.entmin_weight > 0 else [(NO_GRAD, unlabeled)]
+        clean = trained(unlabeled) if self.trains_clean_pass else [(NO_GRAD, unlabeled)]
         return [*trained(labeled), *clean, *power_iterations(unlabeled, self.params.power_iterations), *trained(unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
@@ -37,10 +45,13 @@ class VAT(Method[VATParams]):
         p = self.params
         divergence = get_divergence(p.divergence)
         terms = {"supervised": supervised_loss(batch, ctx)}
-        if p.entmin_weight > 0:  # the entropy term needs the clean pass with gradient
+        if self.trains_clean_pass:
             with frozen_batchnorm(ctx.student):
                 clean_logits = ctx.student(x_u)
-            terms["entropy"] = p.entmin_weight * ctx.ramp * entropy(clean_logits)
+            if p.entmin_weight > 0:
+                terms["entropy"] = p.entmin_weight * ctx.ramp * entropy(clean_logits)
+            if p.balance_weight > 0:
+                terms["balance"] = p.balance_weight * ctx.ramp * class_imbalance(clean_logits)
             clean_logits = clean_logits.detach()
         else:
             clean_logits = target_logits(ctx.student, x_u)

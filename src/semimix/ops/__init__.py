@@ -5,6 +5,7 @@ from semimix.ops.batchnorm import frozen_batchnorm, keep_own_statistics, reestim
 from semimix.ops.losses import (
     DIVERGENCES,
     LOGIT_TARGETS,
+    class_imbalance,
     confident_pseudo_labels,
     entropy,
     get_divergence,
@@ -25,6 +26,7 @@ __all__ = [
     "auxiliary_pass",
     "beta_cdf",
     "central_difference",
+    "class_imbalance",
     "class_embedding",
     "confident_pseudo_labels",
     "cosine_scores",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -47,6 +48,14 @@ def entropy(logits: torch.Tensor) -> torch.Tensor:
     """Mean prediction entropy −Σ p log p; minimising it pushes boundaries to low density."""
     log_p = F.log_softmax(logits, dim=-1)
     return -(log_p.exp() * log_p).sum(dim=-1).mean()
+
+
+def class_imbalance(logits: torch.Tensor) -> torch.Tensor:
+    """log C − H(mean softmax over the batch): 0 when the batch's predictions are spread evenly over
+    the C classes, log C when they all fall in one. IMSAT's marginal-entropy term (Hu et al. 2017,
+    with VAT); minimising it keeps a few labels from letting one class absorb another."""
+    mean_p = torch.softmax(logits, dim=-1).mean(dim=0)
+    return math.log(logits.shape[-1]) + (mean_p * torch.log(mean_p.clamp_min(1e-12))).sum()
 
 
 def confident_pseudo_labels(logits: torch.Tensor, threshold: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
