@@ -177,6 +177,38 @@ def test_smoke_run_is_not_taken_for_the_real_one(tmp_path: Path, capsys: pytest.
     assert "holds a run with another config (differs in: steps)" in capsys.readouterr().err
 
 
+def test_a_committed_record_carries_finished_cells_to_a_fresh_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``record:`` keeps each finished cell's summary, config and metrics (no checkpoints) beside the
+    grid file; a checkout without the run directories trains nothing and gives the same table."""
+    path = _grid_file(tmp_path, record="kept")
+    first, fresh = tmp_path / "first", tmp_path / "fresh"
+    assert main(["bench", "grid", str(path), "--out", str(first)]) == 0
+    for seed in (0, 1):
+        kept = tmp_path / "kept" / f"two-moons-10/supervised/seed{seed}"
+        assert sorted(p.name for p in kept.iterdir()) == ["config.yaml", "metrics.csv", "summary.json"]
+        assert (kept / "summary.json").read_text() == (first / f"two-moons-10/supervised/seed{seed}/summary.json").read_text()
+    monkeypatch.setattr(api, "train", lambda cfg, *a: pytest.fail("trained a recorded cell"))
+    capsys.readouterr()
+    assert main(["bench", "grid", str(path), "--out", str(fresh), "--dry-run"]) == 0
+    assert capsys.readouterr().out.split() == [
+        "done",
+        str(tmp_path / "kept/two-moons-10/supervised/seed0"),
+        "done",
+        str(tmp_path / "kept/two-moons-10/supervised/seed1"),
+    ]
+    assert main(["bench", "grid", str(path), "--out", str(fresh)]) == 0
+    assert (fresh / "table.md").read_text() == (first / "table.md").read_text()
+    assert [r["test_error"] for r in _csv(fresh / "runs.csv")] == [r["test_error"] for r in _csv(first / "runs.csv")]
+    # a record made before the grid changed is not taken for the new cell's run
+    assert main(["bench", "grid", str(path), "--out", str(fresh), "--set", "steps=6"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"{tmp_path / 'kept/two-moons-10/supervised/seed0'} holds a run with another config (differs in: steps); delete that directory to rerun the cell" in err
+    )
+
+
 def test_only_the_cells_own_method_params_must_match(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A preset lists every row's method_params; changing another row's (say one column's AdvMixup β)
     leaves a finished supervised cell valid, and so does setting one of its own to the default; changing

@@ -27,7 +27,7 @@ from semimix.api import train
 from semimix.train.rundir import TENSORBOARD
 from semimix.train.trainer import Trainer
 
-TIMINGS = ("wall_time_s", "train_samples_per_s")  # summary.json keys that are wall times
+TIMINGS = ("wall_time_s", "train_samples_per_s", "finished_utc")  # summary.json keys that are clock readings
 
 
 def cli_fails(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

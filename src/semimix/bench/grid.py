@@ -3,7 +3,12 @@ directory per cell, resumable, summarised as a CSV of every run and a paper-styl
 
 Every cell's TrainConfig is built (and validated) when the grid is loaded, so a typo fails before
 the first hour of training. The table is made from the run directories alone and never trains, so
-``bench table`` after a grid gives exactly the table the grid wrote."""
+``bench table`` after a grid gives exactly the table the grid wrote.
+
+A grid file's ``record:`` names a directory (relative to the grid file) that keeps each finished
+cell's small files — summary.json, config.yaml, metrics.csv, not its checkpoints — so the record can
+be committed: a grid then spans machines and sessions (a fresh checkout counts the recorded cells as
+done, and the table and figure take them in) although its run directories do not travel."""
 
 from __future__ import annotations
 
@@ -32,7 +37,8 @@ from semimix.tables import markdown_table
 from semimix.train.config import apply_override, config_from_dict, load_preset, merge, resolve_preset
 from semimix.train.fingerprint import training_settings
 
-GRID_KEYS = ("name", "config", "methods", "datasets", "labels", "seeds", "set", "cells", "paper", "metric")
+GRID_KEYS = ("name", "config", "methods", "datasets", "labels", "seeds", "set", "cells", "paper", "metric", "record")
+RECORDED = ("summary.json", "config.yaml", "metrics.csv")  # a finished cell's files that the record keeps
 ROW_KEYS = ("label", "method", "set")
 # metric -> (summary field holding an accuracy, what the table header says the number is)
 METRICS = {
@@ -70,6 +76,7 @@ class Cell:
     seed: int
     values: dict[str, Any]  # the cell's full config dict, out included
     run_dir: Path
+    record_dir: Path | None = None  # where the grid's record keeps this cell once finished
 
     @property
     def claim_path(self) -> Path:
@@ -77,9 +84,13 @@ class Cell:
         working through the same grid leave the cell to it."""
         return self.run_dir.parent / f"{self.run_dir.name}.claim"
 
+    def finished_dir(self) -> Path | None:
+        """The directory holding this cell's finished run: its run directory, else the grid's record, else None."""
+        return next((d for d in (self.run_dir, self.record_dir) if d is not None and (d / "summary.json").exists()), None)
+
     def progress(self) -> str:
-        """done (summary written), partial (started, resumable) or todo, from the run directory alone."""
-        if (self.run_dir / "summary.json").exists():
+        """done (summary written, here or in the record), partial (started, resumable) or todo."""
+        if self.finished_dir() is not None:
             return "done"
         return "partial" if (self.run_dir / "config.yaml").exists() else "todo"
 
@@ -99,6 +110,7 @@ class Grid:
     metric: str
     paper: dict[str, dict[str, str]]
     out: Path
+    record: Path | None = None
     cells: list[Cell] = field(default_factory=list)
     spec: dict[str, Any] = field(default_factory=dict)  # the grid file with its config path made absolute
 
@@ -191,6 +203,7 @@ def load_grid(path: str | Path, out: str | Path | None = None, cli_sets: Sequenc
             raise SemimixError(f"{where}: {what} key(s) {', '.join(bad)} match no {'column' if what == 'cells' else 'row'}; valid: {', '.join(valid)}")
     name = str(spec.get("name", path.stem))
     out_dir = Path(out) if out else Path("runs") / "grids" / name
+    record = (path.parent / str(spec["record"])).resolve() if spec.get("record") else None
     grid = Grid(
         name,
         str(config_path),
@@ -200,14 +213,16 @@ def load_grid(path: str | Path, out: str | Path | None = None, cli_sets: Sequenc
         metric,
         {str(k): {str(c): str(v) for c, v in (cols or {}).items()} for k, cols in paper.items()},
         out_dir,
-        spec={**spec, "name": name, "config": str(config_path)},
+        record,
+        spec={**spec, "name": name, "config": str(config_path), **({"record": str(record)} if record else {})},
     )
     for dataset in datasets:
         for labels in label_counts:
             column = _column(dataset, labels)
             for label, method, row_set in rows:
                 for seed in grid.seeds:
-                    run_dir = out_dir / _column_dir(column) / _slug(label) / f"seed{seed}"
+                    cell_path = Path(_column_dir(column)) / _slug(label) / f"seed{seed}"
+                    run_dir = out_dir / cell_path
                     values = merge(copy.deepcopy(base), {"method": method, "data": {"dataset": dataset, "labels": labels}, "seed": seed})
                     _set(values, spec.get("set", {}) or {}, f"{where}: set")
                     _set(values, (cells_spec.get(column) or {}).get("set", {}), f"{where}: cells {column}")
@@ -218,7 +233,7 @@ def load_grid(path: str | Path, out: str | Path | None = None, cli_sets: Sequenc
                         values["data"]["data_dir"] = data_dir
                     values["out"] = str(run_dir)
                     config_from_dict(dict(values))  # validates keys and types now, not hours in
-                    grid.cells.append(Cell(label, _slug(label), column, seed, values, run_dir))
+                    grid.cells.append(Cell(label, _slug(label), column, seed, values, run_dir, record / cell_path if record else None))
     return grid
 
 
@@ -228,15 +243,25 @@ def _comparable(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_cell_config(cell: Cell) -> None:
-    """A started cell must hold this cell's run: a smoke run (``--set steps=5``) into the same
-    directory would otherwise be counted as the real result."""
-    saved = _comparable(files.load_yaml(cell.run_dir / "config.yaml"))
+    """A started or recorded cell must hold this cell's run: a smoke run (``--set steps=5``) into the
+    same directory, or a record made before the grid file changed, would otherwise be counted as the real result."""
+    where = cell.finished_dir() or cell.run_dir
+    saved = _comparable(files.load_yaml(where / "config.yaml"))
     wanted = _comparable(cell.values)
     if saved != wanted:
         differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-        raise SemimixError(
-            f"{cell.run_dir} holds a run with another config (differs in: {', '.join(differ)}); delete that directory or give the grid another --out"
-        )
+        fix = "delete that directory to rerun the cell" if where == cell.record_dir else "delete that directory or give the grid another --out"
+        raise SemimixError(f"{where} holds a run with another config (differs in: {', '.join(differ)}); {fix}")
+
+
+def record_finished(grid: Grid) -> None:
+    """Copy each finished run's small files into the grid's record (if it has one and lacks them)."""
+    for cell in grid.cells:
+        if cell.record_dir is None or not (cell.run_dir / "summary.json").exists() or (cell.record_dir / "summary.json").exists():
+            continue
+        for name in RECORDED:  # summary.json last: a record without it is not counted as done
+            if (cell.run_dir / name).exists():
+                files.write_text(cell.record_dir / name, (cell.run_dir / name).read_text())
 
 
 def check_started_cells(grid: Grid) -> None:
@@ -255,6 +280,7 @@ def run_grid(grid: Grid, log: Callable[[str], None] = print) -> None:
     grid stopped early still has a number in every table cell."""
     check_started_cells(grid)
     files.write_yaml(grid.out / "grid.yaml", grid.spec)
+    record_finished(grid)
     write_outputs(grid)
     elsewhere = 0
     order = sorted(grid.cells, key=lambda cell: grid.seeds.index(cell.seed))  # stable: rows and columns keep their order
@@ -273,6 +299,7 @@ def run_grid(grid: Grid, log: Callable[[str], None] = print) -> None:
             _train_claimed(cell, where, log)
         finally:
             os.close(claim)
+        record_finished(grid)
         write_outputs(grid)
     if elsewhere:
         log(f"{elsewhere} cell(s) were left to other grid processes; runs.csv, table.md and figure.png take them in as they finish")
@@ -310,7 +337,8 @@ def _last_step(run_dir: Path) -> int | None:
 
 
 def collect(grid: Grid) -> list[dict[str, Any]]:
-    """One record per cell from its run directory (summary.json, else metrics.csv for the step reached)."""
+    """One record per cell from its run directory or the grid's record (summary.json, else metrics.csv
+    for the step reached)."""
     records = []
     for cell in grid.cells:
         dataset, _, labels = cell.column.rpartition("/")
@@ -321,21 +349,30 @@ def collect(grid: Grid) -> list[dict[str, Any]]:
             "labels": labels,
             "seed": cell.seed,
             "status": cell.status(),
-            "run_dir": str(cell.run_dir),
+            "run_dir": str(cell.finished_dir() or cell.run_dir),
         }
         if record["status"] == "done":
-            summary = json.loads((cell.run_dir / "summary.json").read_text())
+            summary = json.loads((Path(record["run_dir"]) / "summary.json").read_text())
             record.update({k: summary.get(k) for k in ("steps", "eval_model", "test_accuracy", "test_accuracy_at_best_val", "best_val_accuracy")})
             record.update(
                 test_error=_error(summary.get("test_accuracy")),
                 test_error_at_best_val=_error(summary.get("test_accuracy_at_best_val")),
                 wall_s=summary.get("wall_time_s"),
                 **{k: summary.get(k) for k in ("device", "hardware", "threads", "torch_version")},
+                finished=_finished(summary, Path(record["run_dir"])),
             )
         else:
             record["steps"] = _last_step(cell.run_dir)
         records.append(record)
     return records
+
+
+def _finished(summary: dict[str, Any], run_dir: Path) -> datetime:
+    """When the run ended: summary.json's ``finished_utc``, else (older runs) the file's time, which a
+    checkout of a record would reset."""
+    if summary.get("finished_utc"):
+        return datetime.fromisoformat(summary["finished_utc"])
+    return datetime.fromtimestamp((run_dir / "summary.json").stat().st_mtime, timezone.utc)
 
 
 def format_csv(records: list[dict[str, Any]]) -> str:
@@ -376,9 +413,8 @@ def format_table(grid: Grid, records: list[dict[str, Any]]) -> str:
     """Rows = row labels, columns = dataset/labels, cells ``mean ± sample std (n, mean wall time)``;
     a ``(paper)`` line under each row that ``paper:`` gives numbers for."""
     done = [r for r in records if r["status"] == "done"]
-    # the newest summary's time, not now: regenerating the table from the same runs gives the same file
-    finished = [(Path(r["run_dir"]) / "summary.json").stat().st_mtime for r in done]
-    date = datetime.fromtimestamp(max(finished), timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if finished else "no finished runs"
+    # the newest run's end, not now: regenerating the table from the same runs gives the same file
+    date = max(r["finished"] for r in done).strftime("%Y-%m-%d %H:%M UTC") if done else "no finished runs"
     devices = "; ".join(sorted({_ran_on(r) for r in done})) or "—"
     lines = [
         f"# {grid.name}",

@@ -77,7 +77,7 @@ def _grid(args: argparse.Namespace) -> int:
         return 0
     check_started_cells(grid)
     for cell in grid.cells:
-        print(f"{cell.status():8} {cell.run_dir}")
+        print(f"{cell.status():8} {cell.finished_dir() or cell.run_dir}")
     return 0
 
 

@@ -4,6 +4,7 @@ best-on-validation model, and everything needed to know what produced them."""
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import semimix
@@ -43,6 +44,7 @@ def run_summary(trainer: Trainer, final: dict[str, float], at_best: dict[str, fl
         **({"extensions": trainer.extensions} if trainer.extensions else {}),
         "time_constants": {**trainer.time.describe(), "bn_momentum": batchnorm_momenta(trainer.student)},
         "semimix_version": semimix.__version__,
+        "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
