@@ -141,6 +141,25 @@ def test_a_resumed_run_appends_event_files_and_shows_no_step_twice(tmp_path: Pat
 
 
 @needs_tensorboard
+def test_an_attempt_opened_in_the_same_second_sorts_after_the_earlier_one(tmp_path: Path) -> None:
+    """TensorBoard reads event files in name order, and names start with the second they were opened
+    in: a second attempt of the same process in the same second would otherwise sort by a counter as
+    text ("10" before "9") and its purge could come first."""
+    from semimix.train.tensorboard_log import TensorBoardLog
+
+    board, opened = tmp_path / "tensorboard", []
+    for start in (0, 1):
+        before = set(board.glob("events.out.tfevents.*"))
+        log = TensorBoardLog(board, start, tmp_path / "metrics.csv")
+        log.write([{"step": start + 1, "loss": 0.5}])
+        log.close()
+        (new,) = set(board.glob("events.out.tfevents.*")) - before
+        opened.append(new.name)
+    assert sorted(opened) == opened
+    assert int(opened[1].split(".")[3]) > int(opened[0].split(".")[3])
+
+
+@needs_tensorboard
 def test_a_stopped_run_closes_its_event_file_with_the_rows_of_its_checkpoint(tmp_path: Path) -> None:
     trainer = Trainer(moons_config(tmp_path / "run", steps=24, eval_every=50, log_every=1, tensorboard=True))
     step = trainer.train_step

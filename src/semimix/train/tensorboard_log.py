@@ -10,6 +10,7 @@ metrics.csv already holds."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,10 +65,21 @@ class TensorBoardLog:
             from torch.utils.tensorboard import SummaryWriter
 
             earlier = any(self.path.glob(EVENT_FILES))
+            _after_earlier_files(self.path)
             self._writer = SummaryWriter(str(self.path), purge_step=self.start_step + 1 if earlier else None)
             if not earlier and self.start_step > 0 and self.metrics.exists():
                 _add(self._writer, _csv_rows(self.metrics, self.start_step))
         return self._writer
+
+
+def _after_earlier_files(path: Path) -> None:
+    """Wait, if need be, until the clock's second is past every event file's in ``path``. TensorBoard
+    reads a run's files in name order, and a name is ``<10-digit second>.<host>.<pid>.<counter>``: an
+    attempt opened in the same second by the same process (a resume in a notebook or a test) would
+    sort by its counter as text ("10" before "9"), and the purge of the later attempt would come first."""
+    seconds = [int(p.name.split(".")[3]) for p in path.glob(EVENT_FILES) if p.name.split(".")[3].isdigit()]
+    while seconds and time.time() < max(seconds) + 1:
+        time.sleep(0.05)
 
 
 def _add(writer: SummaryWriter, rows: Iterable[dict[str, Any]]) -> None:
