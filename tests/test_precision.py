@@ -116,6 +116,32 @@ def test_auto_on_a_device_with_bf16_units_trains_bf16_channels_last_and_keeps_th
     assert summary["test_accuracy"] > 0.6  # trains (fp32 and bf16 within noise: benchmarks/grids/precision-digits.yaml)
 
 
+@pytest.mark.parametrize("method", ["vat", "advmixup"])
+def test_zca_whitened_inputs_stay_float32_for_the_fp32_power_iteration(bf16_units, tmp_path: Path, method: str) -> None:
+    """ZCA is a matmul: under bf16 autocast the training view would come out bf16, and VAT's float32
+    power iteration then met bf16 inputs and float32 weights (every CIFAR-10 preset crashed so)."""
+    from test_canonical import make_mnist
+
+    make_mnist(tmp_path)
+    data = {"dataset": "mnist", "data_dir": str(tmp_path), "val_size": 10, "labels": 20, "preprocess": "zca"}
+    sizes = {"labeled_batch_size": 8, "unlabeled_batch_size": 8, "steps": 2, "eval_every": 2}
+    cfg = api.load_config(None, method=method, precision="bf16", progress=False, out=str(tmp_path / "run"), data=data, **sizes)
+    summary = api.train(cfg)
+    assert summary["precision"] == "bf16" and summary["steps"] == 2
+
+
+def test_training_views_are_float32_under_bf16_autocast() -> None:
+    from semimix.train.batches import compose_view
+
+    whiten = torch.nn.Linear(4, 4)  # a ZCA-like matmul preprocess
+    view = compose_view(lambda x: x + 0.5, whiten)
+    x = torch.rand(3, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = view(x)
+    assert out.dtype == torch.float32
+    assert torch.equal(out, whiten(x + 0.5))
+
+
 def test_fp32_is_exactly_what_auto_runs_without_bf16_units(tmp_path: Path) -> None:
     auto = api.train(digits(tmp_path / "auto"))
     fp32 = api.train(digits(tmp_path / "fp32", precision="fp32"))

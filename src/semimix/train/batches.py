@@ -118,11 +118,14 @@ def training_views(cfg: AugmentConfig, data: DataBundle, device: torch.device, s
 
 def compose_view(augment: View, preprocess: torch.nn.Module | None) -> View:
     """A stochastic training view of a raw batch: to float, augment, then preprocess (the order of
-    ICT's pipeline: flip/translate on images, then normalisation and ZCA)."""
+    ICT's pipeline: flip/translate on images, then normalisation and ZCA). Always float32, also when
+    a method calls it under bf16 autocast: ZCA is a matmul that autocast would round to bf16, and the
+    passes that run in float32 (VAT's power iteration, ξ = 1e-6) need float32 inputs."""
 
     def view(x: torch.Tensor) -> torch.Tensor:
-        x = augment(x.float())
-        return preprocess(x) if preprocess is not None else x
+        with torch.autocast(x.device.type, enabled=False):
+            x = augment(x.float())
+            return preprocess(x) if preprocess is not None else x
 
     return view
 
