@@ -110,7 +110,6 @@ class Grid:
     metric: str
     paper: dict[str, dict[str, str]]
     out: Path
-    record: Path | None = None
     cells: list[Cell] = field(default_factory=list)
     spec: dict[str, Any] = field(default_factory=dict)  # the grid file with its config path made absolute
 
@@ -213,7 +212,6 @@ def load_grid(path: str | Path, out: str | Path | None = None, cli_sets: Sequenc
         metric,
         {str(k): {str(c): str(v) for c, v in (cols or {}).items()} for k, cols in paper.items()},
         out_dir,
-        record,
         spec={**spec, "name": name, "config": str(config_path), **({"record": str(record)} if record else {})},
     )
     for dataset in datasets:
