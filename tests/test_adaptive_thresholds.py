@@ -1,6 +1,6 @@
 """FreeMatch and SoftMatch on hand-computed cases (thresholds and fairness, Gaussian weights and
 alignment, through the method with an identity "model" whose inputs are its logits), and their running
-statistics surviving --resume bit-for-bit."""
+statistics (and ReMixMatch's model marginals) surviving --resume bit-for-bit."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def test_softmatch_needs_two_unlabeled_samples() -> None:
         _step("softmatch", {}, [[0.9, 0.1]])
 
 
-@pytest.mark.parametrize("method", ["freematch", "softmatch"])
+@pytest.mark.parametrize("method", ["freematch", "softmatch", "remixmatch"])
 def test_running_statistics_survive_resume_bit_for_bit(tmp_path: Path, method: str) -> None:
     def config(name: str):
         out = str(tmp_path / name / "run")

@@ -30,6 +30,8 @@ PARAMS = {
     # MSE on raw logits (the Manifold Mixup SSL code's) grows with the logits' scale, which nothing here
     # bounds (no weight decay): at weight 1 input mixup's term rises 0 → ~0.5 while its CE falls 0.70 → 0.11.
     "input-mixup": {"weight": 0.1},
+    # 2-D inputs are not images, so no rotation term (tests/test_remixmatch.py has it on images); K = 2 as USB
+    "remixmatch": {"rotation_weight": 0.0, "augmentations": 2},
 }
 # Methods whose unsupervised target comes from state filled by earlier steps: one step first.
 STATEFUL = {"temporal-ensembling"}
@@ -38,7 +40,7 @@ STATEFUL = {"temporal-ensembling"}
 def tiny_setup(method_name: str, seed: int = 0):
     torch.manual_seed(seed)
     method = build_method(method_name, PARAMS.get(method_name, {}))
-    student = build_model("mlp", (2,), 3, widths=(16, 16), batchnorm=True)
+    student = build_model("mlp", (2,), method.output_dim(3), widths=(16, 16), batchnorm=True)
     teacher = make_teacher(student) if method.needs_teacher else None
     batch = Batch(torch.randn(12, 2), torch.arange(12) % 3, torch.randn(24, 2), torch.arange(24))
     ctx = StepContext(
@@ -85,6 +87,7 @@ BN_UPDATES = {
     "pseudo-label": 2,
     "ict": 2,
     "mixmatch": 1,  # the K guess passes are targets; one pass of the whole mixed labeled + unlabeled batch
+    "remixmatch": 1,  # the mixed batch; the guess is a target, the pre-mixup (and rotation) passes use batch statistics only
     "fixmatch": 1,  # one concatenated labeled + weak + strong pass
     "uda": 1,
     "flexmatch": 1,
@@ -144,6 +147,7 @@ class ForwardCounter:
         ("freematch", 0, 1),
         ("softmatch", 0, 1),
         ("mixmatch", 0, 2),  # one pass over the K concatenated views for the guess, one mixed pass
+        ("remixmatch", 0, 3),  # the weak view's guess, the mixed batch, the first strong view unmixed
         ("temporal-ensembling", 0, 2),
     ],
 )

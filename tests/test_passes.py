@@ -77,6 +77,7 @@ def test_declared_passes_are_the_passes_a_step_runs(name: str) -> None:
         ("mean-teacher", {"include_labeled": False}),
         ("supervised", {"mixup_alpha": 1.0}),
         ("mixmatch", {"augmentations": 3}),
+        ("remixmatch", {"pre_mixup_weight": 0.0, "augmentations": 3}),
         ("untied-mixup", {"use_teacher": False}),
         ("meta-gradient", {"add_labeled_loss": True}),
         ("meta-gradient", {"mixup": False, "meta": False}),

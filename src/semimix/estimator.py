@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from collections.abc import Callable
 from numbers import Integral
 from typing import Any
 
@@ -31,6 +30,7 @@ from semimix.data.userfile import bundle_user_data
 from semimix.errors import SemimixError
 from semimix.eval import predict_logits
 from semimix.methods import METHODS, canonical_method_name
+from semimix.methods.base import ClassScores, scores_are_logits
 from semimix.models import ModelSpec
 from semimix.train.config import MAX_SEED, TrainConfig, config_from_dict, load_preset, merge
 from semimix.train.trainer import Trainer
@@ -160,7 +160,7 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         finally:
             torch.set_num_threads(threads)
         self.preprocess_: nn.Module | None = bundle.preprocess
-        self.class_scores_: Callable[[torch.Tensor], torch.Tensor] | None = trainer.class_scores
+        self.class_scores_: ClassScores | None = trainer.class_scores
         self.method_name_: str = cfg.method
         return self
 
@@ -214,9 +214,10 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
             raise SemimixError(f"X has samples of shape {x.shape[1:]}, but this classifier was fitted on shape {self.input_shape_}; give X the fitted shape")
         inputs = torch.tensor(x, dtype=torch.float32)
         outputs = [predict_logits(model, inputs, self.preprocess_) for model in self.models_]
-        if self.class_scores_ is None:  # the members' probabilities, averaged
-            return torch.stack([torch.softmax(out.double(), dim=1) for out in outputs]).mean(0)
-        return torch.stack([self.class_scores_(out) for out in outputs]).mean(0)
+        scores = [out if self.class_scores_ is None else self.class_scores_(out) for out in outputs]
+        if scores_are_logits(self.class_scores_):  # the members' probabilities, averaged
+            return torch.stack([torch.softmax(score.double(), dim=1) for score in scores]).mean(0)
+        return torch.stack(scores).mean(0)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most likely class of each sample, as one of ``classes_``."""
@@ -227,7 +228,7 @@ class SemiSupervisedClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities (n_samples, n_classes), columns in the order of ``classes_``: the
         average of the ensemble members' softmax outputs."""
         scores = self._scores(X)
-        if self.class_scores_ is not None:
+        if not scores_are_logits(self.class_scores_):
             raise SemimixError(
                 f"method {self.method_name_!r} with these settings scores classes by cosine, not logits, so it has no probabilities; use predict"
             )

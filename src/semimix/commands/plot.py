@@ -71,6 +71,7 @@ def draw_boundary(run_dir: Path, checkpoint: str, resolution: int) -> Path | str
     from semimix.data.bundle import in_memory
     from semimix.eval.report import write_figure
     from semimix.eval.robustness import ScoreModel
+    from semimix.methods.base import scores_are_logits
     from semimix.runs import load_run
     from semimix.studies.two_circles import decision_boundary, evaluate_grid, square_extent
     from semimix.workflows.evaluate import checkpoint_step
@@ -94,7 +95,7 @@ def draw_boundary(run_dir: Path, checkpoint: str, resolution: int) -> Path | str
     split = "test" if len(x_test) else "val"
     accuracy = loaded.evaluate(split)["accuracy"] if len(x_test) or len(x_val) else float("nan")
     title = f"{run_dir.name} ({loaded.config.method}), {loaded.checkpoint} checkpoint (step {checkpoint_step(loaded)})\n{split} accuracy {accuracy:.3f}" + (
-        "" if loaded.trainer.class_scores is None else "; colours: softmax of the class scores"
+        "" if scores_are_logits(loaded.trainer.class_scores) else "; colours: softmax of the class scores"
     )
     fig, axes = plots.new_figure()
     plots.draw_decision_boundary(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from semimix.data.streaming import FileImages, batches
+from semimix.methods.base import ClassScores, scores_are_logits
 
 
 @torch.no_grad()
@@ -31,13 +30,14 @@ def evaluate(
     x: torch.Tensor | FileImages,
     y: torch.Tensor,
     preprocess: nn.Module | None = None,
-    class_scores: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    class_scores: ClassScores | None = None,
     batch_size: int = 1024,
 ) -> dict[str, float]:
     """{'accuracy': fraction correct, 'nll': mean negative log-likelihood}; NaN for an empty split.
 
-    ``class_scores`` maps model outputs that are not logits (e.g. negative-cosine embeddings) to
-    per-class scores for the argmax; NLL is then undefined and reported as NaN.
+    ``class_scores`` maps model outputs that are not the class logits (negative-cosine embeddings, a
+    rotation head's extra outputs) to per-class scores for the argmax; NLL is undefined and reported as
+    NaN where those scores are not logits.
     """
     if len(x) == 0:
         return {"accuracy": float("nan"), "nll": float("nan")}
@@ -45,5 +45,5 @@ def evaluate(
     scores = outputs if class_scores is None else class_scores(outputs)
     return {
         "accuracy": (scores.argmax(dim=1) == y).float().mean().item(),
-        "nll": F.cross_entropy(outputs, y).item() if class_scores is None else float("nan"),
+        "nll": F.cross_entropy(scores, y).item() if scores_are_logits(class_scores) else float("nan"),
     }

@@ -20,6 +20,7 @@ from semimix.methods.meta_gradient import MetaGradient, MetaGradientMixupOnly, M
 from semimix.methods.mixmatch import MixMatch
 from semimix.methods.pi_model import PiModel
 from semimix.methods.pseudo_label import PseudoLabel
+from semimix.methods.remixmatch import ReMixMatch
 from semimix.methods.softmatch import SoftMatch
 from semimix.methods.supervised import Supervised
 from semimix.methods.temporal_ensembling import TemporalEnsembling
@@ -38,6 +39,7 @@ _CLASSES: list[type[Method]] = [
     PseudoLabel,
     ICT,
     MixMatch,
+    ReMixMatch,
     UDA,
     FixMatch,
     FlexMatch,

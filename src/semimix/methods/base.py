@@ -42,7 +42,8 @@ class StepContext:
     declare ``needs_strong_view``; ``num_unlabeled`` is the size of the unlabeled set that
     ``Batch.idx_u`` indexes (for methods keeping per-sample state); ``progress`` is step / the
     length the schedules are laid over, in [0, 1] (for annealing on the run's clock, UDA's TSA),
-    None where the caller has no schedule.
+    None where the caller has no schedule; ``class_prior`` is the labeled set's class frequencies
+    (for ReMixMatch's distribution alignment), None where the caller does not know them (uniform).
     """
 
     student: nn.Module
@@ -55,6 +56,7 @@ class StepContext:
     strong_view: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
     num_unlabeled: int = 0
     progress: float | None = None
+    class_prior: torch.Tensor | None = None
 
 
 # One pass of a step, by kind and batch size: what its cost is predicted from (see ``Method.passes``).
@@ -177,6 +179,36 @@ class Method(Generic[P]):
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ClassScores:
+    """How a method's model outputs become class scores where they are not the class logits themselves:
+    cosines of a target embedding (not logits), or the logits followed by an auxiliary head's outputs
+    (ReMixMatch's rotations: logits). Evaluation, attacks, export and prediction take it, or None where
+    the outputs are the logits (``class_scores_of``)."""
+
+    method: Method
+    num_classes: int
+
+    def __call__(self, outputs: torch.Tensor) -> torch.Tensor:
+        return self.method.class_scores(outputs, self.num_classes)
+
+    @property
+    def are_logits(self) -> bool:
+        """Whether softmax of the scores gives probabilities (so NLL and calibration are meaningful)."""
+        return self.method.scores_are_logits
+
+
+def class_scores_of(method: Method, num_classes: int) -> ClassScores | None:
+    """None where the model's outputs are the class logits, else the map from outputs to class scores."""
+    plain = method.scores_are_logits and method.output_dim(num_classes) == num_classes
+    return None if plain else ClassScores(method, num_classes)
+
+
+def scores_are_logits(class_scores: ClassScores | None) -> bool:
+    """Whether the class scores (the outputs themselves where ``class_scores`` is None) are logits."""
+    return class_scores is None or class_scores.are_logits
 
 
 def make_params(params_cls: type[Q], given: dict[str, Any], method: str) -> Q:

@@ -23,8 +23,8 @@ class FixMatchParams(MethodParams):
 
 
 class WeakStrongMethod(Method[P]):
-    """FixMatch and the methods built on it (UDA, FlexMatch, FreeMatch, SoftMatch): the weak view of an unlabeled sample
-    makes the target of its strong view, and their papers report the EMA model."""
+    """FixMatch and the methods built on it (UDA, FlexMatch, FreeMatch, SoftMatch) or beside it (ReMixMatch): the weak view
+    of an unlabeled sample makes the target of its strong view, and their papers report the EMA model."""
 
     @property
     def evaluates_ema(self) -> bool:

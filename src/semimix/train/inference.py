@@ -21,8 +21,6 @@ then opens the run the old way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +32,7 @@ from semimix.data.preprocess import describe_preprocess, rebuild_preprocess
 from semimix.errors import SemimixError
 from semimix.eval.settings import PREDICT_BATCH
 from semimix.methods import build_method
+from semimix.methods.base import ClassScores, class_scores_of, scores_are_logits
 from semimix.models import ModelSpec, build_model
 from semimix.train.hardware import resolve_device
 
@@ -90,7 +89,7 @@ class TrainedModel:
         self,
         model: nn.Module,
         preprocess: nn.Module | None,
-        class_scores: Callable[[torch.Tensor], torch.Tensor] | None,
+        class_scores: ClassScores | None,
         num_classes: int,
         class_names: list[str],
         input_shape: tuple[int, ...],
@@ -128,7 +127,7 @@ class TrainedModel:
 
     @property
     def scores_are_logits(self) -> bool:
-        return self.class_scores is None
+        return scores_are_logits(self.class_scores)
 
     def __repr__(self) -> str:
         where = f" of {self.run_dir}" if self.run_dir is not None else ""
@@ -205,7 +204,7 @@ def trained_model(
     return TrainedModel(
         model,
         rebuild_preprocess(entry["preprocess"]),
-        None if method.scores_are_logits else partial(method.class_scores, num_classes=num_classes),
+        class_scores_of(method, num_classes),
         num_classes,
         list(entry["class_names"]),
         input_shape,

@@ -23,6 +23,7 @@ from semimix.data import load_dataset
 from semimix.data.bundle import DataBundle
 from semimix.errors import SemimixError
 from semimix.methods import StepContext, build_method, canonical_method_name
+from semimix.methods.base import class_scores_of
 from semimix.models import ModelSpec, build_model, python_model_name, resolve_model_name
 from semimix.ops import keep_own_statistics
 from semimix.train import checkpoint, distributed
@@ -112,7 +113,8 @@ class Trainer:
         self.decoupled_decay = DecoupledDecay(self.student, cfg.optim)
         self.view, self.strong_view = training_views(cfg.augment, self.data, self.device, self.method.needs_strong_view)
         self.batches = BatchSource(self.data, cfg, self.method, self.dist, self.device)
-        self.class_scores = None if self.method.scores_are_logits else partial(self.method.class_scores, num_classes=self.data.num_classes)
+        self.class_prior = torch.bincount(self.data.y_labeled, minlength=self.data.num_classes).float().to(self.device) / max(len(self.data.y_labeled), 1)
+        self.class_scores = class_scores_of(self.method, self.data.num_classes)
         self.run_dir = Path(cfg.out) if cfg.out else Path(self.dist.broadcast_object(str(default_run_dir(cfg))))
         self.files = RunDir(self.run_dir)
         self.losses = LossMeter(self.dist, self.device)
@@ -190,6 +192,7 @@ class Trainer:
             strong_view=self.strong_view,
             num_unlabeled=len(self.data.x_unlabeled),
             progress=self.step / self.time.schedule_steps,
+            class_prior=self.class_prior,
         )
         sample_state = {k: v.clone() for k, v in self.method.state_dict().items()} if self.dist.active else {}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.fast_path.bf16):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from semimix.eval.settings import DEFAULT_BINS
+from semimix.methods.base import scores_are_logits
 
 if TYPE_CHECKING:
     from semimix.runs import Run
@@ -29,13 +30,13 @@ def checkpoint_step(run: Run) -> int:
 def evaluate_run(run: Run, split: str = DEFAULT_SPLIT, bins: int = DEFAULT_BINS) -> dict[str, Any]:
     """Every metric of ``run.model`` on ``split`` (``semimix.eval.report.classification_report``),
     with what the run, checkpoint and semimix version were; numbers undefined for the run are null.
-    Methods whose outputs are not logits (``run.trainer.class_scores`` set) have no NLL, ECE or reliability bins."""
+    Methods whose class scores are not logits (cosines) have no NLL, ECE or reliability bins."""
     from semimix import __version__
     from semimix.eval.report import classification_report
 
     x, y = run.split(split)
-    outputs = run.logits(x)
-    scores = None if run.trainer.class_scores is None else run.class_scores(outputs)
+    scores = run.class_scores(run.logits(x))
+    logits = scores_are_logits(run.trainer.class_scores)
     return {
         "run_dir": str(run.run_dir),
         "method": run.config.method,
@@ -44,7 +45,7 @@ def evaluate_run(run: Run, split: str = DEFAULT_SPLIT, bins: int = DEFAULT_BINS)
         "checkpoint": run.checkpoint,
         "step": checkpoint_step(run),
         "model": run.trainer.eval_name,
-        **classification_report(outputs, y, run.data.num_classes, run.data.class_names, bins, scores),
+        **classification_report(scores, y, run.data.num_classes, run.data.class_names, bins, None if logits else scores),
         "semimix_version": __version__,
     }
 
