@@ -135,7 +135,7 @@ def test_mixing_hidden_states_needs_semimix_models_and_input_mixup_does_not(tmp_
 def test_the_network_is_checked_against_the_data_before_training() -> None:
     with pytest.raises(SemimixError, match=r"cannot take inputs of shape \(1, 8, 8\)"):
         build_model("auto", (1, 8, 8), 10, network=lambda shape, n: nn.Linear(10, n))
-    with pytest.raises(SemimixError, match=r"gives \(2, 3\) for a batch of 2 inputs.*must give \(batch, 10\) class scores"):
+    with pytest.raises(SemimixError, match=r"gives \(2, 3\) for a batch of 2 inputs.*must give \(batch, 10\) outputs"):
         build_model("auto", (1, 8, 8), 10, network=TinyNet(64, 3))
     with pytest.raises(SemimixError, match="returned int, not an nn.Module"):
         build_model("auto", (1, 8, 8), 10, network=lambda shape, n: 3)

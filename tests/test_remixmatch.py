@@ -138,3 +138,21 @@ def test_presets_hold_the_official_codes_settings() -> None:
             "kernels",
         ), name
         assert (cfg.rampup.shape, cfg.rampup.fraction, cfg.schedule.name) == ("linear", 1 / 64, "constant"), name
+
+
+def test_your_own_network_is_asked_for_the_rotation_outputs_too(tmp_path: Path) -> None:
+    asked = []
+
+    def factory(input_shape: tuple[int, ...], outputs: int) -> nn.Module:
+        asked.append(outputs)
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, outputs))
+
+    def config(name: str):
+        cfg = load_config("digits", method="remixmatch", steps=2, eval_every=2, unlabeled_batch_size=8, progress=False, out=str(tmp_path / name))
+        cfg.method_params = {"remixmatch": {"augmentations": 1}}
+        return cfg
+
+    train(config("factory"), model=factory)
+    assert asked[0] == 14
+    with pytest.raises(SemimixError, match="set its number of outputs to 14"):
+        train(config("module"), model=nn.Sequential(nn.Flatten(), nn.Linear(64, 10)))

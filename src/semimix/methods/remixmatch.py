@@ -6,7 +6,9 @@ self-supervised rotation loss on that view, from 4 extra outputs of the network 
 head on the shared features, as the codes' ``classify_rot``).
 
 Distribution alignment: q ← Normalize(q · p(y) / p̃(y)), with p(y) the labeled set's class frequencies
-and p̃(y) the mean prediction over the last 128 unlabeled batches (kept in checkpoints)."""
+(``StepContext.class_prior``, as USB; the official code estimates them by an EMA of the labeled batches'
+labels, which tends to the same) and p̃(y) the mean prediction over the last 128 unlabeled batches (kept in
+checkpoints)."""
 
 from __future__ import annotations
 

@@ -113,6 +113,7 @@ def wrap_network(network: nn.Module, label: str, input_shape: Sequence[int], out
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise SemimixError(
             f"model {label} gives {got} for a batch of 2 inputs of shape {shape}; "
-            f"it must give (batch, {outputs}) class scores — set its number of outputs to {outputs}"
+            f"it must give (batch, {outputs}) outputs, what the method needs (one per class, plus e.g. ReMixMatch's 4 rotation "
+            f"outputs) — set its number of outputs to {outputs}"
         )
     return ForeignNet(network)
