@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from semimix.eval.settings import DEFAULT_BINS
-from semimix.methods.base import scores_are_logits
 
 if TYPE_CHECKING:
     from semimix.runs import Run
@@ -33,6 +32,7 @@ def evaluate_run(run: Run, split: str = DEFAULT_SPLIT, bins: int = DEFAULT_BINS)
     Methods whose class scores are not logits (cosines) have no NLL, ECE or reliability bins."""
     from semimix import __version__
     from semimix.eval.report import classification_report
+    from semimix.methods.base import scores_are_logits
 
     x, y = run.split(split)
     scores = run.class_scores(run.logits(x))
