@@ -61,8 +61,10 @@ def rotated_quarters(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f"remixmatch's rotation term rotates square images (N, C, H, H), but the inputs have shape {tuple(x.shape)}; "
         "set method_params.remixmatch.rotation_weight: 0 for other data",
     )
-    labels = torch.arange(len(x), device=x.device) * ROTATIONS // len(x)
-    return torch.cat([torch.rot90(x[labels == k], k, dims=(2, 3)) for k in range(ROTATIONS)]), labels
+    n = len(x)
+    bounds = [-(-k * n // ROTATIONS) for k in range(ROTATIONS + 1)]  # quarter k is rows ceil(kn/4)..ceil((k+1)n/4) - 1
+    labels = torch.arange(n, device=x.device) * ROTATIONS // n  # the same rows' k, built on the device (slices need no sync)
+    return torch.cat([torch.rot90(x[bounds[k] : bounds[k + 1]], k, dims=(2, 3)) for k in range(ROTATIONS)]), labels
 
 
 class ReMixMatch(WeakStrongMethod[ReMixMatchParams]):

@@ -36,7 +36,7 @@ def evaluate_run(run: Run, split: str = DEFAULT_SPLIT, bins: int = DEFAULT_BINS)
 
     x, y = run.split(split)
     scores = run.class_scores(run.logits(x))
-    logits = scores_are_logits(run.trainer.class_scores)
+    are_logits = scores_are_logits(run.trainer.class_scores)
     return {
         "run_dir": str(run.run_dir),
         "method": run.config.method,
@@ -45,7 +45,7 @@ def evaluate_run(run: Run, split: str = DEFAULT_SPLIT, bins: int = DEFAULT_BINS)
         "checkpoint": run.checkpoint,
         "step": checkpoint_step(run),
         "model": run.trainer.eval_name,
-        **classification_report(scores, y, run.data.num_classes, run.data.class_names, bins, None if logits else scores),
+        **classification_report(scores, y, run.data.num_classes, run.data.class_names, bins, None if are_logits else scores),
         "semimix_version": __version__,
     }
 
