@@ -47,7 +47,5 @@ def run_ddp_jobs(root: Path) -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with distributed.membership():
         run_ddp_jobs(Path(sys.argv[1]))
-    finally:
-        distributed.shutdown()

@@ -38,7 +38,8 @@ ENV = {
     "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
     "OMP_NUM_THREADS": "1",
     "SEMIMIX_DIST_TIMEOUT": "60",
-}  # a hung collective fails the test in a minute instead of blocking CI
+    "PYTHONFAULTHANDLER": "1",
+}  # a hung collective fails the test in a minute instead of blocking CI; a worker that aborts prints its Python stacks
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 

@@ -121,10 +121,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "--resume continues a run with its saved config.yaml (only --steps may change, to train it longer); "
                 f"drop {', '.join('--' + f for f in ignored) or '--set'}"
             )
-    try:
+    with distributed.membership():
         summary = resume(args.resume, progress=not args.quiet, steps=args.steps) if args.resume else train(config_from_dict(build_config_dict(args)))
-    finally:
-        distributed.shutdown()
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary for the job
         _print_summary(summary)
     return 0

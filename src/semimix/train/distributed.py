@@ -12,9 +12,10 @@ evaluation sums) goes over a CPU (gloo) group, so it never waits on the GPU stre
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -189,10 +190,28 @@ def _timeout_s() -> float:
     return seconds
 
 
-def shutdown() -> None:
-    """Leave the job's process group before the interpreter exits (gloo's threads can abort the
-    process at exit otherwise)."""
+@contextlib.contextmanager
+def membership() -> Iterator[None]:
+    """Run the body as this process's part of a torchrun job, then leave the job's process group
+    before the interpreter exits (gloo's threads can abort the process at exit otherwise).
+
+    After a body that finished, every rank first meets the others at a barrier, so no rank tears
+    its connections down while a peer is still inside the job's last collective (a rank of a
+    finished two-process CPU job was seen to abort, SIGABRT, as it left). After a body that raised,
+    the rank leaves at once: a peer that failed will never reach the barrier.
+    """
+    try:
+        yield
+    except BaseException:
+        _leave(wait_for_peers=False)
+        raise
+    _leave(wait_for_peers=True)
+
+
+def _leave(wait_for_peers: bool) -> None:
     if dist.is_initialized():
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
 
 
