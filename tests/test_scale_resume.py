@@ -28,6 +28,7 @@ from semimix import cli, files
 from semimix.api import train
 from semimix.errors import SemimixError
 from semimix.files import load_yaml
+from semimix.train import distributed
 from semimix.train.config import apply_override
 from semimix.train.resume import resume_trainer
 from semimix.train.trainer import Trainer
@@ -112,6 +113,21 @@ def test_ddp_advmixup_completes_and_resumes_bit_for_bit(ddp_runs: Path) -> None:
     if (ddp_runs / "advmixup" / "tensorboard").exists():  # the tensorboard extra is installed (tensorboard: auto)
         assert len(list((ddp_runs / "advmixup" / "tensorboard").iterdir())) == 1, "rank 0 alone writes event files"
         assert event_scalars(ddp_runs / "advmixup-resumed") == event_scalars(ddp_runs / "advmixup")
+
+
+@pytest.mark.parametrize("body_raises", [False, True])
+def test_membership_meets_the_peers_only_after_a_finished_body_and_always_leaves(body_raises: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-process gloo group: a failed rank must not wait at a barrier its dead peers never reach."""
+    import torch.distributed as dist
+
+    barriers: list[int] = []
+    monkeypatch.setattr(dist, "barrier", lambda *a, **k: barriers.append(1))
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    with contextlib.suppress(RuntimeError), distributed.membership():
+        if body_raises:
+            raise RuntimeError("a rank failed")
+    assert not dist.is_initialized()
+    assert barriers == ([] if body_raises else [1])
 
 
 def worker_pids(launcher: int) -> dict[int, int]:
