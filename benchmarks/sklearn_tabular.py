@@ -9,7 +9,9 @@ thread; the table gives accuracy (mean ± std over seeds) and mean fit time.
 ``--split validation`` never touches the test split: it holds out a stratified 30% of the training
 pool as validation data (scored with its true labels) and fits on the rest, so settings can be
 chosen without test data. ``--variant NAME=JSON`` adds a semimix row with those estimator arguments
-(``epsilon_per_root_feature``: c gives ε = c·√features).
+(``epsilon_per_root_feature``: c gives ε = c·√features). A second table pairs the default row with
+every other on the same splits: the mean accuracy difference with its 95% interval, and whether it
+beats, ties or loses.
 
     python benchmarks/sklearn_tabular.py --out benchmarks/results/sklearn_tabular_defaults.json
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.stats
 from sklearn.base import BaseEstimator
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.linear_model import LogisticRegression
@@ -135,6 +138,27 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def paired(results: list[dict], reference: str = DEFAULT_ROW) -> str:
+    """``reference`` against every other row on the same splits and labels: the mean over seeds of
+    the per-seed accuracy difference with its 95% t-interval, and a verdict — "beats" or "loses"
+    only where the interval excludes 0, else "tie". Pairing removes the split-to-split spread that
+    the per-row std carries, so fewer seeds decide more."""
+    columns = list(dict.fromkeys((r["dataset"], r["setting"]) for r in results))
+    others = [row for row in dict.fromkeys(r["classifier"] for r in results) if row != reference]
+    accuracy = {(r["classifier"], r["dataset"], r["setting"], r["seed"]): r["accuracy"] for r in results}
+    lines = [f"| {reference} minus | " + " | ".join(f"{d} {s}" for d, s in columns) + " |", "|---|" + "---|" * len(columns)]
+    for row in others:
+        cells = []
+        for d, s in columns:
+            seeds = sorted(k[3] for k in accuracy if k[:3] == (reference, d, s) and (row, d, s, k[3]) in accuracy)
+            diff = np.array([accuracy[(reference, d, s, seed)] - accuracy[(row, d, s, seed)] for seed in seeds])
+            half = float(scipy.stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / len(diff) ** 0.5) if len(diff) > 1 else float("inf")
+            verdict = "beats" if diff.mean() - half > 0 else "loses" if diff.mean() + half < 0 else "tie"
+            cells.append(f"{diff.mean():+.3f} ± {half:.3f} ({verdict}, {len(diff)} seeds)")
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
     """``NAME=JSON`` (e.g. ``vat-eps2={"method": "vat", "epsilon": 2}``) as a row name and estimator arguments."""
     name, _, params = text.partition("=")
@@ -154,10 +178,11 @@ def main() -> None:
     fractions = [float(f) for f in args.fractions.split(",") if f]
     variants = dict(parse_variant(v) for v in args.variant)
     results = run([int(s) for s in args.seeds.split(",")], per_class, fractions, args.split, variants)
-    print(table(results))
+    print(table(results), paired(results), sep="\n\n")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "runs": results, "table": table(results)}, indent=1))
+        summary = {"args": {k: str(v) for k, v in vars(args).items()}, "runs": results, "table": table(results), "paired": paired(results)}
+        args.out.write_text(json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":
