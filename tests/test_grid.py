@@ -301,3 +301,43 @@ def test_cells_run_seed_by_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     path = _grid_file(tmp_path, methods=["supervised", "vat"], labels=[10, 20])
     assert main(["bench", "grid", str(path), "--out", str(tmp_path / "out")]) == 0
     assert trained == [("supervised", 0), ("vat", 0), ("supervised", 0), ("vat", 0), ("supervised", 1), ("vat", 1), ("supervised", 1), ("vat", 1)]
+
+
+def test_a_worker_trains_only_the_rows_columns_and_seeds_it_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--row / --column / --seed pick cells (a row by label or directory name, a column as dataset/labels
+    or by directory name); the table still lists every cell of the grid."""
+    trained: list[tuple[str, int, int]] = []
+
+    def fake_train(cfg, *args):
+        trained.append((cfg.method, cfg.data.labels, cfg.seed))
+        return {"test_accuracy": 0.5, "wall_time_s": 1.0}
+
+    monkeypatch.setattr(api, "train", fake_train)
+    path = _grid_file(tmp_path, methods=["supervised", {"label": "VAT (eps 1)", "method": "vat"}], labels=[10, 20])
+    out = str(tmp_path / "out")
+    assert main(["bench", "grid", str(path), "--out", out, "--row", "vat-eps-1", "--column", "two-moons/20", "--seed", "1"]) == 0
+    assert trained == [("vat", 20, 1)]
+    assert len(_csv(tmp_path / "out" / "runs.csv")) == 8
+    trained.clear()
+    assert main(["bench", "grid", str(path), "--out", out, "--row", "VAT (eps 1)", "--row", "supervised", "--column", "two-moons-10", "--seed", "0"]) == 0
+    assert trained == [("supervised", 10, 0), ("vat", 10, 0)]
+    capsys.readouterr()
+    assert main(["bench", "grid", str(path), "--out", out, "--dry-run", "--seed", "1", "--column", "two-moons-20"]) == 0
+    assert [Path(p).relative_to(out).parts[1:] for p in capsys.readouterr().out.split()[1::2]] == [("supervised", "seed1"), ("vat-eps-1", "seed1")]
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--row", "nope"], "--row nope: not in grid tiny; its rows: supervised"),
+        (["--column", "two-moons/40"], "--column two-moons/40: not in grid tiny; its columns: two-moons/10"),
+        (["--seed", "7"], "--seed 7: not in grid tiny; its seeds: 0, 1"),
+    ],
+)
+def test_naming_a_cell_the_grid_lacks_fails_before_training(tmp_path: Path, option: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "grid", str(_grid_file(tmp_path)), "--out", str(tmp_path / "out"), *option]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

@@ -235,6 +235,27 @@ def load_grid(path: str | Path, out: str | Path | None = None, cli_sets: Sequenc
     return grid
 
 
+def select_cells(grid: Grid, rows: Sequence[str] = (), columns: Sequence[str] = (), seeds: Sequence[int] = ()) -> list[Cell]:
+    """The cells of the named rows, columns and seeds (every one where a filter is empty), so a worker
+    can take part of a grid (one seed now, the rest in another session) while its table keeps the whole.
+    A row is named by its label or its directory name, a column as dataset/labels or by its directory name."""
+    for names, valid, shown, what in (
+        (rows, {n for cell in grid.cells for n in (cell.row, cell.slug)}, grid.rows, "row"),
+        (columns, {n for c in grid.columns for n in (c, _column_dir(c))}, grid.columns, "column"),
+        (seeds, set(grid.seeds), grid.seeds, "seed"),
+    ):
+        unknown = [str(name) for name in names if name not in valid]
+        if unknown:
+            raise SemimixError(f"--{what} {', '.join(unknown)}: not in grid {grid.name}; its {what}s: {', '.join(map(str, shown))}")
+    wanted_rows = {_slug(name) for name in rows}
+    wanted_columns = {_column_dir(name) if "/" in name else name for name in columns}
+    return [
+        cell
+        for cell in grid.cells
+        if (not rows or cell.slug in wanted_rows) and (not columns or _column_dir(cell.column) in wanted_columns) and (not seeds or cell.seed in seeds)
+    ]
+
+
 def _comparable(values: dict[str, Any]) -> dict[str, Any]:
     """What decides a run's numbers (the settings its checkpoints are held to on resume)."""
     return training_settings(config_from_dict(dict(values)))
@@ -269,8 +290,9 @@ def check_started_cells(grid: Grid) -> None:
             check_cell_config(cell)
 
 
-def run_grid(grid: Grid, log: Callable[[str], None] = print) -> None:
-    """Train the cells that are not done (resuming partial ones), rewriting runs.csv, table.md and figure.png after each.
+def run_grid(grid: Grid, log: Callable[[str], None] = print, cells: Sequence[Cell] | None = None) -> None:
+    """Train the cells (default: all; see ``select_cells``) that are not done, resuming partial ones,
+    rewriting runs.csv, table.md and figure.png of the whole grid after each.
 
     Several grid processes may work through one grid at once (one per core or GPU, or per machine
     on a shared disk): each claims a cell before training it and leaves cells claimed by another.
@@ -281,7 +303,8 @@ def run_grid(grid: Grid, log: Callable[[str], None] = print) -> None:
     record_finished(grid)
     write_outputs(grid)
     elsewhere = 0
-    order = sorted(grid.cells, key=lambda cell: grid.seeds.index(cell.seed))  # stable: rows and columns keep their order
+    chosen = grid.cells if cells is None else cells
+    order = sorted(chosen, key=lambda cell: grid.seeds.index(cell.seed))  # stable: rows and columns keep their order
     for i, cell in enumerate(order, 1):
         where = f"[{i}/{len(order)}] {cell.column} {cell.row} seed {cell.seed}"
         if cell.progress() == "done":

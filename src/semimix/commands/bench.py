@@ -57,6 +57,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--data-dir", help="data.data_dir of every cell")
     g.add_argument("--dry-run", action="store_true", help="list the cells and their status (done / running / partial / todo); train nothing")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key of every cell, after the grid's own (e.g. steps=5)")
+    g.add_argument("--row", action="append", default=[], metavar="LABEL", help="train (or list) only this row's cells: its label or directory name; repeatable")
+    g.add_argument("--column", action="append", default=[], metavar="DATASET/LABELS", help="only this column's cells (cifar10/1000 or cifar10-1000)")
+    g.add_argument("--seed", action="append", default=[], type=int, metavar="N", help="only this seed's cells (the table still covers the whole grid)")
     t = kinds.add_parser("table", help="rewrite runs.csv, table.md and figure.png of a grid directory from its run directories; never trains")
     t.add_argument("dir", metavar="DIR", help="the grid directory")
     t.add_argument("--grid", metavar="GRID.yaml", help="the grid file (default: the DIR/grid.yaml the grid saved)")
@@ -68,15 +71,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _grid(args: argparse.Namespace) -> int:
-    from semimix.bench.grid import check_started_cells, load_grid, run_grid
+    from semimix.bench.grid import check_started_cells, load_grid, run_grid, select_cells
 
     grid = load_grid(args.grid, args.out, args.set, args.data_dir)
+    cells = select_cells(grid, args.row, args.column, args.seed)
     if not args.dry_run:
-        run_grid(grid)
+        run_grid(grid, cells=cells)
         print(f"wrote {grid.out / 'runs.csv'}, {grid.out / 'table.md'} and {grid.out / 'figure.png'}")
         return 0
     check_started_cells(grid)
-    for cell in grid.cells:
+    for cell in cells:
         print(f"{cell.status():8} {cell.finished_dir() or cell.run_dir}")
     return 0
 
