@@ -187,3 +187,29 @@ def test_eval_bad_input_is_one_clear_error(runs, tmp_path: Path) -> None:
     train(load_config("digits", method="supervised", model="mlp", steps=2, eval_every=2, progress=False, out=str(no_val), data=data))
     with pytest.raises(SemimixError, match="no val split"):
         run_eval(no_val, "--split", "val")
+
+
+def test_eval_on_the_training_samples_before_augmentation(runs, tmp_path: Path, capsys) -> None:
+    """--split labeled / unlabeled score the run's own training samples (clean) against their labels:
+    the fit of the labeled set and the transductive accuracy on the unlabeled pool."""
+    run_dir = runs["digits"]
+    run = load_run(run_dir, "best")
+    for split, (x, y) in (("labeled", (run.data.x_labeled, run.data.y_labeled)), ("unlabeled", (run.data.x_unlabeled, run.data.y_unlabeled_true))):
+        assert run_eval(run_dir, "--split", split) == 0
+        report = json.loads((run_dir / f"eval-{split}-best.json").read_text())
+        predicted = run.class_scores(run.logits(x)).argmax(dim=1)
+        assert report["split"] == split and report["samples"] == len(y)
+        assert report["accuracy"] == pytest.approx((predicted == torch.as_tensor(y)).float().mean().item())
+    assert json.loads((run_dir / "eval-labeled-best.json").read_text())["samples"] == 100
+    capsys.readouterr()
+
+    rng = np.random.default_rng(0)  # a user's file whose unlabeled rows carry no labels (-1)
+    x = rng.normal(size=(60, 4)).astype(np.float32)
+    y = np.where(np.arange(60) < 20, np.arange(60) % 2, -1)
+    np.savez(tmp_path / "mine.npz", X=x, y=y)
+    mine = tmp_path / "mine-run"
+    data = {"dataset": str(tmp_path / "mine.npz"), "labels": "all", "val_size": 0, "test_size": 10}
+    train(load_config(None, method="supervised", model="mlp", steps=2, eval_every=2, progress=False, out=str(mine), data=data))
+    with pytest.raises(SemimixError, match="unlabeled samples have no known labels; choose another --split"):
+        run_eval(mine, "--split", "unlabeled")
+    assert run_eval(mine, "--split", "labeled") == 0

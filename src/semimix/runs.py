@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from semimix import files
-from semimix.data.bundle import DataBundle
+from semimix.data.bundle import DataBundle, Inputs
 from semimix.errors import SemimixError
 from semimix.eval import evaluate, predict_logits
+from semimix.eval.settings import SPLITS
 from semimix.models import ModelSpec
 from semimix.train.config import TrainConfig
 from semimix.train.hardware import resolve_device
@@ -26,7 +27,7 @@ from semimix.train.rundir import BEST, CHECKPOINT_DIR, CONFIG, LAST
 from semimix.train.trainer import Trainer
 
 CHECKPOINTS = ("best", "last")
-SPLITS = ("val", "test")
+HELD_OUT = ("val", "test")
 # What asking for "best" opens in a run without a validation split: there never was a best.pt, and
 # the final weights are the model the run reports; named so that nothing labels them "best".
 FINAL = "final"
@@ -60,12 +61,12 @@ class Run:
 
     @property
     def splits(self) -> list[str]:
-        """The evaluation splits this run's data really have (a user's file may have neither)."""
-        return [name for name in SPLITS if len(getattr(self.data, f"x_{name}"))]
+        """The held-out splits this run's data really have (a user's file may have neither)."""
+        return [name for name in HELD_OUT if len(getattr(self.data, f"x_{name}"))]
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw inputs and labels of the ``val`` or ``test`` split."""
-        if name not in SPLITS:
+        if name not in HELD_OUT:
             raise SemimixError(f"split must be val or test, got {name!r}")
         if name not in self.splits:
             way_out = (
@@ -75,6 +76,21 @@ class Run:
             )
             raise SemimixError(f"{self.run_dir}: the run's dataset has no {name} split{way_out}")
         return getattr(self.data, f"x_{name}"), getattr(self.data, f"y_{name}")
+
+    def samples(self, name: str) -> tuple[Inputs, torch.Tensor]:
+        """Raw inputs and labels of any split to evaluate on (``semimix.eval.settings.SPLITS``): ``val`` and
+        ``test`` as ``split``, or the training samples before augmentation, ``labeled`` or ``unlabeled``
+        (their true labels, where the dataset knows them)."""
+        if name in HELD_OUT:
+            return self.split(name)
+        if name == "labeled":
+            return self.data.x_labeled, self.data.y_labeled
+        if name != "unlabeled":
+            raise SemimixError(f"split must be one of {', '.join(SPLITS)}, got {name!r}")
+        if self.data.y_unlabeled_true is None or not len(self.data.x_unlabeled):
+            lack = "have no known labels" if len(self.data.x_unlabeled) else "are none"
+            raise SemimixError(f"{self.run_dir}: the run's unlabeled samples {lack}; choose another --split")
+        return self.data.x_unlabeled, self.data.y_unlabeled_true
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """Raw inputs → the model's input units (where ε of attacks is measured), on the model's device."""
@@ -86,11 +102,11 @@ class Run:
         """Per-class scores (logits for every method but negative-cosine ones)."""
         return outputs if self.trainer.class_scores is None else self.trainer.class_scores(outputs)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: Inputs) -> torch.Tensor:
         return predict_logits(self.model, x, self.data.preprocess)
 
     def evaluate(self, split: str = "test") -> dict[str, float]:
-        x, y = self.split(split)
+        x, y = self.samples(split)
         return evaluate(self.model, x, y, self.data.preprocess, self.trainer.class_scores)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from semimix.eval.settings import DEFAULT_BINS
+from semimix.eval.settings import DEFAULT_BINS, SPLITS
 from semimix.workflows.evaluate import DEFAULT_CHECKPOINT, DEFAULT_SPLIT
 
 NAME = "eval"
@@ -23,13 +23,19 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         NAME,
         help="evaluate a run: accuracy, top-5, NLL, calibration (ECE, reliability diagram), per-class accuracy, confusion matrix",
-        description="Evaluate a finished run on its test (or validation) split and write RUN_DIR/eval-<split>-<checkpoint>.json "
+        description="Evaluate a finished run on its test (or validation, labeled or unlabeled) split and write RUN_DIR/eval-<split>-<checkpoint>.json "
         "and a reliability diagram RUN_DIR/reliability-<split>-<checkpoint>.png; the default (test, best) is also written as "
         f"eval.json. ECE uses {DEFAULT_BINS} equal-width confidence bins (Guo et al., 2017). Runs whose outputs are not logits "
         "(negative-cosine losses) have no probabilities: their NLL and ECE are null and no diagram is drawn.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'semimix train'")
-    p.add_argument("--split", choices=("test", "val"), default=DEFAULT_SPLIT, help="split to evaluate on (default: test)")
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        default=DEFAULT_SPLIT,
+        help="test, val, or the training samples before augmentation: labeled (did the model fit its labels?) or unlabeled "
+        "(their true labels, where the dataset has them: the transductive accuracy) (default: test)",
+    )
     p.add_argument(
         "--checkpoint",
         choices=("best", "last"),

@@ -34,7 +34,7 @@ def evaluate_run(run: Run, split: str = DEFAULT_SPLIT, bins: int = DEFAULT_BINS)
     from semimix.eval.report import classification_report
     from semimix.methods.base import scores_are_logits
 
-    x, y = run.split(split)
+    x, y = run.samples(split)
     scores = run.class_scores(run.logits(x))
     are_logits = scores_are_logits(run.trainer.class_scores)
     return {
