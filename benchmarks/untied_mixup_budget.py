@@ -8,6 +8,7 @@ the paper's numbers as dashed lines. Reads the grids' run directories or committ
 from __future__ import annotations
 
 import argparse
+from functools import cache
 from pathlib import Path
 
 from semimix.bench.grid import collect, load_grid
@@ -23,9 +24,15 @@ SETTINGS = (
 PAPER = {"baseline-CE": 0.816, "mixUp-CE B(1,1)": 0.632}  # Table 3, full-width PreActResNet18, 200 epochs
 
 
+@cache
+def records(grid_file: str) -> list[dict]:
+    """Every cell of a grid, read once from its run directories or record."""
+    return collect(load_grid(GRIDS / grid_file))
+
+
 def errors(grid_file: str, row: str) -> list[float]:
     """Test errors (%) of the row's finished cells."""
-    return [r["test_error"] for r in collect(load_grid(GRIDS / grid_file)) if r["row"] == row and r["status"] == "done"]
+    return [r["test_error"] for r in records(grid_file) if r["row"] == row and r["status"] == "done"]
 
 
 def main() -> None:

@@ -239,21 +239,17 @@ def select_cells(grid: Grid, rows: Sequence[str] = (), columns: Sequence[str] = 
     """The cells of the named rows, columns and seeds (every one where a filter is empty), so a worker
     can take part of a grid (one seed now, the rest in another session) while its table keeps the whole.
     A row is named by its label or its directory name, a column as dataset/labels or by its directory name."""
-    for names, valid, shown, what in (
-        (rows, {n for cell in grid.cells for n in (cell.row, cell.slug)}, grid.rows, "row"),
-        (columns, {n for c in grid.columns for n in (c, _column_dir(c))}, grid.columns, "column"),
-        (seeds, set(grid.seeds), grid.seeds, "seed"),
-    ):
+    filters: tuple[tuple[str, Sequence[Any], list[Any], Callable[[Cell], tuple[Any, ...]]], ...] = (
+        ("row", rows, grid.rows, lambda cell: (cell.row, cell.slug)),
+        ("column", columns, grid.columns, lambda cell: (cell.column, _column_dir(cell.column))),
+        ("seed", seeds, grid.seeds, lambda cell: (cell.seed,)),
+    )
+    for what, names, shown, names_of in filters:
+        valid = {name for cell in grid.cells for name in names_of(cell)}
         unknown = [str(name) for name in names if name not in valid]
         if unknown:
             raise SemimixError(f"--{what} {', '.join(unknown)}: not in grid {grid.name}; its {what}s: {', '.join(map(str, shown))}")
-    wanted_rows = {_slug(name) for name in rows}
-    wanted_columns = {_column_dir(name) if "/" in name else name for name in columns}
-    return [
-        cell
-        for cell in grid.cells
-        if (not rows or cell.slug in wanted_rows) and (not columns or _column_dir(cell.column) in wanted_columns) and (not seeds or cell.seed in seeds)
-    ]
+    return [cell for cell in grid.cells if all(not names or set(names_of(cell)) & set(names) for _, names, _, names_of in filters)]
 
 
 def _comparable(values: dict[str, Any]) -> dict[str, Any]:

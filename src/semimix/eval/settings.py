@@ -21,7 +21,7 @@ MASKING_RELATIVE_STEP = 0.05  # PGD step = 5% of the data's scale; 100 steps rea
 # Interpolation paths (semimix.eval.paths).
 DEFAULT_GRID = 21  # λ = 0, 0.05, ..., 1
 
-# What a run can be evaluated on (semimix.runs.Run.split): its held-out splits, and the training samples
+# What a run can be evaluated on (semimix.runs.Run.samples): its held-out splits, and the training samples
 # themselves, clean (no augmentation): the labeled ones (did the model fit its labels?) and the unlabeled
 # ones where the dataset knows their labels (the transductive accuracy that SSL papers also report).
 SPLITS = ("test", "val", "labeled", "unlabeled")
