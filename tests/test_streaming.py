@@ -11,13 +11,14 @@ import torch
 from PIL import Image
 
 from semimix import files
-from semimix.api import load_config, train
+from semimix.api import attack, load_config, paths, train
 from semimix.data import DataConfig, streaming
 from semimix.data.imagefolder import load
 from semimix.data.readers.imagefolder import read_image_folder
 from semimix.data.streaming import FileImages
 from semimix.errors import SemimixError
 from semimix.train.resume import resume_trainer
+from semimix.workflows.scar import scar
 
 SIZE = 6  # tiny square images
 
@@ -139,3 +140,24 @@ def test_a_bad_file_met_in_training_stops_with_its_name(tmp_path: Path, monkeypa
     )
     with pytest.raises(SemimixError, match=r"^cannot read image .*unlabeled/u03.png .*replace or delete that file$"):
         train(cfg)
+
+
+def test_attacks_and_paths_on_a_streamed_run_equal_the_in_memory_runs(folder: Path, tmp_path: Path, monkeypatch) -> None:
+    """Attacks in pixel units, a black-box source of the other kind and the path study decode the streamed
+    split and give the in-memory run's numbers (both runs have the same weights)."""
+    monkeypatch.setattr(streaming, "NUM_WORKERS", 1)
+    memory, streamed = tmp_path / "memory", tmp_path / "streamed"
+    for run, stream in ((memory, False), (streamed, True)):
+        train(folder_config(folder, run, stream=stream))
+    settings = {"eps": [0.0, 30.0], "eps_units": "pixel", "masking_steps": 0}
+
+    def errors(result: dict) -> list:
+        return [(run["errors"], run["perturbation_norms"]) for run in result["runs"]]
+
+    assert errors(attack([streamed], **settings)) == errors(attack([memory], **settings))
+    assert errors(attack([streamed], source=memory, **settings)) == errors(attack([memory], source=streamed, **settings))
+    study = {"pairs": 2, "points": 3}
+    curves = [paths(run, out=tmp_path / run.name, **study)["real_adversarial"] for run in (streamed, memory)]
+    assert curves[0] == curves[1]
+    with pytest.raises(SemimixError, match="streams its images from files; SCAR needs them in memory"):
+        scar(streamed, select_only=True)

@@ -64,8 +64,8 @@ class Run:
         """The held-out splits this run's data really have (a user's file may have neither)."""
         return [name for name in HELD_OUT if len(getattr(self.data, f"x_{name}"))]
 
-    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Raw inputs and labels of the ``val`` or ``test`` split."""
+    def split(self, name: str) -> tuple[Inputs, torch.Tensor]:
+        """Raw inputs and labels of the ``val`` or ``test`` split (image files, for a streamed folder)."""
         if name not in HELD_OUT:
             raise SemimixError(f"split must be val or test, got {name!r}")
         if name not in self.splits:

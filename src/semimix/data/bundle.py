@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from semimix.data.streaming import FileImages
+from semimix.data.streaming import FileImages, batches
 from semimix.errors import SemimixError
 
 # A split's inputs: a tensor, or image files decoded on indexing (a streamed folder; see DataBundle).
@@ -21,6 +21,21 @@ def in_memory(x: Inputs) -> torch.Tensor:
     if isinstance(x, FileImages):
         raise SemimixError(f"this needs the inputs in memory, not streamed image files ({x!r})")
     return x
+
+
+def decoded(x: Inputs, batch_size: int = 512) -> torch.Tensor:
+    """All rows of ``x`` as one tensor, decoding streamed image files (by the DataLoader's workers) into
+    memory: for evaluations that need every input at once, such as attacks on a held-out split."""
+    if not isinstance(x, FileImages):
+        return x
+    return torch.cat(list(batches(x, batch_size, torch.device("cpu")))) if len(x) else torch.empty(0, *x.image_shape, dtype=x.dtype)
+
+
+def same_inputs(a: Inputs, b: Inputs) -> bool:
+    """Whether two splits hold the same inputs: the same files (resized alike) or equal tensors."""
+    if isinstance(a, FileImages) and isinstance(b, FileImages):
+        return a.paths == b.paths and a.size == b.size
+    return a.shape == b.shape and torch.equal(decoded(a), decoded(b))
 
 
 @dataclass

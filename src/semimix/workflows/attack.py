@@ -59,13 +59,14 @@ def check_compatible(source: Run, target: Run, split: str, eps_units: str) -> No
     """A black-box source must see exactly the target's samples; with ε in input units also the same preprocess."""
     import torch
 
+    from semimix.data.bundle import same_inputs
     from semimix.eval.robustness import same_module
 
     where = f"--source {source.run_dir} and {target.run_dir}"
     if source.data.name != target.data.name or source.data.num_classes != target.data.num_classes:
         raise SemimixError(f"{where} are on different datasets ({source.data.name}, {target.data.name}); a transfer attack needs the same one")
     (xs, ys), (xt, yt) = source.split(split), target.split(split)
-    if xs.shape != xt.shape or not torch.equal(ys, yt) or not torch.equal(xs, xt):
+    if not torch.equal(ys, yt) or not same_inputs(xs, xt):
         raise SemimixError(f"{where} have different {split} splits (other seed, sizes or data options); train the source with the target's data settings")
     if eps_units == "input" and not same_module(source.data.preprocess, target.data.preprocess):
         raise SemimixError(f"{where} preprocess their inputs differently, so 'input units' differ; use --eps-units pixel")
@@ -109,6 +110,7 @@ def attack_runs(
     import torch
 
     from semimix import plots
+    from semimix.data.bundle import decoded
     from semimix.eval.robustness import attack_errors, masking_check, resolve_norm
     from semimix.files import write_json, write_text
     from semimix.runs import load_run
@@ -143,11 +145,13 @@ def attack_runs(
     shared = None  # black-box: every target's errors on the source's adversarial inputs
     if src is not None:
         xs_raw, y = src.split(split)
+        xs_raw = decoded(xs_raw)  # a streamed folder's images: attacks need them all at once
         x_src = xs_raw.float() if raw else model_inputs(src, xs_raw, batch_size)
         torch.manual_seed(seed)
         shared = attack_errors(score_model(src, raw), {str(i): score_model(t, raw) for i, t in enumerate(targets)}, x_src, y, eps, **attack_kw)
     for i, t in enumerate(targets):
         x_raw, y = t.split(split)
+        x_raw = decoded(x_raw)
         x_in = model_inputs(t, x_raw, batch_size)
         if shared is not None:
             key, res = str(i), shared

@@ -47,6 +47,7 @@ def interpolation_paths(
     """The path study of one run (see the module doc); writes its JSON and figure into ``out``
     (default: the run directory) and returns the result, with ``written`` (the files)."""
     from semimix import plots
+    from semimix.data.bundle import decoded
     from semimix.eval.paths import path_study
     from semimix.files import write_json
     from semimix.runs import load_run
@@ -63,7 +64,7 @@ def interpolation_paths(
     else:
         epsilon, origin = default_epsilon(loaded.config)
     x_raw, y = loaded.split(split)
-    x = model_inputs(loaded, x_raw, batch_size)
+    x = model_inputs(loaded, decoded(x_raw), batch_size)  # a streamed folder's images decoded: the study pairs any two
     try:
         result = path_study(
             score_model(loaded, raw=False),

@@ -220,7 +220,8 @@ def scar(
     check_run(src)
     if split != "unlabeled" and not select_only:
         raise SemimixError("fine-tuning selects from the unlabeled samples; --split test/val goes with --select-only")
-    x_raw, y_true = (in_memory(src.data.x_unlabeled), src.data.y_unlabeled_true) if split == "unlabeled" else src.split(split)
+    x, y_true = (src.data.x_unlabeled, src.data.y_unlabeled_true) if split == "unlabeled" else src.split(split)
+    x_raw = in_memory(x)  # check_run refused streamed runs
     if control and select_only:
         raise SemimixError("--control fine-tunes without a selection; it does not go with --select-only")
     space = attack_space(src, x_raw, settings)
