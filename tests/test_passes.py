@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from semimix.methods import METHOD_NAMES, build_method
-from semimix.methods.base import BACKWARD, FORWARD, FP32_FORWARD, INPUT_BACKWARD, NO_GRAD, PASS_KINDS, Pass
+from semimix.methods.base import BACKWARD, FORWARD, FP32_FORWARD, FP32_NO_GRAD, INPUT_BACKWARD, NO_GRAD, PASS_KINDS, Pass
 from test_methods import tiny_setup
 
 LABELED, UNLABELED = 12, 24  # tiny_setup's batch sizes
@@ -32,7 +32,8 @@ class PassRecorder:
 
     def _forward(self, _module: torch.nn.Module, _inputs: object, output: torch.Tensor) -> None:
         n = len(output)
-        kind = (FORWARD if torch.is_autocast_enabled(output.device.type) else FP32_FORWARD) if output.requires_grad else NO_GRAD
+        autocast = torch.is_autocast_enabled(output.device.type)
+        kind = (FORWARD if autocast else FP32_FORWARD) if output.requires_grad else (NO_GRAD if autocast else FP32_NO_GRAD)
         self.passes.append((kind, n))
         if output.requires_grad:
             output.register_hook(lambda grad: self._backward(n))
@@ -74,6 +75,7 @@ def test_declared_passes_are_the_passes_a_step_runs(name: str) -> None:
         ("vat", {"power_iterations": 2}),
         ("vat", {"balance_weight": 1.0}),  # the class-balance term trains the clean pass
         ("advmixup", {"perturbation_target": "student"}),
+        ("advmixup", {"use_teacher": False}),
         ("mean-teacher", {"include_labeled": False}),
         ("supervised", {"mixup_alpha": 1.0}),
         ("mixmatch", {"augmentations": 3}),

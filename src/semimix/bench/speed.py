@@ -25,7 +25,7 @@ from semimix.data.bundle import DataBundle
 from semimix.data.preprocess import Standardize
 from semimix.errors import SemimixError
 from semimix.methods import build_method, canonical_method_name
-from semimix.methods.base import BACKWARD, FORWARD, FP32_FORWARD, INPUT_BACKWARD, NO_GRAD, Pass
+from semimix.methods.base import BACKWARD, FORWARD, FP32_FORWARD, FP32_NO_GRAD, INPUT_BACKWARD, NO_GRAD, Pass
 from semimix.models import resolve_model_name
 from semimix.tables import markdown_table
 from semimix.train.config import AugmentConfig, TrainConfig
@@ -173,7 +173,8 @@ def pass_costs(model: torch.nn.Module, input_shape: tuple[int, ...], device: tor
         return run
 
     kinds: dict[str, Callable[[torch.Tensor], object]] = {NO_GRAD: no_grad, FORWARD: model, BACKWARD: params_backward}
-    kinds.update({FP32_FORWARD: in_fp32(model), INPUT_BACKWARD: in_fp32(input_backward)} if amp else {INPUT_BACKWARD: input_backward})
+    fp32_kinds = {FP32_FORWARD: in_fp32(model), INPUT_BACKWARD: in_fp32(input_backward), FP32_NO_GRAD: in_fp32(no_grad)}
+    kinds.update(fp32_kinds if amp else {INPUT_BACKWARD: input_backward})
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         for _ in range(rounds + 1):  # the first round warms up
             for n in sorted(sizes):
@@ -183,6 +184,7 @@ def pass_costs(model: torch.nn.Module, input_shape: tuple[int, ...], device: tor
     costs = {key: statistics.median(times[1:]) for key, times in samples.items()}
     for n in sizes:
         costs.setdefault((FP32_FORWARD, n), costs[(FORWARD, n)])
+        costs.setdefault((FP32_NO_GRAD, n), costs[(NO_GRAD, n)])
         costs[(INPUT_BACKWARD, n)] = max(0.0, costs[(INPUT_BACKWARD, n)] - costs[(FP32_FORWARD, n)])
         costs[(BACKWARD, n)] = max(0.0, costs[(BACKWARD, n)] - costs[(FORWARD, n)])
     return costs
@@ -252,10 +254,10 @@ def measure(opts: SpeedOptions) -> dict[str, Any]:
 
 def pass_summary(passes: list[list[Any]] | None) -> str:
     """Passes as e.g. 'F 32+128, B 32+128, N 128' (F forward, N no-grad, B backward; P a float32
-    forward and I its backward to the input: VAT's power iteration)."""
+    forward and I its backward to the input: VAT's power iteration; Q a float32 no-grad forward: its target)."""
     if not passes:
         return "not declared"
-    letters = {FORWARD: "F", NO_GRAD: "N", BACKWARD: "B", FP32_FORWARD: "P", INPUT_BACKWARD: "I"}
+    letters = {FORWARD: "F", NO_GRAD: "N", BACKWARD: "B", FP32_FORWARD: "P", INPUT_BACKWARD: "I", FP32_NO_GRAD: "Q"}
     by_kind: dict[str, list[str]] = {}
     for kind, n in passes:
         by_kind.setdefault(letters[kind], []).append(str(n))
@@ -289,5 +291,8 @@ def format_table(result: dict[str, Any]) -> str:
         f"{result['labeled_batch']}+{result['unlabeled_batch']}, {result['steps']} timed steps after {result['warmup']} warm-up, "
         f"precision {result['precision']}, {result['memory_format']}, compile={result['compile']}, torch threads {result['torch_threads']}"
     )
-    legend = "passes: F forward, B its backward to the parameters, N forward without grad, P float32 forward, I its backward to the input"
+    legend = (
+        "passes: F forward, B its backward to the parameters, N forward without grad, P float32 forward, I its backward to the input,"
+        " Q float32 forward without grad"
+    )
     return title + "\n" + markdown_table(head, rows) + "\n" + legend

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, divergence_field, power_iterations, trained
-from semimix.methods.common import require_unlabeled, soft_targets, supervised_loss, target_logits
+from semimix.methods.base import FP32_NO_GRAD, NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, divergence_field, power_iterations, trained
+from semimix.methods.common import own_target_logits, require_unlabeled, soft_targets, supervised_loss, target_logits
 from semimix.ops import get_divergence, mix, pair_permutation, sample_lambda, vat_perturbation
 from semimix.validation import bounded, choice
 
@@ -47,15 +47,17 @@ class AdvMixup(Method[AdvMixupParams]):
 
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
         p = self.params
-        targets = 2 if p.perturbation_target == "student" and p.use_teacher else 1  # the perturbation's own student target
-        return [*trained(labeled), *[(NO_GRAD, unlabeled)] * targets, *power_iterations(unlabeled, p.power_iterations), *trained(unlabeled)]
+        teacher = [(NO_GRAD, unlabeled)] if p.use_teacher else []
+        # the student's own prediction, as the perturbation's target or (no teacher) every target: float32, as in VAT
+        own = [(FP32_NO_GRAD, unlabeled)] if p.perturbation_target == "student" or not p.use_teacher else []
+        return [*trained(labeled), *teacher, *own, *power_iterations(unlabeled, p.power_iterations), *trained(unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         x_u = ctx.view(require_unlabeled(batch, self.name))
         p = self.params
         target_model = ctx.teacher if p.use_teacher else ctx.student
         assert target_model is not None
-        t_logits = target_logits(target_model, x_u)
+        t_logits = (target_logits if p.use_teacher else own_target_logits)(target_model, x_u)
         # Eq. (4): D[f_t(x_j), f(x_j + r)], reusing the target pass already paid for (the reference
         # code's training step does the same). With the student's own prediction as target the
         # first-order term vanishes and the power iteration finds VAT's curvature direction instead.
@@ -63,7 +65,7 @@ class AdvMixup(Method[AdvMixupParams]):
         r_adv = vat_perturbation(
             ctx.student,
             x_u,
-            torch.softmax(target_logits(ctx.student, x_u) if own_target else t_logits, dim=-1),
+            torch.softmax(own_target_logits(ctx.student, x_u) if own_target else t_logits, dim=-1),
             epsilon=p.epsilon,
             xi=p.xi,
             power_iterations=p.power_iterations,

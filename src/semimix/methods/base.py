@@ -66,9 +66,11 @@ NO_GRAD = "forward-no-grad"  # a target pass
 BACKWARD = "backward"  # to the parameters, through one FORWARD of that batch size
 # VAT's power iteration stays in float32 under bf16 autocast (see ops.vat_perturbation), so its two passes
 # cost float32 time, several times a bf16 pass on a CPU with bf16 units: they are kinds of their own.
+# So does the model's own prediction that the iteration is measured against (VAT's target).
 FP32_FORWARD = "forward-fp32"  # with autograd recording, autocast off
 INPUT_BACKWARD = "input-backward-fp32"  # to the input only, through one FP32_FORWARD
-PASS_KINDS = (FORWARD, NO_GRAD, BACKWARD, FP32_FORWARD, INPUT_BACKWARD)
+FP32_NO_GRAD = "forward-no-grad-fp32"  # a target pass, autocast off
+PASS_KINDS = (FORWARD, NO_GRAD, BACKWARD, FP32_FORWARD, INPUT_BACKWARD, FP32_NO_GRAD)
 
 
 def trained(batch_size: int) -> list[Pass]:

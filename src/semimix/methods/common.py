@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semimix.methods.base import Batch, StepContext, check
-from semimix.ops import frozen_batchnorm, mix, one_hot, pair_permutation, sample_lambda, soft_cross_entropy
+from semimix.ops import frozen_batchnorm, full_precision, mix, one_hot, pair_permutation, sample_lambda, soft_cross_entropy
 from semimix.ops.losses import Divergence
 
 
@@ -47,6 +47,13 @@ def target_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Logits used only as a target: no gradient, and BN running statistics left alone."""
     with frozen_batchnorm(model):
         return model(x)
+
+
+def own_target_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``target_logits`` in float32 even under autocast: a model's own prediction that VAT's float32
+    power iteration is measured against (``ops.vat_perturbation`` says why it must not be bf16)."""
+    with full_precision(x):
+        return target_logits(model, x)
 
 
 def soft_targets(logits: torch.Tensor, lam: torch.Tensor, perm: torch.Tensor, mix_logits: bool) -> torch.Tensor:

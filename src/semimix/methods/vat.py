@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, divergence_field, power_iterations, trained
-from semimix.methods.common import require_unlabeled, supervised_loss, target_logits
-from semimix.ops import class_imbalance, entropy, frozen_batchnorm, get_divergence, vat_perturbation
+from semimix.methods.base import BACKWARD, FP32_FORWARD, FP32_NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, divergence_field, power_iterations, trained
+from semimix.methods.common import own_target_logits, require_unlabeled, supervised_loss
+from semimix.ops import class_imbalance, entropy, frozen_batchnorm, full_precision, get_divergence, vat_perturbation
 from semimix.validation import bounded
 
 
@@ -37,7 +37,8 @@ class VAT(Method[VATParams]):
         return self.params.entmin_weight > 0 or self.params.balance_weight > 0
 
     def passes(self, labeled: int, unlabeled: int) -> list[Pass]:
-        clean = trained(unlabeled) if self.trains_clean_pass else [(NO_GRAD, unlabeled)]
+        # the clean pass is the power iteration's target, so it runs in float32 (its backward is costed as a bf16 one)
+        clean = [(FP32_FORWARD, unlabeled), (BACKWARD, unlabeled)] if self.trains_clean_pass else [(FP32_NO_GRAD, unlabeled)]
         return [*trained(labeled), *clean, *power_iterations(unlabeled, self.params.power_iterations), *trained(unlabeled)]
 
     def losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
@@ -46,7 +47,7 @@ class VAT(Method[VATParams]):
         divergence = get_divergence(p.divergence)
         terms = {"supervised": supervised_loss(batch, ctx)}
         if self.trains_clean_pass:
-            with frozen_batchnorm(ctx.student):
+            with frozen_batchnorm(ctx.student), full_precision(x_u):  # also the power iteration's own target
                 clean_logits = ctx.student(x_u)
             if p.entmin_weight > 0:
                 terms["entropy"] = p.entmin_weight * ctx.ramp * entropy(clean_logits)
@@ -54,7 +55,7 @@ class VAT(Method[VATParams]):
                 terms["balance"] = p.balance_weight * ctx.ramp * class_imbalance(clean_logits)
             clean_logits = clean_logits.detach()
         else:
-            clean_logits = target_logits(ctx.student, x_u)
+            clean_logits = own_target_logits(ctx.student, x_u)
         target = torch.softmax(clean_logits, dim=-1)
         r_adv = vat_perturbation(ctx.student, x_u, target, epsilon=p.epsilon, xi=p.xi, power_iterations=p.power_iterations, divergence=divergence)
         with frozen_batchnorm(ctx.student):  # VAT's code: perturbed passes never update BN statistics

@@ -1,6 +1,6 @@
 """Pure tensor functions every method is built from (no state, no I/O)."""
 
-from semimix.ops.adversarial import fast_gradient, fgm, fgsm, l2_normalize, pgd, vat_perturbation
+from semimix.ops.adversarial import fast_gradient, fgm, fgsm, full_precision, l2_normalize, pgd, vat_perturbation
 from semimix.ops.batchnorm import frozen_batchnorm, keep_own_statistics, reestimate_batchnorm
 from semimix.ops.losses import (
     DIVERGENCES,
@@ -36,6 +36,7 @@ __all__ = [
     "fgm",
     "fgsm",
     "frozen_batchnorm",
+    "full_precision",
     "gamma_function",
     "get_divergence",
     "global_norm",

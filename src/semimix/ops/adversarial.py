@@ -43,6 +43,12 @@ def _input_grad(loss: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return grad
 
 
+def full_precision(x: torch.Tensor) -> torch.autocast:
+    """Autocast off on ``x``'s device: VAT's power iteration runs in float32, and so must a model's own
+    prediction that it is measured against (see ``vat_perturbation``)."""
+    return torch.autocast(x.device.type, enabled=False)
+
+
 def vat_perturbation(
     model: nn.Module,
     x: torch.Tensor,
@@ -59,11 +65,14 @@ def vat_perturbation(
     ``target_probs`` is whatever the caller already has (the student's clean prediction for VAT,
     the teacher's for AdvMixup), so no extra forward pass is paid for it. The result is detached.
     The power iteration runs in fp32 even under bf16 autocast: x + ξ·d̂ at ξ = 1e-6 rounds back to x
-    in bf16 (8 mantissa bits), which would leave a zero gradient and a random direction.
+    in bf16 (8 mantissa bits), which would leave a zero gradient and a random direction. Where the
+    target is the model's own prediction at x (VAT), compute it in fp32 too (``full_precision``): its
+    first-order term ∇_d D(p(x), p(x + ξd)) vanishes only if both are the same p, and a bf16-rounded p(x)
+    (off by up to ~1e-2) leaves a term that outweighs the ξ-scale curvature the iteration is after.
     """
     d = torch.randn_like(x)
     target_probs = target_probs.float()
-    with frozen_batchnorm(model), torch.autocast(x.device.type, enabled=False):
+    with frozen_batchnorm(model), full_precision(x):
         for _ in range(power_iterations):
             d = (xi * l2_normalize(d)).requires_grad_(True)
             loss = divergence(model(x.detach() + d), target_probs.detach())
