@@ -7,7 +7,19 @@ from dataclasses import dataclass
 
 import torch
 
-from semimix.methods.base import BACKWARD, FP32_FORWARD, FP32_NO_GRAD, Batch, Method, MethodParams, Pass, StepContext, divergence_field, power_iterations, trained
+from semimix.methods.base import (
+    BACKWARD,
+    FP32_FORWARD,
+    FP32_NO_GRAD,
+    Batch,
+    Method,
+    MethodParams,
+    Pass,
+    StepContext,
+    divergence_field,
+    power_iterations,
+    trained,
+)
 from semimix.methods.common import own_target_logits, require_unlabeled, supervised_loss
 from semimix.ops import class_imbalance, entropy, frozen_batchnorm, full_precision, get_divergence, vat_perturbation
 from semimix.validation import bounded
