@@ -24,6 +24,7 @@ import json
 import torch
 import torch.nn.functional as F
 
+from semimix.models.layers import GaussianNoise
 from semimix.ops import frozen_batchnorm, l2_normalize, vat_perturbation
 from semimix.runs import load_run
 
@@ -50,10 +51,11 @@ def main() -> None:
     run = load_run(args.run_dir, args.checkpoint)
     x = run.preprocess(run.data.x_unlabeled[: args.samples])
     models = {dtype: copy.deepcopy(run.model).to(dtype).train() for dtype in (torch.float32, torch.float64)}
-    for model in models.values():
-        for layer in model.modules():
-            if args.without_noise and (isinstance(layer, torch.nn.Dropout) or type(layer).__name__ == "GaussianNoise"):
-                layer.eval()
+    if args.without_noise:
+        for model in models.values():
+            for layer in model.modules():
+                if isinstance(layer, (torch.nn.Dropout, GaussianNoise)):
+                    layer.eval()
     with torch.no_grad(), frozen_batchnorm(models[torch.float64]):  # train-mode BN, as VAT's passes
         target64 = models[torch.float64](x.double())
     results = {"run": args.run_dir, "checkpoint": args.checkpoint, "epsilon": args.epsilon, "samples": len(x), "starts": args.starts}
@@ -74,7 +76,7 @@ def main() -> None:
             results[name] = {"kl": kl, "|cosine| with the converged direction": cosine}
     torch.manual_seed(0)
     random_r = args.epsilon * l2_normalize(torch.randn_like(x.double()))
-    results["random direction"] = kl_at(models[torch.float64], x.double(), target64, random_r)
+    results["random direction"] = {"kl": kl_at(models[torch.float64], x.double(), target64, random_r)}
     print(json.dumps(results, indent=2))
 
 
